@@ -1,0 +1,39 @@
+# legato — two commands: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit bench clean venv
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## make run: set up and run the example order workflow on SQLite (retry, durable sleep, timeline)
+run: $(STAMP)
+	$(BIN)/python examples/order_fulfilment.py
+
+## make test: set up and run every test plus ruff and mypy --strict
+test: $(STAMP) lint typecheck
+	$(BIN)/python -m pytest -q -n 2 tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests examples bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict src/legato
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+## make bench: benchmarks against the raw commit rate measured in the same run
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

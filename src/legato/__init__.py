@@ -1,0 +1,60 @@
+"""legato: durable workflow orchestration for Python.
+
+>>> import legato
+>>> @legato.step
+... def charge(order_id: str) -> dict: ...
+>>> @legato.workflow
+... def order(ctx: legato.WorkflowContext, order_id: str) -> dict:
+...     return charge(order_id)
+>>> with legato.Engine("sqlite:///orders.db") as engine:
+...     engine.start(order, "o-1").result(timeout=10)
+"""
+
+from legato.clock import Clock, SystemClock
+from legato.domain.retry import RetryPolicy
+from legato.engine import Engine
+from legato.errors import (
+    ConfigError,
+    InvalidInput,
+    LegatoError,
+    NondeterminismError,
+    NotFound,
+    RegistrationError,
+    StepFailed,
+    StepTimeout,
+    UnknownWorkflow,
+    WorkflowConflict,
+    WorkflowFailed,
+    WorkflowNotFound,
+)
+from legato.handle import WorkflowHandle
+from legato.runtime.context import WorkflowContext
+from legato.runtime.registry import step, workflow
+from legato.runtime.task import step_key
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Clock",
+    "ConfigError",
+    "Engine",
+    "InvalidInput",
+    "LegatoError",
+    "NondeterminismError",
+    "NotFound",
+    "RegistrationError",
+    "RetryPolicy",
+    "StepFailed",
+    "StepTimeout",
+    "SystemClock",
+    "UnknownWorkflow",
+    "WorkflowConflict",
+    "WorkflowContext",
+    "WorkflowFailed",
+    "WorkflowHandle",
+    "WorkflowNotFound",
+    "__version__",
+    "step",
+    "step_key",
+    "workflow",
+]

@@ -1,0 +1,68 @@
+"""Clocks. The engine reads time only through one, so tests can jump it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Wall-clock seconds since the epoch, plus a way to learn that time jumped."""
+
+    def now(self) -> float: ...
+
+    def add_listener(self, callback: Callable[[], None]) -> None: ...
+
+    def remove_listener(self, callback: Callable[[], None]) -> None: ...
+
+
+class SystemClock:
+    """The real clock (``time.time``)."""
+
+    def now(self) -> float:
+        return time.time()
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        return None
+
+    def remove_listener(self, callback: Callable[[], None]) -> None:
+        return None
+
+
+class ManualClock:
+    """A clock that only moves when told to; listeners hear every jump."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self._now = time.time() if start is None else float(start)
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+
+    def now(self) -> float:
+        return self._now
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+    def advance(self, seconds: float) -> float:
+        """Move time forward by ``seconds`` (a ``timedelta`` works too) and wake the engine."""
+        secs = seconds.total_seconds() if hasattr(seconds, "total_seconds") else float(seconds)
+        if secs < 0:
+            raise ValueError("a clock cannot go backwards")
+        with self._lock:
+            self._now += secs
+            listeners = list(self._listeners)
+        for cb in listeners:
+            cb()
+        return self._now
+
+    def set(self, when: float) -> None:
+        """Jump to the absolute time ``when`` (never backwards)."""
+        self.advance(max(0.0, when - self._now))

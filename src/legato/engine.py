@@ -1,0 +1,233 @@
+"""The engine: the one object an application holds to start and inspect workflows."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from legato.clock import Clock, SystemClock
+from legato.domain import events as ev
+from legato.domain import status as st
+from legato.domain.events import Event
+from legato.errors import (
+    ConfigError,
+    InvalidInput,
+    UnknownWorkflow,
+    WorkflowConflict,
+    WorkflowNotFound,
+)
+from legato.handle import WorkflowHandle
+from legato.runtime import codec
+from legato.runtime.registry import REGISTRY, Registry, WorkflowDef, seconds, workflow_def
+from legato.store.base import Claimed, NewWorkflow, Store, WorkflowRow
+from legato.store.url import open_store, resolve_url
+from legato.worker.worker import Worker
+
+
+class Engine:
+    """Starts, runs and inspects durable workflows.
+
+    ``url`` selects the store: ``sqlite:///file.db`` (default ``LEGATO_DATABASE_URL``, else
+    ``sqlite:///legato.db``) or ``postgresql://...``. ``with engine:`` launches in-process
+    workers (and recovers unfinished workflows); leaving the block shuts them down::
+
+        engine = legato.Engine("sqlite:///orders.db")
+        with engine:
+            handle = engine.start(fulfil_order, "o-1", workflow_id="order-o-1")
+            print(handle.result(timeout=10))
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        clock: Clock | None = None,
+        concurrency: int = 500,
+        step_threads: int = 32,
+        lease: float = 5.0,
+        registry: Registry | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ConfigError("concurrency must be at least 1")
+        self.url = resolve_url(url)
+        self.clock: Clock = clock or SystemClock()
+        self.registry = registry or REGISTRY
+        self.concurrency = concurrency
+        self.step_threads = step_threads
+        self.lease = lease
+        self.store: Store = open_store(self.url)
+        self._worker: Worker | None = None
+        self._waiters: dict[str, list[threading.Event]] = {}
+        self._wlock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Engine {self.url}{' launched' if self._worker else ''}>"
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def launch(self) -> Engine:
+        """Start in-process workers and recover unfinished workflows. Idempotent."""
+        if self._worker is None:
+            worker = Worker(self.store, self.registry, self.clock,
+                            concurrency=self.concurrency, step_threads=self.step_threads,
+                            lease=self.lease, on_done=self._on_done)
+            worker.start()
+            self._worker = worker
+        return self
+
+    def shutdown(self, grace: float = 10.0) -> None:
+        """Stop the workers (running steps get ``grace`` seconds) and close the store."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop(grace)
+        self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self.launch()
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    @property
+    def worker_id(self) -> str | None:
+        return self._worker.id if self._worker else None
+
+    # --- starting ------------------------------------------------------------------------
+
+    def _resolve(self, workflow: Callable[..., Any] | str) -> tuple[str, WorkflowDef | None]:
+        if isinstance(workflow, str):
+            wdef = self.registry.find(workflow)
+            if wdef is None and workflow not in self.store.known_names():
+                raise UnknownWorkflow(workflow, self.registry.names())
+            return workflow, wdef
+        wdef = workflow_def(workflow)
+        if wdef is None:
+            raise UnknownWorkflow(getattr(workflow, "__qualname__", repr(workflow)),
+                                  self.registry.names())
+        return wdef.name, wdef
+
+    def start(
+        self,
+        workflow: Callable[..., Any] | str,
+        *args: Any,
+        workflow_id: str | None = None,
+        deadline: float | timedelta | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+    ) -> WorkflowHandle:
+        """Start a workflow (a decorated function or its name) with positional ``args``.
+
+        Starting with an id that exists returns the existing run; the same id with a different
+        workflow or input raises :class:`legato.WorkflowConflict`.
+        """
+        name, wdef = self._resolve(workflow)
+        try:
+            input_json = codec.dumps(list(args), "workflow input")
+        except InvalidInput as exc:
+            raise InvalidInput(f"{name}: {exc}") from None
+        wid = workflow_id or uuid.uuid4().hex
+        if not isinstance(wid, str) or not wid:
+            raise InvalidInput("workflow_id must be a non-empty string")
+        secs = seconds(deadline, "deadline")
+        if secs is None and wdef is not None:
+            secs = wdef.deadline
+        now = self.clock.now()
+        worker = self._worker
+        adopt = worker is not None and wdef is not None and worker.hub.room > 0
+        new = NewWorkflow(id=wid, name=name, input=input_json, now=now,
+                          deadline=None if secs is None else now + secs,
+                          queue=queue, priority=priority,
+                          owner=worker.id if adopt and worker else None)
+        data: dict[str, Any] = {"input": list(args)}
+        if new.deadline is not None:
+            data["deadline"] = new.deadline
+        started = Event(1, ev.WORKFLOW_STARTED, now, name=name, data=data)
+        row, created = self.store.create(new, started)
+        if not created:
+            if row.name != name or row.input != input_json:
+                raise WorkflowConflict(
+                    f"workflow id {wid!r} exists already as {row.name}{_args(row.input)}; "
+                    f"this start asks for {name}{_args(input_json)}: use another workflow_id"
+                )
+            return WorkflowHandle(self, wid)
+        if worker is not None:
+            if adopt:
+                worker.hub.post("adopt", Claimed(row, [started]))
+            else:
+                worker.hub.poke()
+        return WorkflowHandle(self, wid)
+
+    async def start_async(self, workflow: Callable[..., Any] | str, *args: Any,
+                          **options: Any) -> WorkflowHandle:
+        return await asyncio.to_thread(lambda: self.start(workflow, *args, **options))
+
+    # --- inspecting ----------------------------------------------------------------------
+
+    def handle(self, workflow_id: str) -> WorkflowHandle:
+        """A handle on an existing run; raises :class:`legato.WorkflowNotFound` if unknown."""
+        if self.store.get(workflow_id) is None:
+            raise WorkflowNotFound(workflow_id)
+        return WorkflowHandle(self, workflow_id)
+
+    def list(self, status: str | None = None, name: str | None = None,
+             limit: int = 100) -> list[WorkflowHandle]:
+        """Handles on runs, newest first, optionally filtered by status and name."""
+        s = st.validate(status) if status else None
+        return [WorkflowHandle(self, r.id) for r in self.store.list(s, name, limit)]
+
+    # --- control -------------------------------------------------------------------------
+
+    def cancel(self, workflow_id: str) -> None:
+        row = self.store.request_cancel(workflow_id, self.clock.now())
+        if row is None:
+            raise WorkflowNotFound(workflow_id)
+        if self._worker is not None and row.status in st.ACTIVE:
+            self._worker.hub.post("cancel", workflow_id)
+            self._worker.hub.poke()
+
+    def terminate(self, workflow_id: str, reason: str = "terminated") -> None:
+        row = self.store.terminate(workflow_id, reason, self.clock.now())
+        if row is None:
+            raise WorkflowNotFound(workflow_id)
+        if self._worker is not None:
+            self._worker.hub.post("drop", workflow_id)
+        self._on_done(workflow_id, row.status)
+
+    # --- completion ----------------------------------------------------------------------
+
+    def _on_done(self, workflow_id: str, status: str) -> None:
+        with self._wlock:
+            events = self._waiters.pop(workflow_id, None)
+        for e in events or ():
+            e.set()
+
+    def wait_terminal(self, workflow_id: str, timeout: float | None) -> WorkflowRow:
+        """Block until the run is COMPLETED/FAILED/CANCELLED/TIMED_OUT; return its row."""
+        end = None if timeout is None else time.monotonic() + timeout
+        poll = 0.01
+        while True:
+            done = threading.Event()
+            with self._wlock:
+                self._waiters.setdefault(workflow_id, []).append(done)
+            row = self.store.get(workflow_id)
+            if row is None:
+                raise WorkflowNotFound(workflow_id)
+            if row.status in st.TERMINAL:
+                return row
+            wait = poll if end is None else min(poll, end - time.monotonic())
+            if wait <= 0:
+                raise TimeoutError(
+                    f"workflow {workflow_id!r} did not finish within {timeout}s "
+                    f"(status {row.status})")
+            done.wait(wait)
+            poll = min(poll * 2, 0.5)
+
+
+def _args(input_json: str) -> str:
+    text = input_json[1:-1] if input_json.startswith("[") else input_json
+    return f"({text[:200]})"

@@ -1,0 +1,110 @@
+"""Errors raised by legato.
+
+Everything a user may catch derives from :class:`LegatoError`::
+
+    LegatoError
+    ├── ConfigError              bad URL, unreachable database, bad option
+    ├── NotFound
+    │   ├── WorkflowNotFound     no workflow with that id in the store
+    │   └── UnknownWorkflow      no workflow registered under that name
+    ├── RegistrationError        two workflows under one name, bad decorator use
+    ├── WorkflowConflict         start() with an existing id but different name/input
+    ├── InvalidInput             input/result that is not JSON (or the annotated type)
+    ├── StepFailed               a step failed for good and its exception can't be rebuilt
+    ├── StepTimeout              a step attempt overran its timeout
+    ├── NondeterminismError      the code asked for a different step than the journal holds
+    └── WorkflowFailed           handle.result() of a FAILED / CANCELLED / TIMED_OUT workflow
+
+Internal control flow (suspension, cancellation, lost leases) uses ``BaseException``
+subclasses defined in ``legato.runtime.control`` so that a user's ``except Exception:`` cannot
+swallow it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LegatoError(Exception):
+    """Base class of every error legato raises on purpose."""
+
+
+class ConfigError(LegatoError):
+    """A configuration problem: bad database URL, unreachable database, bad option."""
+
+
+class NotFound(LegatoError):
+    """Something looked up by name or id does not exist."""
+
+
+class WorkflowNotFound(NotFound):
+    """No workflow with this id exists in the store."""
+
+    def __init__(self, workflow_id: str) -> None:
+        super().__init__(f"no workflow with id {workflow_id!r}")
+        self.workflow_id = workflow_id
+
+
+class UnknownWorkflow(NotFound):
+    """No workflow is registered under this name."""
+
+    def __init__(self, name: str, known: list[str] | None = None) -> None:
+        hint = ""
+        if known:
+            hint = f" (registered: {', '.join(sorted(known)[:10])})"
+        super().__init__(f"no workflow registered under the name {name!r}{hint}")
+        self.name = name
+
+
+class RegistrationError(LegatoError):
+    """A workflow or step could not be registered."""
+
+
+class WorkflowConflict(LegatoError):
+    """A workflow with this id exists already, with a different name or input."""
+
+
+class InvalidInput(LegatoError):
+    """A value that must be JSON (or match an annotation) is not."""
+
+
+class StepFailed(LegatoError):
+    """A step failed for good and its original exception type cannot be rebuilt.
+
+    ``type_name`` is the qualified name of the original exception type, ``message`` its text.
+    """
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+        self.message = message
+
+
+class StepTimeout(LegatoError):
+    """A step attempt ran longer than its ``timeout``."""
+
+
+class NondeterminismError(LegatoError):
+    """The workflow code no longer matches its journal.
+
+    Raised when, at a recorded position, the code asks for a different step (or timer, or
+    marker) than the journal holds. The workflow is failed with this error; it is never
+    silently corrupted.
+    """
+
+
+class WorkflowFailed(LegatoError):
+    """The workflow ended without a result: status FAILED, CANCELLED or TIMED_OUT.
+
+    ``status`` is the final status, ``error`` the recorded error (a dict with ``type`` and
+    ``message``) or ``None``.
+    """
+
+    def __init__(self, workflow_id: str, status: str, error: dict[str, Any] | None) -> None:
+        what = ""
+        if error:
+            what = f": {error.get('type', 'Error')}: {error.get('message', '')}"
+        super().__init__(f"workflow {workflow_id!r} ended {status}{what}")
+        self.workflow_id = workflow_id
+        self.status = status
+        self.error = error

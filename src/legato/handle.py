@@ -1,0 +1,123 @@
+"""Handles on workflow runs: status, result, history, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from legato.domain import status as st
+from legato.errors import WorkflowFailed, WorkflowNotFound
+from legato.runtime import codec
+from legato.store.base import WorkflowRow
+
+if TYPE_CHECKING:
+    from legato.engine import Engine
+
+
+def iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+class WorkflowHandle:
+    """A reference to one workflow run by id. Every property reads the store afresh."""
+
+    def __init__(self, engine: Engine, workflow_id: str) -> None:
+        self._engine = engine
+        self.workflow_id = workflow_id
+
+    def __repr__(self) -> str:
+        return f"<WorkflowHandle {self.workflow_id!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WorkflowHandle) and other.workflow_id == self.workflow_id
+
+    def __hash__(self) -> int:
+        return hash(self.workflow_id)
+
+    @property
+    def id(self) -> str:
+        return self.workflow_id
+
+    def _row(self) -> WorkflowRow:
+        row = self._engine.store.get(self.workflow_id)
+        if row is None:
+            raise WorkflowNotFound(self.workflow_id)
+        return row
+
+    @property
+    def status(self) -> str:
+        """``PENDING``, ``RUNNING``, ``WAITING``, ``COMPLETED``, ``FAILED``, ``CANCELLED`` or
+        ``TIMED_OUT``, read fresh from the store."""
+        return self._row().status
+
+    @property
+    def name(self) -> str:
+        return self._row().name
+
+    def describe(self) -> dict[str, Any]:
+        """Name, status, detail, input, result or error, and timestamps (ISO 8601, UTC)."""
+        row = self._row()
+        d: dict[str, Any] = {
+            "workflow_id": row.id,
+            "name": row.name,
+            "status": row.status,
+            "detail": row.detail,
+            "input": row.args(),
+            "created_at": iso(row.created_at),
+            "updated_at": iso(row.updated_at),
+            "completed_at": iso(row.completed_at),
+            "wake_at": iso(row.wake_at) if row.status == st.WAITING else None,
+            "deadline": iso(row.deadline),
+            "queue": row.queue,
+            "priority": row.priority,
+            "cancel_requested": row.cancel_requested,
+        }
+        if row.status == st.COMPLETED:
+            d["result"] = codec.loads(row.result)
+        if row.error is not None:
+            d["error"] = {k: v for k, v in row.error.items() if k != "traceback"}
+        return d
+
+    def history(self) -> list[dict[str, Any]]:
+        """The journal: dicts with ``type``, ``seq``, ``at`` (epoch seconds) and details."""
+        self._row()
+        return [e.as_dict() for e in self._engine.store.journal(self.workflow_id)]
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the end and return the workflow's value.
+
+        Raises :class:`legato.WorkflowFailed` if it ended FAILED, CANCELLED or TIMED_OUT, and
+        ``TimeoutError`` if it has not ended within ``timeout`` seconds.
+        """
+        row = self._engine.wait_terminal(self.workflow_id, timeout)
+        if row.status == st.COMPLETED:
+            value = codec.loads(row.result)
+            wdef = self._engine.registry.find(row.name)
+            return codec.adapt(value, wdef.return_hint) if wdef else value
+        raise WorkflowFailed(row.id, row.status, row.error)
+
+    async def result_async(self, timeout: float | None = None) -> Any:
+        return await asyncio.to_thread(self.result, timeout)
+
+    def cancel(self) -> None:
+        """Ask the workflow to stop at its next step boundary (status CANCELLED)."""
+        self._engine.cancel(self.workflow_id)
+
+    def terminate(self, reason: str = "terminated") -> None:
+        """Stop the workflow at once, without running any more of its code."""
+        self._engine.terminate(self.workflow_id, reason)
+
+    def wait_status(self, *statuses: str, timeout: float = 10.0) -> str:
+        """Poll until the status is one of ``statuses`` (handy in tests); returns it."""
+        end = time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            s = self.status
+            if s in statuses:
+                return s
+            if time.monotonic() > end:
+                raise TimeoutError(f"workflow {self.workflow_id!r} is {s}, not {statuses}")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)

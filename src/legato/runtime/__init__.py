@@ -1,0 +1,1 @@
+"""Runs user workflow code against a journal: context, replay cursor, suspension."""

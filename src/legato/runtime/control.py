@@ -1,0 +1,28 @@
+"""Internal control flow. ``BaseException`` so user ``except Exception:`` cannot swallow it."""
+
+from __future__ import annotations
+
+
+class _Control(BaseException):
+    """Base of legato's internal control-flow signals; never escapes the engine."""
+
+
+class Suspend(_Control):
+    """The workflow must wait durably; its greenlet unwinds, the store keeps the row."""
+
+    def __init__(self, wake_at: float | None) -> None:
+        super().__init__(wake_at)
+        self.wake_at = wake_at
+
+
+class Cancelled(_Control):
+    """Cancellation (or a deadline) reached the workflow at a step boundary."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(status, reason)
+        self.status = status
+        self.reason = reason
+
+
+class LeaseLost(_Control):
+    """This worker no longer owns the workflow (fenced out); drop it without writing."""

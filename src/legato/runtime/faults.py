@@ -1,0 +1,66 @@
+"""Named fault points, so tests can crash the process at exact places without mocks.
+
+Arm a point with the environment variable ``LEGATO_FAULTS`` (read at import) or with
+:func:`arm`. ``LEGATO_FAULTS="after_step:3"`` kills the process with SIGKILL the third time
+the point ``after_step`` is reached; several points are comma-separated.
+
+Points: ``before_step`` (a step is about to run), ``in_step`` (inside the step's thread,
+before user code), ``after_step`` (the step returned, its result not yet committed),
+``before_commit`` / ``after_commit`` (around a group commit), ``suspend`` (a workflow
+is about to suspend for a timer).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable
+
+_lock = threading.Lock()
+_armed: dict[str, tuple[int, Callable[[], None]]] = {}
+_hits: dict[str, int] = {}
+
+
+def _kill() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def arm(point: str, nth: int = 1, action: Callable[[], None] = _kill) -> None:
+    """Run ``action`` (default: SIGKILL this process) the ``nth`` time ``point`` is hit."""
+    with _lock:
+        _armed[point] = (nth, action)
+        _hits[point] = 0
+
+
+def disarm(point: str | None = None) -> None:
+    with _lock:
+        if point is None:
+            _armed.clear()
+            _hits.clear()
+        else:
+            _armed.pop(point, None)
+
+
+def hit(point: str) -> None:
+    """Mark that execution reached ``point``; fire its action if armed for this hit."""
+    if not _armed:
+        return
+    with _lock:
+        entry = _armed.get(point)
+        if entry is None:
+            return
+        _hits[point] = n = _hits.get(point, 0) + 1
+        if n != entry[0]:
+            return
+    entry[1]()
+
+
+def _from_env() -> None:
+    spec = os.environ.get("LEGATO_FAULTS", "")
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, count = part.partition(":")
+        arm(name, int(count) if count else 1)
+
+
+_from_env()

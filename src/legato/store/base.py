@@ -1,0 +1,187 @@
+"""The store interface every backend implements, and the records it speaks in."""
+
+from __future__ import annotations
+
+import abc
+import json
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from legato.domain.events import Event
+
+HOST = socket.gethostname()
+
+
+@dataclass(slots=True)
+class WorkflowRow:
+    id: str
+    name: str
+    status: str
+    input: str  # JSON array of positional arguments
+    created_at: float
+    updated_at: float
+    detail: str | None = None
+    result: str | None = None  # JSON
+    error: dict[str, Any] | None = None
+    completed_at: float | None = None
+    owner: str | None = None
+    epoch: int = 0
+    wake_at: float | None = None
+    deadline: float | None = None
+    cancel_requested: bool = False
+    queue: str | None = None
+    priority: int = 0
+
+    def args(self) -> list[Any]:
+        value = json.loads(self.input)
+        return value if isinstance(value, list) else [value]
+
+
+@dataclass(slots=True)
+class NewWorkflow:
+    id: str
+    name: str
+    input: str
+    now: float
+    deadline: float | None = None
+    queue: str | None = None
+    priority: int = 0
+    owner: str | None = None  # claim at once for this worker (in-process start)
+
+
+@dataclass(slots=True)
+class Claimed:
+    row: WorkflowRow
+    journal: list[Event]
+
+
+@dataclass(slots=True)
+class Write:
+    """Events to append for one workflow, fenced by ``epoch``, and optionally its new state."""
+
+    workflow_id: str
+    epoch: int
+    events: list[Event]
+    status: str | None = None
+    result: str | None = None
+    error: dict[str, Any] | None = None
+    detail: str | None = None
+    wake_at: float | None = None
+    release: bool = False  # give up ownership (suspended or finished)
+
+
+@dataclass(slots=True)
+class CommitResult:
+    fenced: set[str] = field(default_factory=set)  # lost their lease: nothing was written
+    cancel_requested: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class WorkerInfo:
+    id: str
+    host: str
+    pid: int
+    started_at: float
+    lease_until: float
+
+
+class Store(abc.ABC):
+    """Persistence of workflows, journals and workers. Thread-safe."""
+
+    url: str
+
+    # --- lifecycle -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def migrate(self) -> int:
+        """Create or upgrade the schema; return the schema version."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    # --- client side ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def create(self, new: NewWorkflow, started: Event) -> tuple[WorkflowRow, bool]:
+        """Insert a workflow and its WorkflowStarted event, or return the existing row.
+
+        Returns ``(row, created)``.
+        """
+
+    @abc.abstractmethod
+    def get(self, workflow_id: str) -> WorkflowRow | None: ...
+
+    @abc.abstractmethod
+    def list(self, status: str | None, name: str | None, limit: int) -> list[WorkflowRow]: ...
+
+    @abc.abstractmethod
+    def journal(self, workflow_id: str) -> list[Event]: ...
+
+    @abc.abstractmethod
+    def request_cancel(self, workflow_id: str, now: float) -> WorkflowRow | None:
+        """Flag an active workflow for cancellation and make it runnable now."""
+
+    @abc.abstractmethod
+    def terminate(self, workflow_id: str, reason: str, now: float) -> WorkflowRow | None:
+        """End an active workflow at once (CANCELLED), fencing out its owner."""
+
+    # --- worker side ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def register_worker(self, info: WorkerInfo) -> None: ...
+
+    @abc.abstractmethod
+    def renew_worker(self, worker_id: str, lease_until: float) -> bool:
+        """Extend the lease; False if the worker was declared dead (its row is gone)."""
+
+    @abc.abstractmethod
+    def remove_worker(self, worker_id: str, now: float) -> int:
+        """Drop the worker and release whatever it still owns (fenced). Returns the count."""
+
+    @abc.abstractmethod
+    def workers(self) -> list[WorkerInfo]: ...
+
+    @abc.abstractmethod
+    def claim(self, worker_id: str, names: Sequence[str], now: float,
+              limit: int) -> list[Claimed]:
+        """Take up to ``limit`` due workflows with these names, bumping their epochs."""
+
+    @abc.abstractmethod
+    def commit(self, writes: Sequence[Write], now: float) -> CommitResult:
+        """Apply all writes in one transaction; a write whose epoch is stale is skipped."""
+
+    @abc.abstractmethod
+    def next_wake(self, names: Sequence[str]) -> float | None:
+        """The earliest ``wake_at`` among unowned active workflows with these names."""
+
+    @abc.abstractmethod
+    def record_names(self, names: Sequence[str], now: float) -> None:
+        """Remember workflow names some worker can run (so clients can validate starts)."""
+
+    @abc.abstractmethod
+    def known_names(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def owned_cancels(self, worker_id: str) -> list[str]:
+        """Ids of workflows this worker owns that were asked to cancel."""
+
+    def change_token(self) -> int | None:
+        """A number that changes when another connection commits (None: unknown)."""
+        return None
+
+    def is_alive(self, info: WorkerInfo) -> bool | None:
+        """Whether the worker's process provably lives (True/False) or cannot be told (None)."""
+        return None
+
+    def reap(self, me: str, now: float, on_reaped: Callable[[WorkerInfo], None] | None = None
+             ) -> int:
+        """Remove dead workers (lease expired, or provably dead) and free their workflows."""
+        freed = 0
+        for w in self.workers():
+            if w.id == me:
+                continue
+            alive = self.is_alive(w)
+            if alive is False or w.lease_until < now:
+                freed += self.remove_worker(w.id, now)
+                if on_reaped is not None:
+                    on_reaped(w)
+        return freed

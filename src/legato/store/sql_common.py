@@ -1,0 +1,47 @@
+"""Row <-> record helpers shared by the SQL backends."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from legato.domain.events import Event
+from legato.runtime import codec
+from legato.store.base import WorkflowRow
+
+WF_COLUMNS = (
+    "id, name, status, detail, input, result, error, created_at, updated_at, completed_at, "
+    "owner, epoch, wake_at, deadline, cancel_requested, queue, priority"
+)
+EVENT_COLUMNS = "seq, type, at, name, pos, attempt, data"
+
+
+def row_to_workflow(r: Sequence[Any]) -> WorkflowRow:
+    err = r[6]
+    return WorkflowRow(
+        id=r[0], name=r[1], status=r[2], detail=r[3], input=r[4], result=r[5],
+        error=json.loads(err) if isinstance(err, str) else err,
+        created_at=float(r[7]), updated_at=float(r[8]),
+        completed_at=None if r[9] is None else float(r[9]),
+        owner=r[10], epoch=int(r[11]),
+        wake_at=None if r[12] is None else float(r[12]),
+        deadline=None if r[13] is None else float(r[13]),
+        cancel_requested=bool(r[14]), queue=r[15], priority=int(r[16]),
+    )
+
+
+def row_to_event(r: Sequence[Any]) -> Event:
+    data = r[6]
+    if isinstance(data, str):
+        data = json.loads(data)
+    return Event(int(r[0]), r[1], float(r[2]), r[3], r[4], r[5], data or {})
+
+
+def event_params(workflow_id: str, e: Event) -> tuple[Any, ...]:
+    return (workflow_id, e.seq, e.type, e.at, e.name, e.pos, e.attempt,
+            codec.dumps(e.data) if e.data else None)
+
+
+def error_json(err: dict[str, Any] | None) -> str | None:
+    return None if err is None else codec.dumps(err)

@@ -1,0 +1,355 @@
+"""The embedded store: one SQLite file in WAL mode, safe for many processes on one host.
+
+Not for network filesystems (SQLite's locking is unreliable there). Liveness of worker
+processes on this host is proven by an OS file lock each worker holds for its lifetime, so a
+dead owner is detected at once instead of by waiting out its lease.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from typing import Any
+
+from legato.domain import status as st
+from legato.domain.events import Event
+from legato.errors import ConfigError
+from legato.store.base import (
+    HOST,
+    Claimed,
+    CommitResult,
+    NewWorkflow,
+    Store,
+    WorkerInfo,
+    WorkflowRow,
+    Write,
+)
+from legato.store.sql_common import (
+    EVENT_COLUMNS,
+    WF_COLUMNS,
+    error_json,
+    event_params,
+    row_to_event,
+    row_to_workflow,
+)
+
+_ACTIVE = "('PENDING', 'RUNNING', 'WAITING')"
+_CHUNK = 500
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("legato.store").joinpath("sql/sqlite")
+    found = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:3].isdigit():
+            found.append((int(name[:3]), entry.read_text()))
+    return sorted(found)
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class SQLiteStore(Store):
+    def __init__(self, path: str, url: str | None = None, synchronous: str = "NORMAL",
+                 busy_timeout: str | int = 30000) -> None:
+        self.path = path
+        self.url = url or f"sqlite:///{path}"
+        sync = str(synchronous).upper()
+        if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ConfigError(f"synchronous={synchronous!r} in {self.url}: use NORMAL or FULL")
+        self.synchronous = sync
+        self.busy_timeout = int(busy_timeout)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._locks: dict[str, int] = {}  # worker id -> fd of its liveness lock
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise ConfigError(f"cannot open {self.url}: folder {folder!r} does not exist")
+        self.lock_dir = os.path.abspath(path) + "-workers"
+        self.migrate()
+
+    # --- connections ---------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        c: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if c is None:
+            try:
+                c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                    timeout=self.busy_timeout / 1000)
+                c.execute(f"PRAGMA busy_timeout = {self.busy_timeout}")
+                mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise ConfigError(f"cannot put {self.url} in WAL mode (got {mode})")
+                c.execute(f"PRAGMA synchronous = {self.synchronous}")
+            except sqlite3.Error as exc:
+                raise ConfigError(f"cannot open database {self.url}: {exc}") from None
+            self._local.conn = c
+            with self._all_lock:
+                self._all.append(c)
+        return c
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        c = self._conn()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            yield c
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for c in conns:
+            with contextlib.suppress(sqlite3.Error):
+                c.close()
+        self._local = threading.local()
+        for fd in self._locks.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._locks.clear()
+
+    def migrate(self) -> int:
+        c = self._conn()
+        with self._tx():
+            c.execute("CREATE TABLE IF NOT EXISTS legato_meta (key TEXT PRIMARY KEY, value TEXT)")
+            row = c.execute("SELECT value FROM legato_meta WHERE key = 'schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            for number, sql in _migrations():
+                if number > version:
+                    body = "\n".join(line for line in sql.splitlines()
+                                     if not line.lstrip().startswith("--"))
+                    for stmt in body.split(";"):
+                        if stmt.strip():
+                            c.execute(stmt)
+                    version = number
+            c.execute("INSERT OR REPLACE INTO legato_meta VALUES ('schema_version', ?)",
+                      (str(version),))
+        return version
+
+    def change_token(self) -> int | None:
+        return int(self._conn().execute("PRAGMA data_version").fetchone()[0])
+
+    # --- client side ---------------------------------------------------------------------
+
+    def create(self, new: NewWorkflow, started: Event) -> tuple[WorkflowRow, bool]:
+        with self._tx() as c:
+            r = c.execute(f"SELECT {WF_COLUMNS} FROM workflows WHERE id = ?", (new.id,)).fetchone()
+            if r is not None:
+                return row_to_workflow(r), False
+            status = st.RUNNING if new.owner else st.PENDING
+            c.execute(
+                "INSERT INTO workflows (id, name, status, input, created_at, updated_at, owner,"
+                " epoch, wake_at, deadline, queue, priority) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (new.id, new.name, status, new.input, new.now, new.now, new.owner,
+                 1 if new.owner else 0, new.now, new.deadline, new.queue, new.priority),
+            )
+            c.execute("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?)",
+                      event_params(new.id, started))
+        row = WorkflowRow(id=new.id, name=new.name, status=status, input=new.input,
+                          created_at=new.now, updated_at=new.now, owner=new.owner,
+                          epoch=1 if new.owner else 0, wake_at=new.now, deadline=new.deadline,
+                          queue=new.queue, priority=new.priority)
+        return row, True
+
+    def get(self, workflow_id: str) -> WorkflowRow | None:
+        r = self._conn().execute(f"SELECT {WF_COLUMNS} FROM workflows WHERE id = ?",
+                                 (workflow_id,)).fetchone()
+        return None if r is None else row_to_workflow(r)
+
+    def list(self, status: str | None, name: str | None, limit: int) -> list[WorkflowRow]:
+        where, params = [], []  # type: ignore[var-annotated]
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if name:
+            where.append("name = ?")
+            params.append(name)
+        sql = f"SELECT {WF_COLUMNS} FROM workflows"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        params.append(limit)
+        return [row_to_workflow(r) for r in self._conn().execute(sql, params)]
+
+    def journal(self, workflow_id: str) -> list[Event]:
+        rows = self._conn().execute(
+            f"SELECT {EVENT_COLUMNS} FROM journal WHERE workflow_id = ? ORDER BY seq",
+            (workflow_id,))
+        return [row_to_event(r) for r in rows]
+
+    def request_cancel(self, workflow_id: str, now: float) -> WorkflowRow | None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE workflows SET cancel_requested = 1, updated_at = ?,"
+                f" wake_at = CASE WHEN owner IS NULL THEN ? ELSE wake_at END"
+                f" WHERE id = ? AND status IN {_ACTIVE}", (now, now, workflow_id))
+        return self.get(workflow_id)
+
+    def terminate(self, workflow_id: str, reason: str, now: float) -> WorkflowRow | None:
+        with self._tx() as c:
+            r = c.execute("SELECT status FROM workflows WHERE id = ?", (workflow_id,)).fetchone()
+            if r is not None and r[0] in st.ACTIVE:
+                seq = c.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM journal"
+                                " WHERE workflow_id = ?", (workflow_id,)).fetchone()[0]
+                err = {"type": "Terminated", "message": reason}
+                c.execute("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?)",
+                          event_params(workflow_id, Event(seq, "WorkflowTerminated", now,
+                                                          data={"reason": reason})))
+                c.execute(
+                    "UPDATE workflows SET status = ?, detail = ?, error = ?, owner = NULL,"
+                    " epoch = epoch + 1, updated_at = ?, completed_at = ?, wake_at = NULL"
+                    " WHERE id = ?",
+                    (st.CANCELLED, f"terminated: {reason}", error_json(err), now, now,
+                     workflow_id))
+        return self.get(workflow_id)
+
+    # --- workers -------------------------------------------------------------------------
+
+    def register_worker(self, info: WorkerInfo) -> None:
+        os.makedirs(self.lock_dir, exist_ok=True)
+        path = os.path.join(self.lock_dir, f"{info.id}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._locks[info.id] = fd
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO workers VALUES (?,?,?,?,?)",
+                      (info.id, info.host, info.pid, info.started_at, info.lease_until))
+
+    def renew_worker(self, worker_id: str, lease_until: float) -> bool:
+        with self._tx() as c:
+            cur = c.execute("UPDATE workers SET lease_until = ? WHERE id = ?",
+                            (lease_until, worker_id))
+            return cur.rowcount == 1
+
+    def remove_worker(self, worker_id: str, now: float) -> int:
+        with self._tx() as c:
+            cur = c.execute(
+                "UPDATE workflows SET owner = NULL, epoch = epoch + 1, wake_at = ?,"
+                f" updated_at = ? WHERE owner = ? AND status IN {_ACTIVE}",
+                (now, now, worker_id))
+            c.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+            freed = cur.rowcount
+        fd = self._locks.pop(worker_id, None)
+        if fd is not None:
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(self.lock_dir, f"{worker_id}.lock"))
+        return freed
+
+    def workers(self) -> list[WorkerInfo]:
+        rows = self._conn().execute("SELECT id, host, pid, started_at, lease_until FROM workers")
+        return [WorkerInfo(r[0], r[1], int(r[2]), float(r[3]), float(r[4])) for r in rows]
+
+    def is_alive(self, info: WorkerInfo) -> bool | None:
+        if info.host != HOST or info.id in self._locks:
+            return None if info.host != HOST else True
+        path = os.path.join(self.lock_dir, f"{info.id}.lock")
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # also drops the lock we may just have taken
+        return False
+
+    def claim(self, worker_id: str, names: Sequence[str], now: float,
+              limit: int) -> list[Claimed]:
+        if not names or limit <= 0:
+            return []
+        with self._tx() as c:
+            ids = [r[0] for r in c.execute(
+                f"SELECT id FROM workflows WHERE owner IS NULL AND status IN {_ACTIVE}"
+                f" AND wake_at <= ? AND name IN ({_marks(len(names))})"
+                " ORDER BY priority DESC, wake_at LIMIT ?", (now, *names, limit))]
+            if not ids:
+                return []
+            rows = c.execute(
+                f"UPDATE workflows SET owner = ?, epoch = epoch + 1, status = 'RUNNING',"
+                f" updated_at = ? WHERE id IN ({_marks(len(ids))}) RETURNING {WF_COLUMNS}",
+                (worker_id, now, *ids)).fetchall()
+        claimed = {r[0]: Claimed(row_to_workflow(r), []) for r in rows}
+        conn = self._conn()
+        for i in range(0, len(ids), _CHUNK):
+            part = ids[i:i + _CHUNK]
+            for r in conn.execute(
+                f"SELECT workflow_id, {EVENT_COLUMNS} FROM journal"
+                f" WHERE workflow_id IN ({_marks(len(part))}) ORDER BY workflow_id, seq", part):
+                claimed[r[0]].journal.append(row_to_event(r[1:]))
+        return list(claimed.values())
+
+    def commit(self, writes: Sequence[Write], now: float) -> CommitResult:
+        result = CommitResult()
+        if not writes:
+            return result
+        with self._tx() as c:
+            current: dict[str, tuple[int, int]] = {}
+            ids = list({w.workflow_id for w in writes})
+            for i in range(0, len(ids), _CHUNK):
+                part = ids[i:i + _CHUNK]
+                for r in c.execute(f"SELECT id, epoch, cancel_requested FROM workflows"
+                                   f" WHERE id IN ({_marks(len(part))})", part):
+                    current[r[0]] = (int(r[1]), int(r[2]))
+            events: list[tuple[Any, ...]] = []
+            updates: list[tuple[Any, ...]] = []
+            for w in writes:
+                cur = current.get(w.workflow_id)
+                if cur is None or cur[0] != w.epoch:
+                    result.fenced.add(w.workflow_id)
+                    continue
+                if cur[1]:
+                    result.cancel_requested.add(w.workflow_id)
+                events.extend(event_params(w.workflow_id, e) for e in w.events)
+                if w.status is not None:
+                    done = now if w.status in st.TERMINAL else None
+                    updates.append((w.status, w.result, error_json(w.error), w.detail,
+                                    w.wake_at, now, w.wake_at, now, 1 if w.release else 0,
+                                    done, w.workflow_id, w.epoch))
+            if events:
+                c.executemany("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?)", events)
+            if updates:
+                c.executemany(
+                    "UPDATE workflows SET status = ?, result = ?, error = ?,"
+                    " detail = COALESCE(?, detail),"
+                    " wake_at = CASE WHEN ? IS NULL THEN NULL"
+                    "  WHEN cancel_requested = 1 THEN ? ELSE ? END,"
+                    " updated_at = ?, owner = CASE WHEN ? THEN NULL ELSE owner END,"
+                    " completed_at = ? WHERE id = ? AND epoch = ?", updates)
+        return result
+
+    def next_wake(self, names: Sequence[str]) -> float | None:
+        if not names:
+            return None
+        r = self._conn().execute(
+            f"SELECT MIN(wake_at) FROM workflows WHERE owner IS NULL AND status IN {_ACTIVE}"
+            f" AND name IN ({_marks(len(names))})", list(names)).fetchone()
+        return None if r is None or r[0] is None else float(r[0])
+
+    def owned_cancels(self, worker_id: str) -> list[str]:
+        return [r[0] for r in self._conn().execute(
+            "SELECT id FROM workflows WHERE owner = ? AND cancel_requested = 1", (worker_id,))]
+
+    def record_names(self, names: Sequence[str], now: float) -> None:
+        if names:
+            with self._tx() as c:
+                c.executemany("INSERT OR REPLACE INTO workflow_types VALUES (?, ?)",
+                              [(n, now) for n in names])
+
+    def known_names(self) -> list[str]:
+        return [r[0] for r in self._conn().execute("SELECT name FROM workflow_types")]

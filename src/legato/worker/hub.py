@@ -1,0 +1,385 @@
+"""The hub: one thread that runs many workflow bodies as greenlets and group-commits.
+
+Each turn of the loop: take messages from other threads (finished steps, new work, cancels),
+fire due timers, claim due workflows while there is room, resume every ready workflow until
+it parks, then write everything they recorded in *one* transaction and resume the ones that
+waited for it. The commit rate of the store, not the number of workflows, sets the pace.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import queue
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import greenlet
+
+from legato.clock import Clock
+from legato.domain import status as st
+from legato.errors import StepTimeout
+from legato.runtime import codec, faults
+from legato.runtime.control import Cancelled, LeaseLost, Suspend
+from legato.runtime.registry import Registry
+from legato.runtime.task import COMMIT, Final, RunStep, StepOutcome, Task, WaitUntil
+from legato.store.base import Claimed, Store, Write
+from legato.worker.pool import AsyncRunner, StepPool
+
+log = logging.getLogger("legato.worker")
+
+POLL_MIN = 0.005
+POLL_MAX = 0.1
+RETRY_MAX = 2.0
+_DEADLINE = 0
+_WAIT = 1
+
+
+class Hub:
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        clock: Clock,
+        worker_id: str,
+        *,
+        concurrency: int,
+        pool: StepPool,
+        async_runner: AsyncRunner,
+        on_done: Callable[[str, str], None],
+        names: Callable[[], Sequence[str]] | None = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.clock = clock
+        self.worker_id = worker_id
+        self.concurrency = concurrency
+        self.pool = pool
+        self.async_runner = async_runner
+        self.on_done = on_done
+        self._names = names or registry.names
+        self.inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self.tasks: dict[str, Task] = {}
+        self.ready: deque[tuple[Task, Any, BaseException | None]] = deque()
+        self.commit_waiters: list[Task] = []
+        self.finals: list[tuple[Task, Final]] = []
+        self._clock_timers: list[tuple[float, int, Task, int]] = []
+        self._mono_timers: list[tuple[float, int, Task, int, Any]] = []
+        self._seq = itertools.count()
+        self._dirty = True
+        self._next_due: float | None = None
+        self._token: int | None = None
+        self._poll = POLL_MIN
+        self._next_poll = 0.0
+        self._stopping = False
+        self._stop_deadline = 0.0
+        self.stopped = False
+        self.g: greenlet.greenlet | None = None
+
+    # --- called from other threads -------------------------------------------------------
+
+    def post(self, *msg: Any) -> None:
+        self.inbox.put(msg)
+
+    def poke(self) -> None:
+        self.inbox.put(("poke",))
+
+    @property
+    def room(self) -> int:
+        return self.concurrency - len(self.tasks)
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.g = greenlet.getcurrent()
+        try:
+            while True:
+                self._drain(self._block_time())
+                if self._stopping and (not self.tasks or time.monotonic() > self._stop_deadline):
+                    break
+                self._fire_timers()
+                if not self._stopping:
+                    self._maybe_poll()
+                    if self._dirty and self.room > 0:
+                        self._claim()
+                while self.ready or self.commit_waiters or self.finals:
+                    while self.ready:
+                        task, value, exc = self.ready.popleft()
+                        self._resume(task, value, exc)
+                    self._flush()
+        except BaseException:
+            log.exception("legato worker hub crashed")
+            raise
+        finally:
+            self.stopped = True
+
+    def _block_time(self) -> float:
+        if self.ready or self.commit_waiters or self.finals:
+            return 0.0
+        t = self._poll
+        now = self.clock.now()
+        if self._clock_timers:
+            t = min(t, self._clock_timers[0][0] - now)
+        if self._next_due is not None and self.room > 0:
+            t = min(t, self._next_due - now)
+        if self._mono_timers:
+            t = min(t, self._mono_timers[0][0] - time.monotonic())
+        return max(t, 0.0)
+
+    def _drain(self, timeout: float) -> None:
+        try:
+            msg = self.inbox.get(timeout=timeout) if timeout > 0 else self.inbox.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            self._handle(msg)
+            try:
+                msg = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+
+    def _handle(self, msg: tuple[Any, ...]) -> None:
+        kind = msg[0]
+        if kind == "step":
+            _, task, token, outcome = msg
+            if task.step_token == token:
+                task.step_token = None
+                if task.dropped:
+                    self.ready.append((task, None, LeaseLost()))
+                else:
+                    self.ready.append((task, outcome, None))
+        elif kind == "poke":
+            self._dirty = True
+            self._poll = POLL_MIN
+        elif kind == "adopt":
+            self._start(msg[1])
+        elif kind == "cancel":
+            self._interrupt(msg[1], st.CANCELLED, "cancel requested")
+        elif kind == "drop":
+            self._drop(msg[1])
+        elif kind == "drop_all":
+            for wid in list(self.tasks):
+                self._drop(wid)
+        elif kind == "stop":
+            self._begin_stop(float(msg[1]))
+
+    # --- timers --------------------------------------------------------------------------
+
+    def _fire_timers(self) -> None:
+        now = self.clock.now()
+        while self._clock_timers and self._clock_timers[0][0] <= now:
+            _, token, task, kind = heapq.heappop(self._clock_timers)
+            if kind == _DEADLINE:
+                if self.tasks.get(task.workflow_id) is task:
+                    self._interrupt(task.workflow_id, st.TIMED_OUT, "deadline exceeded")
+            else:
+                self._wake_waiter(task, token)
+        mono = time.monotonic()
+        while self._mono_timers and self._mono_timers[0][0] <= mono:
+            _, token, task, _, item = heapq.heappop(self._mono_timers)
+            if task.step_token == token:
+                task.step_token = None
+                self.pool.abandon(item)
+                sdef = task.parked.sdef if isinstance(task.parked, RunStep) else None
+                name = sdef.name if sdef else "?"
+                timeout = sdef.timeout if sdef else 0
+                err = StepTimeout(f"step {name!r} ran longer than its timeout of {timeout:g}s")
+                self.ready.append((task, StepOutcome(False, error=err), None))
+
+    def _wake_waiter(self, task: Task, token: int) -> None:
+        if task.wait_token == token:
+            task.wait_token = None
+            exc: BaseException | None = LeaseLost() if task.dropped else None
+            self.ready.append((task, None, exc))
+
+    def _interrupt(self, wid: str, status: str, reason: str) -> None:
+        task = self.tasks.get(wid)
+        if task is None:
+            return
+        task.interrupt(status, reason)
+        token = task.wait_token
+        if token is not None:
+            self._wake_waiter(task, token)
+
+    def _drop(self, wid: str) -> None:
+        task = self.tasks.get(wid)
+        if task is None:
+            return
+        task.dropped = True
+        token = task.wait_token
+        if token is not None:
+            self._wake_waiter(task, token)
+
+    # --- polling and claiming ------------------------------------------------------------
+
+    def _maybe_poll(self) -> None:
+        now = self.clock.now()
+        if self._next_due is not None and self._next_due <= now:
+            self._dirty = True
+        mono = time.monotonic()
+        if mono < self._next_poll:
+            return
+        try:
+            token = self.store.change_token()
+        except Exception as exc:
+            log.warning("legato: polling the store failed: %s", exc)
+            token = None
+        if token is None or token != self._token:
+            self._token = token
+            self._dirty = True
+            self._poll = POLL_MIN
+            if self.tasks:
+                self._check_cancels()
+        else:
+            self._poll = min(self._poll * 2, POLL_MAX)
+        self._next_poll = mono + self._poll
+
+    def _check_cancels(self) -> None:
+        try:
+            for wid in self.store.owned_cancels(self.worker_id):
+                self._interrupt(wid, st.CANCELLED, "cancel requested")
+        except Exception as exc:
+            log.warning("legato: reading cancel requests failed: %s", exc)
+
+    def _claim(self) -> None:
+        names = list(self._names())
+        room = self.room
+        try:
+            claimed = self.store.claim(self.worker_id, names, self.clock.now(), room)
+            self._next_due = None if len(claimed) >= room else self.store.next_wake(names)
+        except Exception as exc:
+            log.warning("legato: claiming work failed (will retry): %s", exc)
+            self._poll = min(max(self._poll * 2, 0.05), RETRY_MAX)
+            return
+        for c in claimed:
+            self._start(c)
+        self._dirty = len(claimed) >= room
+        if self._next_due is not None and self._next_due <= self.clock.now():
+            self._next_due = self.clock.now() + self._poll  # due but not ours to take yet
+
+    def _start(self, c: Claimed) -> None:
+        row = c.row
+        if row.id in self.tasks:
+            return
+        wdef = self.registry.find(row.name)
+        if wdef is None:  # unregistered here; give it back
+            self._finish_now(row.id, row.epoch)
+            return
+        task = Task(wdef, row.id, row.args(), c.journal, row.epoch, self.clock, row.deadline,
+                    row.cancel_requested)
+        self.tasks[row.id] = task
+        task.start(self.g)
+        if row.deadline is not None:
+            token = next(self._seq)
+            heapq.heappush(self._clock_timers, (row.deadline, token, task, _DEADLINE))
+        self.ready.append((task, None, None))
+
+    def _finish_now(self, wid: str, epoch: int) -> None:
+        w = Write(wid, epoch, [], status=st.PENDING, wake_at=self.clock.now(), release=True)
+        try:
+            self.store.commit([w], self.clock.now())
+        except Exception as exc:
+            log.warning("legato: releasing %s failed: %s", wid, exc)
+
+    # --- running workflows ---------------------------------------------------------------
+
+    def _resume(self, task: Task, value: Any, exc: BaseException | None) -> None:
+        g = task.greenlet
+        assert g is not None
+        try:
+            req = g.throw(exc) if exc is not None else g.switch(value)
+        except Exception as bug:  # the task catches everything; this is a legato bug
+            log.exception("legato: workflow %s crashed the runtime", task.workflow_id)
+            req = Final(st.FAILED, error=codec.encode_error(bug), detail="internal error")
+        if g.dead:
+            if isinstance(req, Final) and req.status == st.WAITING:
+                faults.hit("suspend")
+            self.finals.append((task, req))
+        elif isinstance(req, RunStep):
+            self._run_step(task, req)
+        elif req is COMMIT:
+            self.commit_waiters.append(task)
+        elif isinstance(req, WaitUntil):
+            if self._stopping:
+                self.ready.append((task, None, Suspend(req.when)))
+                return
+            token = next(self._seq)
+            task.wait_token = token
+            heapq.heappush(self._clock_timers, (req.when, token, task, _WAIT))
+        else:  # pragma: no cover - a bug, not user error
+            raise RuntimeError(f"unknown request from workflow: {req!r}")
+
+    def _run_step(self, task: Task, req: RunStep) -> None:
+        faults.hit("before_step")
+        token = next(self._seq)
+        task.step_token = token
+        inbox = self.inbox
+
+        def done(outcome: StepOutcome) -> None:
+            faults.hit("after_step")
+            inbox.put(("step", task, token, outcome))
+
+        sdef = req.sdef
+        if sdef.is_async:
+            self.async_runner.submit(sdef.fn, req.args, req.kwargs, req.key, sdef.timeout, done)
+            return
+        item = self.pool.submit(sdef.fn, req.args, req.kwargs, req.key, done)
+        if sdef.timeout is not None:
+            heapq.heappush(self._mono_timers,
+                           (time.monotonic() + sdef.timeout, token, task, 0, item))
+
+    def _flush(self) -> None:
+        if not self.commit_waiters and not self.finals:
+            return
+        writes: list[Write] = []
+        for task in self.commit_waiters:
+            writes.append(Write(task.workflow_id, task.epoch, task.pending))
+        finals = [(t, f) for t, f in self.finals if f.status is not None]
+        for task, f in finals:
+            writes.append(Write(task.workflow_id, task.epoch, task.pending, status=f.status,
+                                result=f.result, error=f.error, detail=f.detail,
+                                wake_at=f.wake_at, release=True))
+        delay = 0.01
+        while True:
+            try:
+                faults.hit("before_commit")
+                result = self.store.commit(writes, self.clock.now())
+                faults.hit("after_commit")
+                break
+            except Exception as exc:
+                log.warning("legato: commit failed, retrying in %.2fs: %s", delay, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+        waiters, self.commit_waiters = self.commit_waiters, []
+        all_finals, self.finals = self.finals, []
+        for task in waiters:
+            task.pending = []
+            if task.workflow_id in result.fenced:
+                self.ready.append((task, None, LeaseLost()))
+            else:
+                if task.workflow_id in result.cancel_requested:
+                    task.interrupt(st.CANCELLED, "cancel requested")
+                self.ready.append((task, None, None))
+        for task, f in all_finals:
+            task.pending = []
+            self.tasks.pop(task.workflow_id, None)
+            if f.status is not None and task.workflow_id not in result.fenced:
+                self.on_done(task.workflow_id, f.status)
+
+    # --- stopping ------------------------------------------------------------------------
+
+    def _begin_stop(self, grace: float) -> None:
+        self._stopping = True
+        self._stop_deadline = time.monotonic() + grace
+        for task in list(self.tasks.values()):
+            task.releasing = True
+            if task.wait_token is not None:
+                task.wait_token = None
+                when = task.parked.when if isinstance(task.parked, WaitUntil) else None
+                self.ready.append((task, None, Suspend(when)))
+
+
+__all__ = ["Cancelled", "Hub"]

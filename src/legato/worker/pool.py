@@ -1,0 +1,122 @@
+"""Where step functions run: a thread pool for sync steps, one asyncio loop for async ones."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from legato.errors import StepTimeout
+from legato.runtime.task import StepOutcome, run_async_step_fn, run_step_fn
+
+Done = Callable[[StepOutcome], None]
+
+
+class _Item:
+    __slots__ = ("abandoned", "args", "done", "fn", "key", "kwargs")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                 key: str, done: Done) -> None:
+        self.fn, self.args, self.kwargs, self.key, self.done = fn, args, kwargs, key, done
+        self.abandoned = False
+
+
+class StepPool:
+    """Fixed-size pool of daemon threads. An abandoned (timed-out) call gets its thread
+    replaced, so a hung step never shrinks the pool; the hung thread exits when it returns."""
+
+    def __init__(self, size: int, name: str = "legato-step") -> None:
+        self.size = max(1, size)
+        self._q: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._name = name
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        for _ in range(self.size):
+            self._spawn()
+
+    def _spawn(self) -> None:
+        t = threading.Thread(target=self._loop, name=self._name, daemon=True)
+        with self._lock:
+            self._threads.append(t)
+        t.start()
+
+    def _loop(self) -> None:
+        q = self._q
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            try:
+                out = StepOutcome(True, run_step_fn(item.fn, item.args, item.kwargs, item.key))
+            except BaseException as exc:  # noqa: BLE001 - everything goes back to the workflow
+                out = StepOutcome(False, error=exc)
+            if item.abandoned:
+                return  # a replacement thread was started when this call was abandoned
+            item.done(out)
+
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+               key: str, done: Done) -> _Item:
+        item = _Item(fn, args, kwargs, key, done)
+        self._q.put(item)
+        return item
+
+    def abandon(self, item: _Item) -> None:
+        item.abandoned = True
+        self._spawn()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            n = len(self._threads)
+        for _ in range(n):
+            self._q.put(None)
+
+
+class AsyncRunner:
+    """One event loop in its own thread, started on first use, for async steps."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _ensure(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                t = threading.Thread(target=loop.run_forever, name="legato-async", daemon=True)
+                t.start()
+                self._loop, self._thread = loop, t
+            return self._loop
+
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+               key: str, timeout: float | None, done: Done) -> Callable[[], None]:
+        """Run ``fn`` on the loop; returns a function that cancels it."""
+        loop = self._ensure()
+
+        async def runner() -> None:
+            try:
+                coro = run_async_step_fn(fn, args, kwargs, key)
+                value = await (asyncio.wait_for(coro, timeout) if timeout else coro)
+                out = StepOutcome(True, value)
+            except asyncio.CancelledError:
+                return
+            except TimeoutError as exc:
+                err: BaseException = exc
+                if timeout is not None:
+                    err = StepTimeout(f"step {getattr(fn, '__qualname__', fn)!r} ran longer"
+                                      f" than its timeout of {timeout:g}s")
+                out = StepOutcome(False, error=err)
+            except BaseException as exc:  # noqa: BLE001
+                out = StepOutcome(False, error=exc)
+            done(out)
+
+        fut = asyncio.run_coroutine_threadsafe(runner(), loop)
+        return lambda: loop.call_soon_threadsafe(fut.cancel)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)

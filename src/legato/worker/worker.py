@@ -1,0 +1,95 @@
+"""A worker: registers itself under a lease, runs a hub, heartbeats and reaps dead peers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from legato.clock import Clock
+from legato.runtime.registry import Registry
+from legato.store.base import HOST, Store, WorkerInfo
+from legato.worker.hub import Hub
+from legato.worker.pool import AsyncRunner, StepPool
+
+log = logging.getLogger("legato.worker")
+
+
+class Worker:
+    """Owns the threads that execute workflows for one engine in one process."""
+
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        clock: Clock,
+        *,
+        concurrency: int = 500,
+        step_threads: int = 32,
+        lease: float = 5.0,
+        on_done: Callable[[str, str], None] = lambda wid, status: None,
+    ) -> None:
+        if lease <= 0:
+            raise ValueError("lease must be > 0 seconds")
+        self.store = store
+        self.registry = registry
+        self.clock = clock
+        self.lease = lease
+        self.id = f"{HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.pool = StepPool(step_threads)
+        self.async_runner = AsyncRunner()
+        self.hub = Hub(store, registry, clock, self.id, concurrency=concurrency, pool=self.pool,
+                       async_runner=self.async_runner, on_done=on_done)
+        self._stop = threading.Event()
+        self._hub_thread = threading.Thread(target=self.hub.run, name="legato-hub", daemon=True)
+        self._hb_thread = threading.Thread(target=self._heartbeat, name="legato-heartbeat",
+                                           daemon=True)
+        self._info: WorkerInfo | None = None
+        self.started = False
+
+    def _new_info(self) -> WorkerInfo:
+        now = time.time()
+        return WorkerInfo(self.id, HOST, os.getpid(), now, now + self.lease)
+
+    def start(self) -> None:
+        self._info = self._new_info()
+        self.store.register_worker(self._info)
+        self.store.record_names(self.registry.names(), time.time())
+        self.store.reap(self.id, time.time())  # recover what dead workers left behind
+        self.clock.add_listener(self.hub.poke)
+        self._hub_thread.start()
+        self._hb_thread.start()
+        self.started = True
+
+    def _heartbeat(self) -> None:
+        interval = self.lease / 3
+        while not self._stop.wait(interval):
+            try:
+                if not self.store.renew_worker(self.id, time.time() + self.lease):
+                    log.warning("legato: worker %s was declared dead; re-registering", self.id)
+                    self.hub.post("drop_all")
+                    self.store.register_worker(self._new_info())
+                if self.store.reap(self.id, time.time()):
+                    self.hub.poke()
+            except Exception as exc:
+                log.warning("legato: heartbeat failed (will retry): %s", exc)
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop claiming; let running steps finish (up to ``grace`` s); release the rest."""
+        if not self.started:
+            return
+        self.started = False
+        self.clock.remove_listener(self.hub.poke)
+        self.hub.post("stop", grace)
+        self._hub_thread.join(grace + 5)
+        self._stop.set()
+        self._hb_thread.join(5)
+        try:
+            self.store.remove_worker(self.id, time.time())
+        except Exception as exc:
+            log.warning("legato: deregistering worker %s failed: %s", self.id, exc)
+        self.pool.shutdown()
+        self.async_runner.shutdown()
