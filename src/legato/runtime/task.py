@@ -339,6 +339,7 @@ class Task:
         remaining = when - self.clock.now()
         if remaining <= 0:
             return
+        self._boundary()  # a cancelled or overdue run does not start waiting
         if remaining > INMEMORY_WAIT:
             raise Suspend(when)
         self._park(WaitUntil(when))
