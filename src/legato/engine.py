@@ -178,7 +178,7 @@ class Engine:
              limit: int = 100) -> list[WorkflowHandle]:
         """Handles on runs, newest first, optionally filtered by status and name."""
         s = st.validate(status) if status else None
-        return [WorkflowHandle(self, r.id) for r in self.store.list(s, name, limit)]
+        return [WorkflowHandle(self, r.id) for r in self.store.list_workflows(s, name, limit)]
 
     # --- control -------------------------------------------------------------------------
 

@@ -42,8 +42,8 @@ def _needs_adapter(hint: Any) -> bool:
         return False
     if isinstance(hint, type):
         return dataclasses.is_dataclass(hint) or issubclass(hint, BaseModel)
-    args = getattr(hint, "__args__", None)
-    return bool(args) and any(_needs_adapter(a) for a in args)
+    args: tuple[Any, ...] = getattr(hint, "__args__", None) or ()
+    return any(_needs_adapter(a) for a in args)
 
 
 @functools.lru_cache(maxsize=512)

@@ -320,19 +320,20 @@ class Task:
                                  data={"result": outcome.value})
                     self._commit()
                     return outcome.value
-            exc = outcome.error
-            assert exc is not None
-            decision = decide(sdef.retry, attempt, exc)
-            if isinstance(exc, InvalidInput):
-                decision = decide(sdef.retry, sdef.retry.max_attempts, exc)
+            error = outcome.error
+            assert error is not None
+            decision = decide(sdef.retry, attempt, error)
+            if isinstance(error, InvalidInput):
+                decision = decide(sdef.retry, sdef.retry.max_attempts, error)
             retry_at = self.clock.now() + decision.delay if decision.retry else None
-            data: dict[str, Any] = {"error": codec.encode_error(exc), "final": not decision.retry}
+            data: dict[str, Any] = {"error": codec.encode_error(error),
+                                    "final": not decision.retry}
             if retry_at is not None:
                 data["retry_at"] = retry_at
             self._append(ev.STEP_FAILED, name=sdef.name, pos=pos, attempt=attempt, data=data)
             self._commit()
             if not decision.retry:
-                raise exc
+                raise error
             attempt += 1
 
     def _wait_until(self, when: float) -> None:

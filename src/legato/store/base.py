@@ -112,7 +112,8 @@ class Store(abc.ABC):
     def get(self, workflow_id: str) -> WorkflowRow | None: ...
 
     @abc.abstractmethod
-    def list(self, status: str | None, name: str | None, limit: int) -> list[WorkflowRow]: ...
+    def list_workflows(self, status: str | None, name: str | None,
+                       limit: int) -> list[WorkflowRow]: ...
 
     @abc.abstractmethod
     def journal(self, workflow_id: str) -> list[Event]: ...
@@ -163,6 +164,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def owned_cancels(self, worker_id: str) -> list[str]:
         """Ids of workflows this worker owns that were asked to cancel."""
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (from any thread) when other processes make work runnable.
+
+        Backends that can notify (PostgreSQL LISTEN/NOTIFY) call it on every notification;
+        the default cannot, and workers fall back to polling :meth:`change_token`.
+        Returns a function that unsubscribes.
+        """
+        return lambda: None
 
     def change_token(self) -> int | None:
         """A number that changes when another connection commits (None: unknown)."""

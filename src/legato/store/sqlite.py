@@ -167,8 +167,10 @@ class SQLiteStore(Store):
                                  (workflow_id,)).fetchone()
         return None if r is None else row_to_workflow(r)
 
-    def list(self, status: str | None, name: str | None, limit: int) -> list[WorkflowRow]:
-        where, params = [], []  # type: ignore[var-annotated]
+    def list_workflows(self, status: str | None, name: str | None,
+                       limit: int) -> list[WorkflowRow]:
+        where: list[str] = []
+        params: list[Any] = []
         if status:
             where.append("status = ?")
             params.append(status)

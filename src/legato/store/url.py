@@ -32,11 +32,10 @@ def open_store(url: str | None = None) -> Store:
 
         return SQLiteStore(path, url=url, **options)
     if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
-        try:
-            from legato.store.postgres import PostgresStore
-        except ImportError as exc:  # pragma: no cover - optional backend missing
-            raise ConfigError(f"PostgreSQL store unavailable: {exc}") from None
-        return PostgresStore(url)
+        from legato.store.postgres import PostgresStore
+
+        store: Store = PostgresStore(url)  # type: ignore[assignment]  # until issue #3
+        return store
     raise ConfigError(
         f"unsupported database URL {url!r}: use sqlite:///FILE.db or postgresql://USER@HOST/DB"
     )

@@ -50,7 +50,7 @@ class StepPool:
                 return
             try:
                 out = StepOutcome(True, run_step_fn(item.fn, item.args, item.kwargs, item.key))
-            except BaseException as exc:  # noqa: BLE001 - everything goes back to the workflow
+            except BaseException as exc:
                 out = StepOutcome(False, error=exc)
             if item.abandoned:
                 return  # a replacement thread was started when this call was abandoned
@@ -108,12 +108,16 @@ class AsyncRunner:
                     err = StepTimeout(f"step {getattr(fn, '__qualname__', fn)!r} ran longer"
                                       f" than its timeout of {timeout:g}s")
                 out = StepOutcome(False, error=err)
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 out = StepOutcome(False, error=exc)
             done(out)
 
         fut = asyncio.run_coroutine_threadsafe(runner(), loop)
-        return lambda: loop.call_soon_threadsafe(fut.cancel)
+
+        def cancel() -> None:
+            loop.call_soon_threadsafe(fut.cancel)
+
+        return cancel
 
     def shutdown(self) -> None:
         with self._lock:

@@ -60,6 +60,7 @@ class Worker:
         self.store.record_names(self.registry.names(), time.time())
         self.store.reap(self.id, time.time())  # recover what dead workers left behind
         self.clock.add_listener(self.hub.poke)
+        self._unsubscribe = self.store.subscribe(self.hub.poke)
         self._hub_thread.start()
         self._hb_thread.start()
         self.started = True
@@ -83,6 +84,7 @@ class Worker:
             return
         self.started = False
         self.clock.remove_listener(self.hub.poke)
+        self._unsubscribe()
         self.hub.post("stop", grace)
         self._hub_thread.join(grace + 5)
         self._stop.set()
