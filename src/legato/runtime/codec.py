@@ -99,7 +99,12 @@ def rebuild_error(err: dict[str, Any]) -> BaseException:
             obj = getattr(obj, part)
         if isinstance(obj, type) and issubclass(obj, Exception):
             args = err.get("args")
-            exc = obj(*args) if isinstance(args, list) else obj(message)
+            args = args if isinstance(args, list) else [message]
+            try:
+                exc: BaseException = obj(*args)
+            except Exception:  # a constructor with other parameters: skip __init__
+                exc = obj.__new__(obj, *args)
+                exc.args = tuple(args)
             return exc
     except Exception:
         pass
