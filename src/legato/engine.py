@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -24,7 +24,7 @@ from legato.errors import (
 from legato.handle import WorkflowHandle
 from legato.runtime import codec
 from legato.runtime.registry import REGISTRY, Registry, WorkflowDef, seconds, workflow_def
-from legato.store.base import Claimed, NewWorkflow, Store, WorkflowRow
+from legato.store.base import NewWorkflow, Store, WorkflowRow
 from legato.store.url import open_store, resolve_url
 from legato.worker.worker import Worker
 
@@ -130,36 +130,33 @@ class Engine:
             input_json = codec.dumps(list(args), "workflow input")
         except InvalidInput as exc:
             raise InvalidInput(f"{name}: {exc}") from None
-        wid = workflow_id or uuid.uuid4().hex
+        wid = workflow_id or new_workflow_id()
         if not isinstance(wid, str) or not wid:
             raise InvalidInput("workflow_id must be a non-empty string")
         secs = seconds(deadline, "deadline")
         if secs is None and wdef is not None:
             secs = wdef.deadline
         now = self.clock.now()
-        worker = self._worker
-        adopt = worker is not None and wdef is not None and worker.hub.room > 0
         new = NewWorkflow(id=wid, name=name, input=input_json, now=now,
                           deadline=None if secs is None else now + secs,
-                          queue=queue, priority=priority,
-                          owner=worker.id if adopt and worker else None)
+                          queue=queue, priority=priority)
         data: dict[str, Any] = {"input": list(args)}
         if new.deadline is not None:
             data["deadline"] = new.deadline
         started = Event(1, ev.WORKFLOW_STARTED, now, name=name, data=data)
-        row, created = self.store.create(new, started)
-        if not created:
-            if row.name != name or row.input != input_json:
-                raise WorkflowConflict(
-                    f"workflow id {wid!r} exists already as {row.name}{_args(row.input)}; "
-                    f"this start asks for {name}{_args(input_json)}: use another workflow_id"
-                )
-            return WorkflowHandle(self, wid)
-        if worker is not None:
-            if adopt:
-                worker.hub.post("adopt", Claimed(row, [started]))
-            else:
+        worker = self._worker
+        if worker is not None and wdef is not None and worker.hub_alive:
+            # in-process: the insert rides on the hub's next group commit
+            row, created = worker.hub.create(new, started).result()
+        else:
+            row, created = self.store.create(new, started)
+            if created and worker is not None:
                 worker.hub.poke()
+        if not created and (row.name != name or row.input != input_json):
+            raise WorkflowConflict(
+                f"workflow id {wid!r} exists already as {row.name}{_args(row.input)}; "
+                f"this start asks for {name}{_args(input_json)}: use another workflow_id"
+            )
         return WorkflowHandle(self, wid)
 
     async def start_async(self, workflow: Callable[..., Any] | str, *args: Any,
@@ -209,23 +206,42 @@ class Engine:
     def wait_terminal(self, workflow_id: str, timeout: float | None) -> WorkflowRow:
         """Block until the run is COMPLETED/FAILED/CANCELLED/TIMED_OUT; return its row."""
         end = None if timeout is None else time.monotonic() + timeout
+        row = self.store.get(workflow_id)
+        if row is None:
+            raise WorkflowNotFound(workflow_id)
         poll = 0.01
-        while True:
-            done = threading.Event()
+        done = threading.Event()
+        try:
+            while row.status not in st.TERMINAL:
+                with self._wlock:
+                    self._waiters.setdefault(workflow_id, []).append(done)
+                row = self.store.get(workflow_id)  # again: it may have ended meanwhile
+                if row is None:
+                    raise WorkflowNotFound(workflow_id)
+                if row.status in st.TERMINAL:
+                    break
+                wait = poll if end is None else min(poll, end - time.monotonic())
+                if wait <= 0:
+                    raise TimeoutError(
+                        f"workflow {workflow_id!r} did not finish within {timeout}s "
+                        f"(status {row.status})")
+                done.wait(wait)
+                done.clear()
+                poll = min(poll * 2, 0.5)
+            return row
+        finally:
             with self._wlock:
-                self._waiters.setdefault(workflow_id, []).append(done)
-            row = self.store.get(workflow_id)
-            if row is None:
-                raise WorkflowNotFound(workflow_id)
-            if row.status in st.TERMINAL:
-                return row
-            wait = poll if end is None else min(poll, end - time.monotonic())
-            if wait <= 0:
-                raise TimeoutError(
-                    f"workflow {workflow_id!r} did not finish within {timeout}s "
-                    f"(status {row.status})")
-            done.wait(wait)
-            poll = min(poll * 2, 0.5)
+                waiting = self._waiters.get(workflow_id)
+                if waiting is not None:
+                    while done in waiting:
+                        waiting.remove(done)
+                    if not waiting:
+                        del self._waiters[workflow_id]
+
+
+def new_workflow_id() -> str:
+    """32 hex digits that sort by creation time (ms), then random: B-tree friendly."""
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 def _args(input_json: str) -> str:

@@ -47,6 +47,8 @@ class Event:
     pos: int | None = None
     attempt: int | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    #: ``data`` already encoded as JSON, when the runtime had to encode it anyway
+    raw: str | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"seq": self.seq, "type": self.type, "at": self.at}

@@ -189,9 +189,10 @@ class Task:
             self.parked = None
 
     def _append(self, type_: str, *, name: str | None = None, pos: int | None = None,
-                attempt: int | None = None, data: dict[str, Any] | None = None) -> Event:
+                attempt: int | None = None, data: dict[str, Any] | None = None,
+                raw: str | None = None) -> Event:
         now = self.clock.now()
-        e = Event(self.next_seq, type_, now, name, pos, attempt, data or {})
+        e = Event(self.next_seq, type_, now, name, pos, attempt, data or {}, raw)
         self.next_seq += 1
         self.pending.append(e)
         self.now = now
@@ -312,12 +313,13 @@ class Task:
             outcome: StepOutcome = self._park(RunStep(sdef, args, kwargs, key))
             if outcome.ok:
                 try:
-                    codec.dumps(outcome.value, f"the result of step {sdef.name!r}")
+                    raw = codec.dumps({"result": outcome.value},
+                                      f"the result of step {sdef.name!r}")
                 except InvalidInput as exc:
                     outcome = StepOutcome(False, error=exc)
                 else:
                     self._append(ev.STEP_COMPLETED, name=sdef.name, pos=pos, attempt=attempt,
-                                 data={"result": outcome.value})
+                                 data={"result": outcome.value}, raw=raw)
                     self._commit()
                     return outcome.value
             error = outcome.error

@@ -76,6 +76,7 @@ class Write:
 class CommitResult:
     fenced: set[str] = field(default_factory=set)  # lost their lease: nothing was written
     cancel_requested: set[str] = field(default_factory=set)
+    created: dict[str, tuple[WorkflowRow, bool]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -147,8 +148,13 @@ class Store(abc.ABC):
         """Take up to ``limit`` due workflows with these names, bumping their epochs."""
 
     @abc.abstractmethod
-    def commit(self, writes: Sequence[Write], now: float) -> CommitResult:
-        """Apply all writes in one transaction; a write whose epoch is stale is skipped."""
+    def commit(self, writes: Sequence[Write], now: float,
+               creates: Sequence[tuple[NewWorkflow, Event]] = ()) -> CommitResult:
+        """Apply all writes in one transaction; a write whose epoch is stale is skipped.
+
+        ``creates`` are new workflows (as for :meth:`create`) inserted in the same
+        transaction; ``CommitResult.created`` maps each id to ``(row, created)``.
+        """
 
     @abc.abstractmethod
     def next_wake(self, names: Sequence[str]) -> float | None:

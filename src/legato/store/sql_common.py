@@ -6,9 +6,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from legato.domain import status as st
 from legato.domain.events import Event
 from legato.runtime import codec
-from legato.store.base import WorkflowRow
+from legato.store.base import NewWorkflow, WorkflowRow
 
 WF_COLUMNS = (
     "id, name, status, detail, input, result, error, created_at, updated_at, completed_at, "
@@ -40,8 +41,16 @@ def row_to_event(r: Sequence[Any]) -> Event:
 
 def event_params(workflow_id: str, e: Event) -> tuple[Any, ...]:
     return (workflow_id, e.seq, e.type, e.at, e.name, e.pos, e.attempt,
-            codec.dumps(e.data) if e.data else None)
+            e.raw if e.raw is not None else codec.dumps(e.data) if e.data else None)
 
 
 def error_json(err: dict[str, Any] | None) -> str | None:
     return None if err is None else codec.dumps(err)
+
+
+def new_row(new: NewWorkflow) -> WorkflowRow:
+    """The row a fresh workflow gets: owned (RUNNING, epoch 1) when started in-process."""
+    return WorkflowRow(id=new.id, name=new.name, status=st.RUNNING if new.owner else st.PENDING,
+                       input=new.input, created_at=new.now, updated_at=new.now,
+                       owner=new.owner, epoch=1 if new.owner else 0, wake_at=new.now,
+                       deadline=new.deadline, queue=new.queue, priority=new.priority)

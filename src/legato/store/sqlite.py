@@ -34,6 +34,7 @@ from legato.store.sql_common import (
     WF_COLUMNS,
     error_json,
     event_params,
+    new_row,
     row_to_event,
     row_to_workflow,
 )
@@ -50,6 +51,16 @@ def _migrations() -> list[tuple[int, str]]:
         if name.endswith(".sql") and name[:3].isdigit():
             found.append((int(name[:3]), entry.read_text()))
     return sorted(found)
+
+
+_write_locks: dict[str, threading.Lock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def _write_lock_for(path: str) -> threading.Lock:
+    key = os.path.realpath(path)
+    with _write_locks_guard:
+        return _write_locks.setdefault(key, threading.Lock())
 
 
 def _marks(n: int) -> str:
@@ -70,6 +81,7 @@ class SQLiteStore(Store):
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._locks: dict[str, int] = {}  # worker id -> fd of its liveness lock
+        self._write_lock = _write_lock_for(path)
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):
             raise ConfigError(f"cannot open {self.url}: folder {folder!r} does not exist")
@@ -89,6 +101,8 @@ class SQLiteStore(Store):
                 if str(mode).lower() != "wal":
                     raise ConfigError(f"cannot put {self.url} in WAL mode (got {mode})")
                 c.execute(f"PRAGMA synchronous = {self.synchronous}")
+                c.execute("PRAGMA cache_size = -65536")  # 64 MiB: keep hot B-tree pages
+                c.execute("PRAGMA temp_store = MEMORY")
             except sqlite3.Error as exc:
                 raise ConfigError(f"cannot open database {self.url}: {exc}") from None
             self._local.conn = c
@@ -98,14 +112,17 @@ class SQLiteStore(Store):
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        # Writers in this process queue on a lock instead of SQLite's busy handler, which
+        # sleeps in milliseconds; other processes still meet the file lock.
         c = self._conn()
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            yield c
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        c.execute("COMMIT")
+        with self._write_lock:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                yield c
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
 
     def close(self) -> None:
         with self._all_lock:
@@ -144,22 +161,21 @@ class SQLiteStore(Store):
 
     def create(self, new: NewWorkflow, started: Event) -> tuple[WorkflowRow, bool]:
         with self._tx() as c:
+            return self._create_in(c, new, started)
+
+    def _create_in(self, c: sqlite3.Connection, new: NewWorkflow,
+                   started: Event) -> tuple[WorkflowRow, bool]:
+        row = new_row(new)
+        cur = c.execute(
+            "INSERT INTO workflows (id, name, status, input, created_at, updated_at, owner,"
+            " epoch, wake_at, deadline, queue, priority) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (id) DO NOTHING",
+            (row.id, row.name, row.status, row.input, row.created_at, row.updated_at,
+             row.owner, row.epoch, row.wake_at, row.deadline, row.queue, row.priority))
+        if cur.rowcount != 1:
             r = c.execute(f"SELECT {WF_COLUMNS} FROM workflows WHERE id = ?", (new.id,)).fetchone()
-            if r is not None:
-                return row_to_workflow(r), False
-            status = st.RUNNING if new.owner else st.PENDING
-            c.execute(
-                "INSERT INTO workflows (id, name, status, input, created_at, updated_at, owner,"
-                " epoch, wake_at, deadline, queue, priority) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (new.id, new.name, status, new.input, new.now, new.now, new.owner,
-                 1 if new.owner else 0, new.now, new.deadline, new.queue, new.priority),
-            )
-            c.execute("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?)",
-                      event_params(new.id, started))
-        row = WorkflowRow(id=new.id, name=new.name, status=status, input=new.input,
-                          created_at=new.now, updated_at=new.now, owner=new.owner,
-                          epoch=1 if new.owner else 0, wake_at=new.now, deadline=new.deadline,
-                          queue=new.queue, priority=new.priority)
+            return row_to_workflow(r), False
+        c.execute("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?)", event_params(new.id, started))
         return row, True
 
     def get(self, workflow_id: str) -> WorkflowRow | None:
@@ -296,11 +312,14 @@ class SQLiteStore(Store):
                 claimed[r[0]].journal.append(row_to_event(r[1:]))
         return list(claimed.values())
 
-    def commit(self, writes: Sequence[Write], now: float) -> CommitResult:
+    def commit(self, writes: Sequence[Write], now: float,
+               creates: Sequence[tuple[NewWorkflow, Event]] = ()) -> CommitResult:
         result = CommitResult()
-        if not writes:
+        if not writes and not creates:
             return result
         with self._tx() as c:
+            for new, started in creates:
+                result.created[new.id] = self._create_in(c, new, started)
             current: dict[str, tuple[int, int]] = {}
             ids = list({w.workflow_id for w in writes})
             for i in range(0, len(ids), _CHUNK):

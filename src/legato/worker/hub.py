@@ -15,18 +15,20 @@ import queue
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import greenlet
 
 from legato.clock import Clock
 from legato.domain import status as st
+from legato.domain.events import Event
 from legato.errors import StepTimeout
 from legato.runtime import codec, faults
 from legato.runtime.control import Cancelled, LeaseLost, Suspend
 from legato.runtime.registry import Registry
 from legato.runtime.task import COMMIT, Final, RunStep, StepOutcome, Task, WaitUntil
-from legato.store.base import Claimed, Store, Write
+from legato.store.base import Claimed, NewWorkflow, Store, WorkflowRow, Write
 from legato.worker.pool import AsyncRunner, StepPool
 
 log = logging.getLogger("legato.worker")
@@ -66,6 +68,7 @@ class Hub:
         self.ready: deque[tuple[Task, Any, BaseException | None]] = deque()
         self.commit_waiters: list[Task] = []
         self.finals: list[tuple[Task, Final]] = []
+        self.creates: list[tuple[NewWorkflow, Event, Future[tuple[WorkflowRow, bool]]]] = []
         self._clock_timers: list[tuple[float, int, Task, int]] = []
         self._mono_timers: list[tuple[float, int, Task, int, Any]] = []
         self._seq = itertools.count()
@@ -89,7 +92,14 @@ class Hub:
 
     @property
     def room(self) -> int:
-        return self.concurrency - len(self.tasks)
+        return self.concurrency - len(self.tasks) - len(self.creates)
+
+    def create(self, new: NewWorkflow, started: Event) -> Future[tuple[WorkflowRow, bool]]:
+        """Insert a new workflow in the hub's next group commit and run it here if there is
+        room. Thread-safe; the future resolves to ``(row, created)`` once committed."""
+        fut: Future[tuple[WorkflowRow, bool]] = Future()
+        self.inbox.put(("create", new, started, fut))
+        return fut
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -105,7 +115,7 @@ class Hub:
                     self._maybe_poll()
                     if self._dirty and self.room > 0:
                         self._claim()
-                while self.ready or self.commit_waiters or self.finals:
+                while self.ready or self.commit_waiters or self.finals or self.creates:
                     while self.ready:
                         task, value, exc = self.ready.popleft()
                         self._resume(task, value, exc)
@@ -117,7 +127,7 @@ class Hub:
             self.stopped = True
 
     def _block_time(self) -> float:
-        if self.ready or self.commit_waiters or self.finals:
+        if self.ready or self.commit_waiters or self.finals or self.creates:
             return 0.0
         t = self._poll
         now = self.clock.now()
@@ -154,8 +164,13 @@ class Hub:
         elif kind == "poke":
             self._dirty = True
             self._poll = POLL_MIN
-        elif kind == "adopt":
-            self._start(msg[1])
+        elif kind == "create":
+            _, new, started, fut = msg
+            if self._stopping:
+                fut.set_exception(RuntimeError("the worker is stopping"))
+                return
+            new.owner = self.worker_id if self.room > 0 else None
+            self.creates.append((new, started, fut))
         elif kind == "cancel":
             self._interrupt(msg[1], st.CANCELLED, "cancel requested")
         elif kind == "drop":
@@ -332,8 +347,9 @@ class Hub:
                            (time.monotonic() + sdef.timeout, token, task, 0, item))
 
     def _flush(self) -> None:
-        if not self.commit_waiters and not self.finals:
+        if not self.commit_waiters and not self.finals and not self.creates:
             return
+        creates, self.creates = self.creates, []
         writes: list[Write] = []
         for task in self.commit_waiters:
             writes.append(Write(task.workflow_id, task.epoch, task.pending))
@@ -346,13 +362,24 @@ class Hub:
         while True:
             try:
                 faults.hit("before_commit")
-                result = self.store.commit(writes, self.clock.now())
+                result = self.store.commit(writes, self.clock.now(),
+                                           [(n, e) for n, e, _ in creates])
                 faults.hit("after_commit")
                 break
             except Exception as exc:
+                if creates:  # the caller of start() hears of it; the rest is retried
+                    for _, _, fut in creates:
+                        fut.set_exception(exc)
+                    creates = []
+                    continue
                 log.warning("legato: commit failed, retrying in %.2fs: %s", delay, exc)
                 time.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
+        for new, started, fut in creates:
+            row, created = result.created[new.id]
+            if created and row.owner == self.worker_id:
+                self._start(Claimed(row, [started]))
+            fut.set_result((row, created))
         waiters, self.commit_waiters = self.commit_waiters, []
         all_finals, self.finals = self.finals, []
         for task in waiters:

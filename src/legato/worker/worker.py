@@ -50,6 +50,10 @@ class Worker:
         self._info: WorkerInfo | None = None
         self.started = False
 
+    @property
+    def hub_alive(self) -> bool:
+        return self.started and self._hub_thread.is_alive() and not self.hub.stopped
+
     def _new_info(self) -> WorkerInfo:
         now = time.time()
         return WorkerInfo(self.id, HOST, os.getpid(), now, now + self.lease)

@@ -1,0 +1,242 @@
+"""Rendering for the CLI: workflow tables, the description block and the history timeline."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+STATUS_STYLES = {
+    "PENDING": "yellow",
+    "RUNNING": "cyan",
+    "WAITING": "blue",
+    "COMPLETED": "green",
+    "FAILED": "bold red",
+    "CANCELLED": "magenta",
+    "TIMED_OUT": "red",
+}
+_EVENT_STYLES = {
+    "StepFailed": "red",
+    "WorkflowFailed": "bold red",
+    "WorkflowCompleted": "green",
+    "WorkflowCancelled": "magenta",
+    "WorkflowTerminated": "magenta",
+    "WorkflowTimedOut": "red",
+}
+_EVENT_KEYS = frozenset({"seq", "type", "at", "name", "pos", "attempt"})
+
+
+def console(file: TextIO | None = None) -> Console:
+    """A console for ``file`` (stdout). When it is not a terminal (a pipe, a test), lines are
+    made wide enough that ids and names are never wrapped or cut."""
+    out = file or sys.stdout
+    width: int | None = None
+    if not out.isatty():
+        try:
+            width = max(int(os.environ.get("COLUMNS", "0")), 200)
+        except ValueError:
+            width = 200
+    return Console(file=out, width=width, highlight=False, soft_wrap=False)
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (newlines included) turned into one space."""
+    return " ".join(str(text).split())
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+
+
+def to_json(value: Any) -> str:
+    """Compact, single-line JSON (non-ASCII kept) for printing a value."""
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def short_json(value: Any, limit: int = 80) -> str:
+    return clip(to_json(value), limit)
+
+
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^\s:/@]*:)[^\s@/]*@")
+
+
+def redact_passwords(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***``."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ``***`` (safe to print)."""
+    return redact_passwords(url)
+
+
+def parse_ts(value: str | float | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def fmt_ts(value: str | float | None, *, millis: bool = False) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` (UTC) for an ISO string or epoch seconds; ``-`` for none."""
+    dt = parse_ts(value)
+    if dt is None:
+        return "-" if value is None else str(value)
+    dt = dt.astimezone(UTC)
+    text = dt.strftime("%Y-%m-%d %H:%M:%S")
+    if millis:
+        text += f".{dt.microsecond // 1000:03d}"
+    return text
+
+
+def error_text(err: Any) -> str:
+    """``Type: message`` for a recorded error dict (``builtins.`` dropped from the type)."""
+    if not isinstance(err, Mapping):
+        return one_line(str(err))
+    kind = str(err.get("type") or "Error")
+    kind = kind.removeprefix("builtins.")
+    message = one_line(str(err.get("message") or ""))
+    if kind == message or not message:
+        return kind
+    return f"{kind}: {message}"
+
+
+def styled_status(status: str) -> Text:
+    return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+def workflows_table(rows: Iterable[Mapping[str, Any]]) -> Table:
+    """One row per workflow: id, name, status, created, updated (UTC)."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("ID", no_wrap=True)
+    table.add_column("NAME", no_wrap=True)
+    table.add_column("STATUS", no_wrap=True)
+    table.add_column("CREATED (UTC)", no_wrap=True)
+    table.add_column("UPDATED (UTC)", no_wrap=True)
+    for d in rows:
+        table.add_row(Text(str(d["workflow_id"])), Text(str(d["name"])),
+                      styled_status(str(d["status"])), Text(fmt_ts(d.get("created_at"))),
+                      Text(fmt_ts(d.get("updated_at"))))
+    return table
+
+
+def description(d: Mapping[str, Any]) -> Table:
+    """The key/value block of ``legato show``."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+
+    def add(key: str, value: str | Text) -> None:
+        grid.add_row(key, value if isinstance(value, Text) else Text(value))
+
+    add("workflow", str(d["workflow_id"]))
+    add("name", str(d["name"]))
+    add("status", styled_status(str(d["status"])))
+    if d.get("detail"):
+        add("detail", one_line(str(d["detail"])))
+    add("input", clip(to_json(d.get("input")), 2000))
+    if "result" in d:
+        add("result", clip(to_json(d["result"]), 2000))
+    if d.get("error"):
+        add("error", Text(clip(error_text(d["error"]), 2000), style="red"))
+    add("created", fmt_ts(d.get("created_at"), millis=True) + " UTC")
+    add("updated", fmt_ts(d.get("updated_at"), millis=True) + " UTC")
+    if d.get("completed_at"):
+        add("completed", fmt_ts(d.get("completed_at"), millis=True) + " UTC")
+    if d.get("wake_at"):
+        add("wakes at", fmt_ts(d.get("wake_at"), millis=True) + " UTC")
+    if d.get("deadline"):
+        add("deadline", fmt_ts(d.get("deadline"), millis=True) + " UTC")
+    if d.get("queue"):
+        add("queue", str(d["queue"]))
+    if d.get("priority"):
+        add("priority", str(d["priority"]))
+    if d.get("cancel_requested") and d.get("status") in ("PENDING", "RUNNING", "WAITING"):
+        add("cancel", "requested (stops at the next step boundary)")
+    return grid
+
+
+def event_detail(e: Mapping[str, Any], start: float) -> str:
+    """A short, one-line summary of what a journal event carries."""
+    kind = e.get("type")
+    if kind == "WorkflowStarted":
+        text = f"input {short_json(e.get('input', []))}"
+        if e.get("deadline") is not None:
+            text += f", deadline +{_secs(float(e['deadline']) - start)}"
+        return text
+    if kind in ("StepCompleted", "WorkflowCompleted"):
+        return f"result {short_json(e.get('result'))}"
+    if kind == "StepFailed":
+        text = clip(error_text(e.get("error")), 100)
+        if e.get("final"):
+            return f"{text}; gave up"
+        if e.get("retry_at") is not None:
+            return f"{text}; retry in {_secs(float(e['retry_at']) - float(e['at']))}"
+        return text
+    if kind == "WorkflowFailed":
+        return clip(error_text(e.get("error")), 120)
+    if kind == "TimerStarted":
+        text = ""
+        if e.get("duration") is not None:
+            text = f"for {_secs(float(e['duration']))}"
+        if e.get("fire_at") is not None:
+            text += f" until {fmt_ts(float(e['fire_at']), millis=True)}"
+        return text.strip()
+    if kind in ("WorkflowCancelled", "WorkflowTimedOut", "WorkflowTerminated", "CancelRequested"):
+        return one_line(str(e.get("reason") or ""))
+    extra = {k: v for k, v in e.items() if k not in _EVENT_KEYS}
+    return short_json(extra) if extra else ""
+
+
+def _secs(s: float) -> str:
+    if abs(s) >= 100:
+        return f"{s:.0f}s"
+    if abs(s) >= 1:
+        return f"{s:.2f}s"
+    return f"{s * 1000:.0f}ms"
+
+
+def timeline(history: list[dict[str, Any]]) -> Table:
+    """The journal as a table: seq, time (UTC), elapsed, event type, name, attempt, detail."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("SEQ", justify="right", no_wrap=True)
+    table.add_column("TIME (UTC)", no_wrap=True)
+    table.add_column("+ELAPSED", justify="right", no_wrap=True)
+    table.add_column("EVENT", no_wrap=True)
+    table.add_column("NAME", no_wrap=True)
+    table.add_column("ATTEMPT", justify="right", no_wrap=True)
+    table.add_column("DETAIL")
+    start = float(history[0]["at"]) if history else 0.0
+    for e in history:
+        at = float(e["at"])
+        dt = datetime.fromtimestamp(at, UTC)
+        table.add_row(
+            str(e["seq"]),
+            dt.strftime("%H:%M:%S.") + f"{dt.microsecond // 1000:03d}",
+            _secs(at - start),
+            Text(str(e["type"]), style=_EVENT_STYLES.get(str(e["type"]), "")),
+            Text(str(e.get("name") or "")),
+            str(e["attempt"]) if e.get("attempt") is not None else "",
+            Text(event_detail(e, start)),
+        )
+    return table
+
+
+def show(d: Mapping[str, Any], history: list[dict[str, Any]]) -> RenderableType:
+    """Everything ``legato show`` prints for one workflow."""
+    title = Text(f"\nhistory ({len(history)} event{'s' if len(history) != 1 else ''})",
+                 style="bold")
+    return Group(description(d), title, timeline(history))

@@ -1,0 +1,130 @@
+"""``legato worker``: import the user's workflow modules and run an engine until a signal."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+import signal
+import sys
+import threading
+import types
+from collections.abc import Sequence
+from pathlib import Path
+
+from legato.cli.errors import CliError
+from legato.cli.output import one_line, redact_url
+from legato.engine import Engine
+
+
+def _is_path(spec: str) -> bool:
+    return spec.endswith(".py") or "/" in spec or os.sep in spec or os.path.isdir(spec)
+
+
+def load_module(spec: str) -> types.ModuleType:
+    """Import ``spec``: a dotted module name or a path to a ``.py`` file or a package folder.
+
+    Raises :class:`CliError` (exit code 2) naming the module and the error.
+    """
+    try:
+        if not _is_path(spec):
+            return importlib.import_module(spec)
+        path = Path(spec).expanduser().resolve()
+        if path.is_dir():
+            if not (path / "__init__.py").is_file():
+                raise CliError(f"cannot import module {spec!r}: {path.name}/ has no __init__.py",
+                               2)
+            _prepend_path(str(path.parent))
+            return importlib.import_module(path.name)
+        if not path.is_file():
+            raise CliError(f"cannot import module {spec!r}: no such file", 2)
+        name = path.stem
+        existing = sys.modules.get(name)
+        if existing is not None:
+            if getattr(existing, "__file__", None) == str(path):
+                return existing
+            raise CliError(f"cannot import module {spec!r}: a module named {name!r} is already "
+                           "imported from elsewhere; rename the file", 2)
+        _prepend_path(str(path.parent))  # so the file can import its neighbours
+        loader_spec = importlib.util.spec_from_file_location(name, path)
+        if loader_spec is None or loader_spec.loader is None:
+            raise CliError(f"cannot import module {spec!r}: not a Python source file", 2)
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[name] = module
+        try:
+            loader_spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(name, None)
+            raise
+        return module
+    except CliError:
+        raise
+    except (Exception, SystemExit) as exc:
+        raise CliError(f"cannot import module {spec!r}: {type(exc).__name__}: "
+                       f"{one_line(str(exc))}", 2) from None
+
+
+def _prepend_path(folder: str) -> None:
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+
+
+def run_worker(
+    modules: Sequence[str],
+    *,
+    db: str | None,
+    concurrency: int,
+    lease: float,
+    step_threads: int,
+    grace: float,
+    log_level: str,
+) -> int:
+    """Import ``modules``, launch an engine and run it until SIGINT/SIGTERM; return 0."""
+    level = logging.getLevelName(log_level.upper())
+    if not isinstance(level, int):
+        raise CliError(f"unknown log level {log_level!r}; use DEBUG, INFO, WARNING or ERROR", 2)
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _prepend_path(os.getcwd())
+    for spec in modules:
+        load_module(spec)
+
+    stop = threading.Event()
+    signals_seen: list[int] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        signals_seen.append(signum)
+        if len(signals_seen) > 1:  # a second signal: stop waiting for running steps
+            sys.stderr.write("legato worker: second signal, exiting now\n")
+            sys.stderr.flush()
+            os._exit(130)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        engine = Engine(db, concurrency=concurrency, lease=lease, step_threads=step_threads)
+        try:
+            engine.launch()
+            wid = engine.worker_id
+            names = sorted(engine.registry.names())
+            listed = ", ".join(names) if names else "none"
+            print(f"legato worker {wid} ready: {len(names)} workflow"
+                  f"{'' if len(names) == 1 else 's'} registered ({listed}) on "
+                  f"{redact_url(engine.url)}", flush=True)
+            if not names:
+                sys.stderr.write("warning: the imported modules define no @legato.workflow; "
+                                 "this worker will run nothing\n")
+            while not stop.wait(0.5):
+                pass
+            name = signal.Signals(signals_seen[0]).name if signals_seen else "signal"
+            sys.stderr.write(f"legato worker {wid}: {name} received, stopping "
+                             f"(running steps get up to {grace:g}s)\n")
+            sys.stderr.flush()
+        finally:
+            engine.shutdown(grace=grace)
+        print(f"legato worker {wid} stopped", flush=True)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 0
