@@ -12,11 +12,11 @@ import heapq
 import itertools
 import logging
 import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import greenlet
 
@@ -32,6 +32,35 @@ from legato.store.base import Claimed, NewWorkflow, Store, WorkflowRow, Write
 from legato.worker.pool import AsyncRunner, StepPool
 
 log = logging.getLogger("legato.worker")
+T = TypeVar("T")
+
+
+class Reply(Generic[T]):
+    """A one-shot answer from the hub to a waiting thread (lighter than a Future)."""
+
+    __slots__ = ("_error", "_lock", "_value")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._value: T | None = None
+        self._error: BaseException | None = None
+
+    def set_result(self, value: T) -> None:
+        self._value = value
+        self._lock.release()
+
+    def set_exception(self, error: BaseException) -> None:
+        self._error = error
+        self._lock.release()
+
+    def result(self, timeout: float | None = None) -> T:
+        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
+            raise TimeoutError("no answer from the legato worker")
+        self._lock.release()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
 
 POLL_MIN = 0.005
 POLL_MAX = 0.1
@@ -68,7 +97,7 @@ class Hub:
         self.ready: deque[tuple[Task, Any, BaseException | None]] = deque()
         self.commit_waiters: list[Task] = []
         self.finals: list[tuple[Task, Final]] = []
-        self.creates: list[tuple[NewWorkflow, Event, Future[tuple[WorkflowRow, bool]]]] = []
+        self.creates: list[tuple[NewWorkflow, Event, Reply[tuple[WorkflowRow, bool]]]] = []
         self._clock_timers: list[tuple[float, int, Task, int]] = []
         self._mono_timers: list[tuple[float, int, Task, int, Any]] = []
         self._seq = itertools.count()
@@ -94,12 +123,12 @@ class Hub:
     def room(self) -> int:
         return self.concurrency - len(self.tasks) - len(self.creates)
 
-    def create(self, new: NewWorkflow, started: Event) -> Future[tuple[WorkflowRow, bool]]:
+    def create(self, new: NewWorkflow, started: Event) -> Reply[tuple[WorkflowRow, bool]]:
         """Insert a new workflow in the hub's next group commit and run it here if there is
-        room. Thread-safe; the future resolves to ``(row, created)`` once committed."""
-        fut: Future[tuple[WorkflowRow, bool]] = Future()
-        self.inbox.put(("create", new, started, fut))
-        return fut
+        room. Thread-safe; the reply resolves to ``(row, created)`` once committed."""
+        reply: Reply[tuple[WorkflowRow, bool]] = Reply()
+        self.inbox.put(("create", new, started, reply))
+        return reply
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -125,6 +154,22 @@ class Hub:
             raise
         finally:
             self.stopped = True
+            self._fail_creates()
+
+    def _fail_creates(self) -> None:
+        """Nobody may wait forever on a hub that is gone."""
+        error = RuntimeError("the legato worker stopped before the start was committed")
+        pending = [r for _, _, r in self.creates]
+        self.creates = []
+        while True:
+            try:
+                msg = self.inbox.get_nowait()
+            except queue.Empty:
+                break
+            if msg[0] == "create":
+                pending.append(msg[3])
+        for reply in pending:
+            reply.set_exception(error)
 
     def _block_time(self) -> float:
         if self.ready or self.commit_waiters or self.finals or self.creates:
