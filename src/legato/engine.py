@@ -144,20 +144,33 @@ class Engine:
         if new.deadline is not None:
             data["deadline"] = new.deadline
         started = Event(1, ev.WORKFLOW_STARTED, now, name=name, data=data)
-        worker = self._worker
-        if worker is not None and wdef is not None and worker.hub_alive:
-            # in-process: the insert rides on the hub's next group commit
-            row, created = worker.hub.create(new, started).result()
-        else:
-            row, created = self.store.create(new, started)
-            if created and worker is not None:
-                worker.hub.poke()
+        row, created = self._create(new, started, wdef)
         if not created and (row.name != name or row.input != input_json):
             raise WorkflowConflict(
                 f"workflow id {wid!r} exists already as {row.name}{_args(row.input)}; "
                 f"this start asks for {name}{_args(input_json)}: use another workflow_id"
             )
         return WorkflowHandle(self, wid)
+
+    def _create(self, new: NewWorkflow, started: Event,
+                wdef: WorkflowDef | None) -> tuple[WorkflowRow, bool]:
+        worker = self._worker
+        if worker is not None and wdef is not None and worker.hub_alive:
+            # in-process: the insert rides on the hub's next group commit
+            reply = worker.hub.create(new, started)
+            while True:
+                try:
+                    return reply.result(timeout=1.0)
+                except TimeoutError:
+                    if not worker.hub_alive:
+                        break  # stopped meanwhile; the insert below is idempotent
+                except RuntimeError:
+                    break
+        new.owner = None
+        row, created = self.store.create(new, started)
+        if created and worker is not None:
+            worker.hub.poke()
+        return row, created
 
     async def start_async(self, workflow: Callable[..., Any] | str, *args: Any,
                           **options: Any) -> WorkflowHandle:
