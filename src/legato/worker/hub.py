@@ -98,7 +98,8 @@ class Hub:
         self.commit_waiters: list[Task] = []
         self.finals: list[tuple[Task, Final]] = []
         self.creates: list[tuple[NewWorkflow, Event, Reply[tuple[WorkflowRow, bool]]]] = []
-        self._clock_timers: list[tuple[float, int, Task, int]] = []
+        # (due, token, workflow id, kind): ids, not tasks, so a finished run is not kept alive
+        self._clock_timers: list[tuple[float, int, str, int]] = []
         self._mono_timers: list[tuple[float, int, Task, int, Any]] = []
         self._seq = itertools.count()
         self._dirty = True
@@ -231,10 +232,12 @@ class Hub:
     def _fire_timers(self) -> None:
         now = self.clock.now()
         while self._clock_timers and self._clock_timers[0][0] <= now:
-            _, token, task, kind = heapq.heappop(self._clock_timers)
+            _, token, wid, kind = heapq.heappop(self._clock_timers)
+            task = self.tasks.get(wid)
+            if task is None:
+                continue
             if kind == _DEADLINE:
-                if self.tasks.get(task.workflow_id) is task:
-                    self._interrupt(task.workflow_id, st.TIMED_OUT, "deadline exceeded")
+                self._interrupt(wid, st.TIMED_OUT, "deadline exceeded")
             else:
                 self._wake_waiter(task, token)
         mono = time.monotonic()
@@ -322,8 +325,11 @@ class Hub:
 
     def _start(self, c: Claimed) -> None:
         row = c.row
-        if row.id in self.tasks:
-            return
+        old = self.tasks.get(row.id)
+        if old is not None:
+            # claimed again (our lease was lost and the row released): the old run is
+            # fenced by the new epoch; drop it and run the new claim
+            self._drop(row.id)
         wdef = self.registry.find(row.name)
         if wdef is None:  # unregistered here; give it back
             self._finish_now(row.id, row.epoch)
@@ -334,7 +340,7 @@ class Hub:
         task.start(self.g)
         if row.deadline is not None:
             token = next(self._seq)
-            heapq.heappush(self._clock_timers, (row.deadline, token, task, _DEADLINE))
+            heapq.heappush(self._clock_timers, (row.deadline, token, row.id, _DEADLINE))
         self.ready.append((task, None, None))
 
     def _finish_now(self, wid: str, epoch: int) -> None:
@@ -368,7 +374,7 @@ class Hub:
                 return
             token = next(self._seq)
             task.wait_token = token
-            heapq.heappush(self._clock_timers, (req.when, token, task, _WAIT))
+            heapq.heappush(self._clock_timers, (req.when, token, task.workflow_id, _WAIT))
         else:  # pragma: no cover - a bug, not user error
             raise RuntimeError(f"unknown request from workflow: {req!r}")
 
@@ -437,7 +443,8 @@ class Hub:
                 self.ready.append((task, None, None))
         for task, f in all_finals:
             task.pending = []
-            self.tasks.pop(task.workflow_id, None)
+            if self.tasks.get(task.workflow_id) is task:
+                del self.tasks[task.workflow_id]
             if f.status is not None and task.workflow_id not in result.fenced:
                 self.on_done(task.workflow_id, f.status)
 
