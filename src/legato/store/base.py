@@ -137,7 +137,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def remove_worker(self, worker_id: str, now: float) -> int:
-        """Drop the worker and release whatever it still owns (fenced). Returns the count."""
+        """Drop the worker and release whatever it still owns (fenced), due at ``now``
+        (engine-clock time). Returns the number of workflows released."""
 
     @abc.abstractmethod
     def workers(self) -> list[WorkerInfo]: ...
@@ -188,16 +189,17 @@ class Store(abc.ABC):
         """Whether the worker's process provably lives (True/False) or cannot be told (None)."""
         return None
 
-    def reap(self, me: str, now: float, on_reaped: Callable[[WorkerInfo], None] | None = None
-             ) -> int:
-        """Remove dead workers (lease expired, or provably dead) and free their workflows."""
+    def reap(self, me: str, now: float, wake_at: float | None = None,
+             on_reaped: Callable[[WorkerInfo], None] | None = None) -> int:
+        """Remove dead workers (lease expired by wall-clock ``now``, or provably dead) and
+        free their workflows, due at ``wake_at`` (engine-clock time; default ``now``)."""
         freed = 0
         for w in self.workers():
             if w.id == me:
                 continue
             alive = self.is_alive(w)
             if alive is False or w.lease_until < now:
-                freed += self.remove_worker(w.id, now)
+                freed += self.remove_worker(w.id, now if wake_at is None else wake_at)
                 if on_reaped is not None:
                     on_reaped(w)
         return freed

@@ -62,7 +62,8 @@ class Worker:
         self._info = self._new_info()
         self.store.register_worker(self._info)
         self.store.record_names(self.registry.names(), time.time())
-        self.store.reap(self.id, time.time())  # recover what dead workers left behind
+        # recover what dead workers left behind
+        self.store.reap(self.id, time.time(), self.clock.now())
         self.clock.add_listener(self.hub.poke)
         self._unsubscribe = self.store.subscribe(self.hub.poke)
         self._hub_thread.start()
@@ -77,7 +78,7 @@ class Worker:
                     log.warning("legato: worker %s was declared dead; re-registering", self.id)
                     self.hub.post("drop_all")
                     self.store.register_worker(self._new_info())
-                if self.store.reap(self.id, time.time()):
+                if self.store.reap(self.id, time.time(), self.clock.now()):
                     self.hub.poke()
             except Exception as exc:
                 log.warning("legato: heartbeat failed (will retry): %s", exc)
@@ -94,7 +95,7 @@ class Worker:
         self._stop.set()
         self._hb_thread.join(5)
         try:
-            self.store.remove_worker(self.id, time.time())
+            self.store.remove_worker(self.id, self.clock.now())
         except Exception as exc:
             log.warning("legato: deregistering worker %s failed: %s", self.id, exc)
         self.pool.shutdown()
