@@ -265,16 +265,21 @@ class Task:
 
     def _drive(self, coro: Coroutine[Any, Any, Any]) -> Any:
         """Run an async workflow body; legato's awaitables complete without yielding."""
-        value: Any = None
+        def foreign(what: object) -> LegatoError:
+            return LegatoError(
+                f"workflow {self.workflow_id!r} awaited {what}: a workflow may only await "
+                "legato steps and ctx operations (do other I/O and asyncio inside a step)")
+
         try:
             while True:
-                yielded = coro.send(value)
-                value = None
-                coro.throw(LegatoError(
-                    f"workflow {self.workflow_id!r} awaited {yielded!r}: a workflow may only "
-                    "await legato steps and ctx operations (do other I/O inside a step)"))
+                yielded = coro.send(None)
+                coro.throw(foreign(repr(yielded)))
         except StopIteration as stop:
             return stop.value
+        except RuntimeError as exc:
+            if "no running event loop" in str(exc):  # asyncio.sleep() and friends
+                raise foreign("an asyncio operation") from exc
+            raise
 
     # --- operations the context offers ---------------------------------------------------
 

@@ -1,0 +1,176 @@
+"""Engine behaviour beyond the happy path: bad values, shutdown, several engines."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from pydantic import BaseModel
+
+import legato
+
+Make = Callable[..., legato.Engine]
+
+
+class Payment(BaseModel):
+    order_id: str
+    cents: int
+
+
+def test_pydantic_models_round_trip(engine: legato.Engine, unique_name) -> None:
+    @legato.step
+    def charge(p: Payment) -> Payment:
+        return Payment(order_id=p.order_id, cents=p.cents + 1)
+
+    @legato.workflow(name=unique_name("pyd"))
+    def wf(ctx: legato.WorkflowContext, p: Payment) -> Payment:
+        assert isinstance(p, Payment)
+        return charge(p)
+
+    assert engine.start(wf, Payment(order_id="o", cents=1)).result(timeout=10) == Payment(
+        order_id="o", cents=2)
+
+
+def test_non_json_input_is_refused_before_anything_is_written(
+        engine: legato.Engine, unique_name) -> None:
+    @legato.workflow(name=unique_name("badinput"))
+    def wf(ctx: legato.WorkflowContext, x: object) -> None:
+        return None
+
+    with pytest.raises(legato.InvalidInput, match="not JSON serialisable"):
+        engine.start(wf, object(), workflow_id="never-written")
+    with pytest.raises(legato.WorkflowNotFound):
+        engine.handle("never-written")
+
+
+def test_step_returning_non_json_fails_the_step_without_retry(
+        engine: legato.Engine, unique_name) -> None:
+    calls = []
+
+    @legato.step(retry=legato.RetryPolicy(max_attempts=3, initial_interval=0))
+    def bad() -> object:
+        calls.append(1)
+        return object()
+
+    @legato.workflow(name=unique_name("badresult"))
+    def wf(ctx: legato.WorkflowContext) -> None:
+        bad()
+
+    with pytest.raises(legato.WorkflowFailed) as info:
+        engine.start(wf).result(timeout=10)
+    assert info.value.error["type"] == "legato.errors.InvalidInput"
+    assert calls == [1]
+
+
+def test_async_workflow_awaiting_foreign_awaitable_fails_clearly(
+        engine: legato.Engine, unique_name) -> None:
+    @legato.workflow(name=unique_name("foreign"))
+    async def wf(ctx: legato.WorkflowContext) -> None:
+        await asyncio.sleep(0.01)
+
+    with pytest.raises(legato.WorkflowFailed) as info:
+        engine.start(wf).result(timeout=10)
+    assert "may only await legato steps" in info.value.error["message"]
+
+
+def test_result_timeout_raises_timeout_error(engine: legato.Engine, unique_name) -> None:
+    @legato.workflow(name=unique_name("long"))
+    def wf(ctx: legato.WorkflowContext) -> None:
+        ctx.sleep(3600)
+
+    h = engine.start(wf)
+    with pytest.raises(TimeoutError):
+        h.result(timeout=0.05)
+    h.terminate()
+
+
+def test_step_failed_for_unrebuildable_error(engine: legato.Engine, unique_name) -> None:
+    class LocalError(Exception):  # a local class cannot be imported back
+        pass
+
+    @legato.step(retry=legato.RetryPolicy(max_attempts=1))
+    def boom() -> None:
+        raise LocalError("local trouble")
+
+    seen: list[str] = []
+
+    @legato.workflow(name=unique_name("local_err"))
+    def wf(ctx: legato.WorkflowContext) -> None:
+        try:
+            boom()
+        except LocalError as exc:  # the live run sees the original exception object
+            seen.append(type(exc).__name__)
+            raise
+
+    with pytest.raises(legato.WorkflowFailed):
+        engine.start(wf).result(timeout=10)
+    assert seen == ["LocalError"]
+
+
+def test_shutdown_lets_the_running_step_finish_and_releases_the_run(
+        make_engine: Make, unique_name) -> None:
+    started = threading.Event()
+    finish = threading.Event()
+    runs: list[int] = []
+
+    @legato.step
+    def slow(i: int) -> int:
+        runs.append(i)
+        if i == 0:
+            started.set()
+            finish.wait(5)
+        return i
+
+    @legato.workflow(name=unique_name("graceful"))
+    def wf(ctx: legato.WorkflowContext) -> list[int]:
+        return [slow(0), slow(1)]
+
+    first = make_engine().launch()
+    h = first.start(wf)
+    assert started.wait(5)
+    stopper = threading.Thread(target=first.shutdown, kwargs={"grace": 5.0})
+    stopper.start()
+    time.sleep(0.05)
+    finish.set()
+    stopper.join(10)
+    assert not stopper.is_alive()
+    assert h.status in ("WAITING", "PENDING", "RUNNING")
+    second = make_engine().launch()
+    assert second.handle(h.workflow_id).result(timeout=10) == [0, 1]
+    assert runs == [0, 1]  # step 0 finished once and was not repeated
+
+
+def test_two_engines_share_one_database(make_engine: Make, unique_name) -> None:
+    name = unique_name("shared")
+    pids: list[str] = []
+
+    @legato.step
+    def work(i: int) -> int:
+        pids.append(threading.current_thread().name)
+        return i * i
+
+    @legato.workflow(name=name)
+    def wf(ctx: legato.WorkflowContext, i: int) -> int:
+        return work(i)
+
+    a = make_engine().launch()
+    b = make_engine().launch()
+    client = make_engine()  # not launched: only inserts
+    handles = [client.start(name, i) for i in range(40)]
+    assert [h.result(timeout=20) for h in handles] == [i * i for i in range(40)]
+    assert a.worker_id != b.worker_id
+
+
+def test_client_engine_without_workers_only_records(make_engine: Make, unique_name) -> None:
+    @legato.workflow(name=unique_name("later"))
+    def wf(ctx: legato.WorkflowContext) -> str:
+        return "done"
+
+    client = make_engine()
+    h = client.start(wf)
+    assert h.status == "PENDING"
+    worker = make_engine().launch()
+    assert worker.handle(h.workflow_id).result(timeout=10) == "done"
