@@ -42,4 +42,6 @@ def run_to_completion(handle: WorkflowHandle, clock: ManualClock,
     return handle.result(timeout=0.1)
 
 
-__all__ = ["VirtualClock", "run_to_completion"]
+from legato.testing.replay import ReplayResult, replay  # noqa: E402
+
+__all__ = ["ReplayResult", "VirtualClock", "replay", "run_to_completion"]
