@@ -9,9 +9,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 
-import order_fulfilment  # noqa: E402
+import order_fulfilment
 
-import legato  # noqa: E402
+import legato
 
 
 def main() -> None:
