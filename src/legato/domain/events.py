@@ -21,6 +21,8 @@ WORKFLOW_FAILED: Final = "WorkflowFailed"
 WORKFLOW_CANCELLED: Final = "WorkflowCancelled"
 WORKFLOW_TIMED_OUT: Final = "WorkflowTimedOut"
 WORKFLOW_TERMINATED: Final = "WorkflowTerminated"
+WORKFLOW_REDRIVEN: Final = "WorkflowRedriven"
+STEP_SCHEDULED: Final = "StepScheduled"
 
 #: events that end a workflow
 TERMINAL_EVENTS: Final = frozenset(

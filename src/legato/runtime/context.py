@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from legato.errors import LegatoError
+
 from legato.runtime.registry import seconds
+from legato.runtime.task import Captured
 
 if TYPE_CHECKING:
+    from legato.runtime.saga import Saga
     from legato.runtime.task import Task
 
 
@@ -74,9 +79,58 @@ class WorkflowContext:
         """
         return self._task.patched(patch_id)
 
+    def saga(self, *, parallel: bool = False) -> Saga:
+        """Compensations for the work done so far (``with ctx.saga() as saga:``).
+
+        ``saga.add(undo_step, *args)`` after each successful step; if the block fails (or the
+        workflow is cancelled or times out), the compensations run newest first — or all at
+        once with ``parallel=True`` — as durable steps, then the error goes on.
+        """
+        from legato.runtime.saga import Saga
+
+        return Saga(self._task, parallel=parallel)
+
+    def parallel(self, branches: Sequence[Callable[[], Any]], *, limit: int = 8,
+                 fail_fast: bool = True, return_exceptions: bool = False) -> list[Any]:
+        """Run several step calls concurrently and return their results in order.
+
+        Each branch is a callable making exactly one step call, e.g.
+        ``ctx.parallel([lambda: reserve(a), lambda: reserve(b)], limit=8)``. With
+        ``fail_fast`` (default) the first failure stops the branches not yet finished and is
+        raised; otherwise every branch runs and the first failure (by position) is raised,
+        or returned in place with ``return_exceptions=True``.
+        """
+        task = self._task
+        calls = []
+        task.capturing = True
+        try:
+            for i, branch in enumerate(branches):
+                captured = branch()
+                if not isinstance(captured, Captured):
+                    raise LegatoError(
+                        f"ctx.parallel branch {i} must make exactly one step call, like "
+                        f"lambda: charge(order); it returned {captured!r}")
+                calls.append((captured.sdef, captured.args, captured.kwargs))
+        finally:
+            task.capturing = False
+        return task.parallel_steps(calls, limit, fail_fast, return_exceptions)
+
+    def map(self, step: Callable[..., Any], items: Iterable[Any], *, limit: int = 8,
+            fail_fast: bool = True, return_exceptions: bool = False) -> list[Any]:
+        """``step(item)`` for every item, concurrently (see :meth:`parallel`)."""
+        def branch(item: Any) -> Callable[[], Any]:
+            return lambda: step(item)
+
+        return self.parallel([branch(item) for item in items], limit=limit,
+                             fail_fast=fail_fast, return_exceptions=return_exceptions)
+
+    async def parallel_async(self, branches: Sequence[Callable[[], Any]], **options: Any
+                             ) -> list[Any]:
+        return self.parallel(branches, **options)
+
+    async def map_async(self, step: Callable[..., Any], items: Iterable[Any],
+                        **options: Any) -> list[Any]:
+        return self.map(step, items, **options)
+
     def __repr__(self) -> str:
         return f"<WorkflowContext {self._task.wdef.name} {self._task.workflow_id!r}>"
-
-    def _debug(self) -> dict[str, Any]:
-        t = self._task
-        return {"cursor": t.cursor, "events": len(t.events), "pending": len(t.pending)}

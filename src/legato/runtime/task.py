@@ -25,6 +25,7 @@ from legato.domain.retry import decide
 from legato.errors import InvalidInput, LegatoError, NondeterminismError
 from legato.runtime import codec, faults
 from legato.runtime.control import Cancelled, LeaseLost, Suspend
+from legato.runtime.journal import Journal
 from legato.runtime.registry import StepDef, WorkflowDef
 
 #: waits shorter than this stay in memory (the workflow keeps its slot); longer ones suspend
@@ -105,8 +106,24 @@ class Final:
     wake_at: float | None = None
 
 
-class TaskGreenlet(greenlet.greenlet):  # type: ignore[misc]
-    task: Task | None = None
+@dataclass(slots=True)
+class StartBranches:
+    """The main fiber waits while the hub runs a group of parallel branches."""
+
+    group: Any  # legato.runtime.parallel.BranchGroup
+
+
+class Fiber(greenlet.greenlet):  # type: ignore[misc]
+    """A greenlet running part of a task: its body, or one parallel branch."""
+
+    task: Task  # set by Task.new_fiber
+    group: Any = None  # the BranchGroup of a branch fiber
+    parked: object | None = None  # what the fiber waits for, while parked
+    step_token: int | None = None  # the step attempt whose outcome is awaited
+    wait_token: int | None = None  # the in-memory timer the fiber waits on
+
+
+TaskGreenlet = Fiber
 
 
 def current_task() -> Task | None:
@@ -126,6 +143,15 @@ class _Op:
         yield  # pragma: no cover - makes this a generator
 
 
+@dataclass(slots=True)
+class Captured:
+    """A step call captured (not run) while ``ctx.parallel`` learns its branches."""
+
+    sdef: StepDef
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
 class Task:
     """The state of one workflow run inside a worker."""
 
@@ -143,9 +169,8 @@ class Task:
         self.wdef = wdef
         self.workflow_id = workflow_id
         self.args = args
-        self.events = journal
-        self.cursor = 1 if journal and journal[0].type == ev.WORKFLOW_STARTED else 0
-        self.next_seq = len(journal) + 1
+        self.journal = Journal(journal)
+        self.next_seq = self.journal.next_seq
         self.pending: list[Event] = []
         self.epoch = epoch
         self.clock = clock
@@ -153,15 +178,16 @@ class Task:
         self.cancel: tuple[str, str] | None = (
             (st.CANCELLED, "cancel requested") if cancel_requested else None
         )
-        self.now = journal[0].at if journal else clock.now()
+        start = self.journal.start
+        self.now = start.at if start else clock.now()
         self.patches: dict[str, bool] = {}
-        self.parked: object | None = None  # what the task waits for, while parked
-        # bookkeeping owned by the hub
-        self.step_token: int | None = None  # the step attempt whose outcome is awaited
-        self.wait_token: int | None = None  # the in-memory timer the task waits on
         self.dropped = False  # terminated or fenced: unwind without writing
         self.releasing = False  # the worker stops: suspend at the next boundary
-        self.greenlet: TaskGreenlet | None = None
+        self.shield = 0  # > 0 while compensating: cancellation and deadlines wait
+        self.detail: str | None = None  # e.g. "compensated", written with the final status
+        self.capturing = False  # ctx.parallel is learning which steps its branches call
+        self.fibers: set[Fiber] = set()  # every live fiber (main and branches)
+        self.greenlet: Fiber | None = None
         self._hub: greenlet.greenlet | None = None
         from legato.runtime.context import WorkflowContext
 
@@ -171,22 +197,28 @@ class Task:
 
     @property
     def replaying(self) -> bool:
-        return self.cursor < len(self.events)
+        return self.journal.peek() is not None
 
-    def start(self, hub: greenlet.greenlet) -> TaskGreenlet:
+    def start(self, hub: greenlet.greenlet) -> Fiber:
         self._hub = hub
-        g = TaskGreenlet(self._run, parent=hub)
+        self.greenlet = self.new_fiber(self._run)
+        return self.greenlet
+
+    def new_fiber(self, run: Callable[..., Any], group: Any = None) -> Fiber:
+        g = Fiber(run, parent=self._hub)
         g.task = self
-        self.greenlet = g
+        g.group = group
+        self.fibers.add(g)
         return g
 
     def _park(self, request: object) -> Any:
         assert self._hub is not None
-        self.parked = request
+        me: Fiber = greenlet.getcurrent()
+        me.parked = request
         try:
             return self._hub.switch(request)
         finally:
-            self.parked = None
+            me.parked = None
 
     def _append(self, type_: str, *, name: str | None = None, pos: int | None = None,
                 attempt: int | None = None, data: dict[str, Any] | None = None,
@@ -205,13 +237,20 @@ class Task:
     def _boundary(self) -> None:
         if self.releasing:
             raise Suspend(self.clock.now())
+        if self.shield:
+            return
         if self.cancel is not None:
             raise Cancelled(*self.cancel)
         if self.deadline is not None and self.clock.now() >= self.deadline:
             raise Cancelled(st.TIMED_OUT, "deadline exceeded")
+        group = getattr(greenlet.getcurrent(), "group", None)
+        if group is not None and group.cancelled:
+            raise Cancelled(st.CANCELLED, "a sibling branch failed")
 
-    def _expect(self, types: frozenset[str] | str, name: str, what: str) -> Event:
-        e = self.events[self.cursor]
+    def expect(self, types: frozenset[str] | str, name: str, what: str) -> Event:
+        """The next recorded event, which must be ``types`` named ``name``."""
+        e = self.journal.peek()
+        assert e is not None
         ok = e.type in types if isinstance(types, frozenset) else e.type == types
         if not ok or e.name != name:
             raise NondeterminismError(
@@ -230,8 +269,8 @@ class Task:
                 value = self._drive(self.wdef.fn(self.ctx, *args))
             else:
                 value = self.wdef.fn(self.ctx, *args)
-            if self.replaying:
-                rest = self.events[self.cursor]
+            rest = self.journal.peek()
+            if rest is not None:
                 raise NondeterminismError(
                     f"workflow {self.workflow_id!r} returned, but its journal holds more: "
                     f"{rest.type} {rest.name!r} at position {rest.seq}"
@@ -249,8 +288,8 @@ class Task:
             return Final(st.WAITING, wake_at=wake)
         except Cancelled as c:
             kind = ev.WORKFLOW_TIMED_OUT if c.status == st.TIMED_OUT else ev.WORKFLOW_CANCELLED
-            self._append(kind, data={"reason": c.reason})
-            return Final(c.status, detail=c.reason,
+            self._append(kind, data={"reason": c.reason, "detail": self.detail})
+            return Final(c.status, detail=self.detail or c.reason,
                          error={"type": c.status, "message": c.reason})
         except LeaseLost:
             return Final(None)
@@ -259,8 +298,8 @@ class Task:
 
     def _failed(self, exc: BaseException) -> Final:
         err = codec.encode_error(exc)
-        self._append(ev.WORKFLOW_FAILED, data={"error": err})
-        detail = "nondeterminism" if isinstance(exc, NondeterminismError) else None
+        detail = "nondeterminism" if isinstance(exc, NondeterminismError) else self.detail
+        self._append(ev.WORKFLOW_FAILED, data={"error": err, "detail": detail})
         return Final(st.FAILED, error=err, detail=detail)
 
     def _drive(self, coro: Coroutine[Any, Any, Any]) -> Any:
@@ -284,32 +323,39 @@ class Task:
     # --- operations the context offers ---------------------------------------------------
 
     def call_step(self, sdef: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.capturing:
+            return Captured(sdef, args, kwargs)
         if self.wdef.is_async:
             return _Op(lambda: self.step(sdef, args, kwargs))
         return self.step(sdef, args, kwargs)
 
-    def step(self, sdef: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def step(self, sdef: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any],
+             pos: int | None = None) -> Any:
+        """Run (or replay) one step. ``pos`` is given for parallel branches (scheduled)."""
         attempt = 1
+        base = 0  # attempts made before a redrive: the retry budget starts again after it
         retry_at: float | None = None
-        if self.replaying:
-            first = self._expect(ev.STEP_EVENTS, sdef.name, "step")
+        recorded: list[Event] = []
+        if pos is None and self.replaying:
+            first = self.expect(ev.STEP_EVENTS, sdef.name, "step")
             pos = first.pos if first.pos is not None else first.seq
-            last: Event = first
-            while self.cursor < len(self.events):
-                e = self.events[self.cursor]
-                if e.type not in ev.STEP_EVENTS or e.pos != pos:
-                    break
-                self.cursor += 1
+            recorded = self.journal.step_events(pos) or [self.journal.advance()]
+        elif pos is not None:
+            recorded = self.journal.step_events(pos)
+        elif (resume := self.journal.take_resume(sdef.name)) is not None:
+            pos, base, attempt = resume.pos, resume.base, resume.base + 1
+        else:
+            pos = self.next_seq
+        if recorded:
+            last = recorded[-1]
+            for e in recorded:
                 self.now = e.at
-                last = e
                 if e.type == ev.STEP_COMPLETED:
                     return codec.adapt(e.data.get("result"), sdef.return_hint)
             if last.data.get("final"):
                 raise codec.rebuild_error(last.data.get("error") or {})
             attempt = (last.attempt or 1) + 1
             retry_at = last.data.get("retry_at")
-        else:
-            pos = self.next_seq
         key = f"{self.workflow_id}:{pos}"
         while True:
             if retry_at is not None:
@@ -329,9 +375,9 @@ class Task:
                     return outcome.value
             error = outcome.error
             assert error is not None
-            decision = decide(sdef.retry, attempt, error)
-            if isinstance(error, InvalidInput):
-                decision = decide(sdef.retry, sdef.retry.max_attempts, error)
+            counted = sdef.retry.max_attempts if isinstance(error, InvalidInput) \
+                else attempt - base
+            decision = decide(sdef.retry, counted, error)
             retry_at = self.clock.now() + decision.delay if decision.retry else None
             data: dict[str, Any] = {"error": codec.encode_error(error),
                                     "final": not decision.retry}
@@ -344,26 +390,26 @@ class Task:
             attempt += 1
 
     def _wait_until(self, when: float) -> None:
-        remaining = when - self.clock.now()
-        if remaining <= 0:
-            return
-        self._boundary()  # a cancelled or overdue run does not start waiting
-        if remaining > INMEMORY_WAIT:
-            raise Suspend(when)
-        self._park(WaitUntil(when))
+        while True:
+            remaining = when - self.clock.now()
+            if remaining <= 0:
+                return
+            self._boundary()  # a cancelled or overdue run stops waiting (unless shielded)
+            if remaining > INMEMORY_WAIT:
+                raise Suspend(when)
+            self._park(WaitUntil(when))
 
     def sleep(self, secs: float, name: str) -> None:
         if self.replaying:
-            started = self._expect(ev.TIMER_STARTED, name, "timer")
-            self.cursor += 1
+            started = self.expect(ev.TIMER_STARTED, name, "timer")
+            self.journal.advance()
             self.now = started.at
             fire_at = float(started.data["fire_at"])
-            if self.replaying:
-                e = self.events[self.cursor]
-                if e.type == ev.TIMER_FIRED and e.pos == started.seq:
-                    self.cursor += 1
-                    self.now = e.at
-                    return
+            e = self.journal.peek()
+            if e is not None and e.type == ev.TIMER_FIRED and e.pos == started.seq:
+                self.journal.advance()
+                self.now = e.at
+                return
             pos = started.seq
         else:
             self._boundary()
@@ -378,16 +424,23 @@ class Task:
     def patched(self, patch_id: str) -> bool:
         if patch_id in self.patches:
             return self.patches[patch_id]
-        if self.replaying:
-            e = self.events[self.cursor]
+        e = self.journal.peek()
+        if e is not None:
             value = e.type == ev.PATCH_MARKER and e.name == patch_id
             if value:
-                self.cursor += 1
+                self.journal.advance()
         else:
             self._append(ev.PATCH_MARKER, name=patch_id)
             value = True
         self.patches[patch_id] = value
         return value
+
+    def parallel_steps(self, calls: list[tuple[StepDef, tuple[Any, ...], dict[str, Any]]],
+                       limit: int, fail_fast: bool, return_exceptions: bool = False
+                       ) -> list[Any]:
+        from legato.runtime.parallel import run_parallel
+
+        return run_parallel(self, calls, limit, fail_fast, return_exceptions)
 
     def interrupt(self, status: str, reason: str) -> None:
         """Ask the run to stop at its next boundary (the hub also wakes in-memory waits)."""

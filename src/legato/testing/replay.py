@@ -69,13 +69,13 @@ def replay(workflow: Callable[..., Any], history: Sequence[dict[str, Any]]) -> R
             continue
         if terminal is None:  # an unfinished history: everything recorded replayed fine
             g.throw(greenlet.GreenletExit)
-            return ReplayResult(False, None, None, task.cursor)
+            return ReplayResult(False, None, None, task.journal.consumed)
         raise NondeterminismError(
             f"the history ends with {terminal.type} at position {terminal.seq}, but the code "
             f"asks for more: {_describe(request)}")
     final: Final = request
     if terminal is None:
-        return ReplayResult(False, final.status, None, task.cursor)
+        return ReplayResult(False, final.status, None, task.journal.consumed)
     expected = {ev.WORKFLOW_COMPLETED: "COMPLETED", ev.WORKFLOW_FAILED: "FAILED"}.get(
         terminal.type)
     if expected is not None and final.status != expected:
@@ -86,7 +86,7 @@ def replay(workflow: Callable[..., Any], history: Sequence[dict[str, Any]]) -> R
     if expected == "COMPLETED" and result != terminal.data.get("result"):
         raise NondeterminismError(
             f"the code returned {result!r}, the history recorded {terminal.data.get('result')!r}")
-    return ReplayResult(True, final.status, result, task.cursor)
+    return ReplayResult(True, final.status, result, task.journal.consumed)
 
 
 def _describe(request: object) -> str:

@@ -27,7 +27,16 @@ from legato.errors import StepTimeout
 from legato.runtime import codec, faults
 from legato.runtime.control import Cancelled, LeaseLost, Suspend
 from legato.runtime.registry import Registry
-from legato.runtime.task import COMMIT, Final, RunStep, StepOutcome, Task, WaitUntil
+from legato.runtime.task import (
+    COMMIT,
+    Fiber,
+    Final,
+    RunStep,
+    StartBranches,
+    StepOutcome,
+    Task,
+    WaitUntil,
+)
 from legato.store.base import Claimed, NewWorkflow, Store, WorkflowRow, Write
 from legato.worker.pool import AsyncRunner, StepPool
 
@@ -94,13 +103,14 @@ class Hub:
         self._names = names or registry.names
         self.inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self.tasks: dict[str, Task] = {}
-        self.ready: deque[tuple[Task, Any, BaseException | None]] = deque()
-        self.commit_waiters: list[Task] = []
+        self.ready: deque[tuple[Fiber, Any, BaseException | None]] = deque()
+        self.commit_waiters: list[Fiber] = []
         self.finals: list[tuple[Task, Final]] = []
         self.creates: list[tuple[NewWorkflow, Event, Reply[tuple[WorkflowRow, bool]]]] = []
         # (due, token, workflow id, kind): ids, not tasks, so a finished run is not kept alive
         self._clock_timers: list[tuple[float, int, str, int]] = []
-        self._mono_timers: list[tuple[float, int, Task, int, Any]] = []
+        self._mono_timers: list[tuple[float, int, Fiber, int, Any]] = []
+        self._waiting: dict[int, Fiber] = {}  # wait token -> fiber parked on WaitUntil
         self._seq = itertools.count()
         self._dirty = True
         self._next_due: float | None = None
@@ -147,8 +157,8 @@ class Hub:
                         self._claim()
                 while self.ready or self.commit_waiters or self.finals or self.creates:
                     while self.ready:
-                        task, value, exc = self.ready.popleft()
-                        self._resume(task, value, exc)
+                        fiber, value, exc = self.ready.popleft()
+                        self._resume(fiber, value, exc)
                     self._flush()
         except BaseException:
             log.exception("legato worker hub crashed")
@@ -200,13 +210,13 @@ class Hub:
     def _handle(self, msg: tuple[Any, ...]) -> None:
         kind = msg[0]
         if kind == "step":
-            _, task, token, outcome = msg
-            if task.step_token == token:
-                task.step_token = None
-                if task.dropped:
-                    self.ready.append((task, None, LeaseLost()))
+            _, fiber, token, outcome = msg
+            if fiber.step_token == token:
+                fiber.step_token = None
+                if fiber.task.dropped:
+                    self.ready.append((fiber, None, LeaseLost()))
                 else:
-                    self.ready.append((task, outcome, None))
+                    self.ready.append((fiber, outcome, None))
         elif kind == "poke":
             self._dirty = True
             self._poll = POLL_MIN
@@ -239,42 +249,44 @@ class Hub:
             if kind == _DEADLINE:
                 self._interrupt(wid, st.TIMED_OUT, "deadline exceeded")
             else:
-                self._wake_waiter(task, token)
+                self._wake_waiter(token)
         mono = time.monotonic()
         while self._mono_timers and self._mono_timers[0][0] <= mono:
-            _, token, task, _, item = heapq.heappop(self._mono_timers)
-            if task.step_token == token:
-                task.step_token = None
+            _, token, fiber, _, item = heapq.heappop(self._mono_timers)
+            if fiber.step_token == token:
+                fiber.step_token = None
                 self.pool.abandon(item)
-                sdef = task.parked.sdef if isinstance(task.parked, RunStep) else None
+                sdef = fiber.parked.sdef if isinstance(fiber.parked, RunStep) else None
                 name = sdef.name if sdef else "?"
                 timeout = sdef.timeout if sdef else 0
                 err = StepTimeout(f"step {name!r} ran longer than its timeout of {timeout:g}s")
-                self.ready.append((task, StepOutcome(False, error=err), None))
+                self.ready.append((fiber, StepOutcome(False, error=err), None))
 
-    def _wake_waiter(self, task: Task, token: int) -> None:
-        if task.wait_token == token:
-            task.wait_token = None
-            exc: BaseException | None = LeaseLost() if task.dropped else None
-            self.ready.append((task, None, exc))
+    def _wake_waiter(self, token: int) -> None:
+        fiber = self._waiting.pop(token, None)
+        if fiber is not None and fiber.wait_token == token:
+            fiber.wait_token = None
+            exc: BaseException | None = LeaseLost() if fiber.task.dropped else None
+            self.ready.append((fiber, None, exc))
+
+    def _wake_all(self, task: Task) -> None:
+        for fiber in list(task.fibers):
+            if fiber.wait_token is not None:
+                self._wake_waiter(fiber.wait_token)
 
     def _interrupt(self, wid: str, status: str, reason: str) -> None:
         task = self.tasks.get(wid)
         if task is None:
             return
         task.interrupt(status, reason)
-        token = task.wait_token
-        if token is not None:
-            self._wake_waiter(task, token)
+        self._wake_all(task)
 
     def _drop(self, wid: str) -> None:
         task = self.tasks.get(wid)
         if task is None:
             return
         task.dropped = True
-        token = task.wait_token
-        if token is not None:
-            self._wake_waiter(task, token)
+        self._wake_all(task)
 
     # --- polling and claiming ------------------------------------------------------------
 
@@ -337,11 +349,11 @@ class Hub:
         task = Task(wdef, row.id, row.args(), c.journal, row.epoch, self.clock, row.deadline,
                     row.cancel_requested)
         self.tasks[row.id] = task
-        task.start(self.g)
+        main = task.start(self.g)
         if row.deadline is not None:
             token = next(self._seq)
             heapq.heappush(self._clock_timers, (row.deadline, token, row.id, _DEADLINE))
-        self.ready.append((task, None, None))
+        self.ready.append((main, None, None))
 
     def _finish_now(self, wid: str, epoch: int) -> None:
         w = Write(wid, epoch, [], status=st.PENDING, wake_at=self.clock.now(), release=True)
@@ -352,41 +364,55 @@ class Hub:
 
     # --- running workflows ---------------------------------------------------------------
 
-    def _resume(self, task: Task, value: Any, exc: BaseException | None) -> None:
-        g = task.greenlet
-        assert g is not None
+    def _resume(self, fiber: Fiber, value: Any, exc: BaseException | None) -> None:
+        task = fiber.task
         try:
-            req = g.throw(exc) if exc is not None else g.switch(value)
+            req = fiber.throw(exc) if exc is not None else fiber.switch(value)
         except Exception as bug:  # the task catches everything; this is a legato bug
             log.exception("legato: workflow %s crashed the runtime", task.workflow_id)
             req = Final(st.FAILED, error=codec.encode_error(bug), detail="internal error")
-        if g.dead:
-            if isinstance(req, Final) and req.status == st.WAITING:
-                faults.hit("suspend")
-            self.finals.append((task, req))
+        if fiber.dead:
+            task.fibers.discard(fiber)
+            if fiber is task.greenlet:
+                if isinstance(req, Final) and req.status == st.WAITING:
+                    faults.hit("suspend")
+                self.finals.append((task, req))
+            else:  # a parallel branch ended
+                more, done = fiber.group.exited()
+                self.ready.extend((f, None, None) for f in more)
+                if done:
+                    self.ready.append((fiber.group.parent, None, None))
         elif isinstance(req, RunStep):
-            self._run_step(task, req)
+            self._run_step(fiber, req)
         elif req is COMMIT:
-            self.commit_waiters.append(task)
+            self.commit_waiters.append(fiber)
         elif isinstance(req, WaitUntil):
             if self._stopping:
-                self.ready.append((task, None, Suspend(req.when)))
+                self.ready.append((fiber, None, Suspend(req.when)))
                 return
             token = next(self._seq)
-            task.wait_token = token
+            fiber.wait_token = token
+            self._waiting[token] = fiber
             heapq.heappush(self._clock_timers, (req.when, token, task.workflow_id, _WAIT))
+        elif isinstance(req, StartBranches):
+            group = req.group
+            group.parent = fiber
+            fibers = group.start_more()
+            self.ready.extend((f, None, None) for f in fibers)
+            if not fibers and group.running == 0:
+                self.ready.append((fiber, None, None))
         else:  # pragma: no cover - a bug, not user error
             raise RuntimeError(f"unknown request from workflow: {req!r}")
 
-    def _run_step(self, task: Task, req: RunStep) -> None:
+    def _run_step(self, fiber: Fiber, req: RunStep) -> None:
         faults.hit("before_step")
         token = next(self._seq)
-        task.step_token = token
+        fiber.step_token = token
         inbox = self.inbox
 
         def done(outcome: StepOutcome) -> None:
             faults.hit("after_step")
-            inbox.put(("step", task, token, outcome))
+            inbox.put(("step", fiber, token, outcome))
 
         sdef = req.sdef
         if sdef.is_async:
@@ -395,15 +421,19 @@ class Hub:
         item = self.pool.submit(sdef.fn, req.args, req.kwargs, req.key, done)
         if sdef.timeout is not None:
             heapq.heappush(self._mono_timers,
-                           (time.monotonic() + sdef.timeout, token, task, 0, item))
+                           (time.monotonic() + sdef.timeout, token, fiber, 0, item))
 
     def _flush(self) -> None:
         if not self.commit_waiters and not self.finals and not self.creates:
             return
         creates, self.creates = self.creates, []
         writes: list[Write] = []
-        for task in self.commit_waiters:
-            writes.append(Write(task.workflow_id, task.epoch, task.pending))
+        seen: set[str] = set()
+        for fiber in self.commit_waiters:
+            task = fiber.task
+            if task.workflow_id not in seen:
+                seen.add(task.workflow_id)
+                writes.append(Write(task.workflow_id, task.epoch, task.pending))
         finals = [(t, f) for t, f in self.finals if f.status is not None]
         for task, f in finals:
             writes.append(Write(task.workflow_id, task.epoch, task.pending, status=f.status,
@@ -433,14 +463,15 @@ class Hub:
             fut.set_result((row, created))
         waiters, self.commit_waiters = self.commit_waiters, []
         all_finals, self.finals = self.finals, []
-        for task in waiters:
+        for fiber in waiters:
+            task = fiber.task
             task.pending = []
             if task.workflow_id in result.fenced:
-                self.ready.append((task, None, LeaseLost()))
+                self.ready.append((fiber, None, LeaseLost()))
             else:
                 if task.workflow_id in result.cancel_requested:
                     task.interrupt(st.CANCELLED, "cancel requested")
-                self.ready.append((task, None, None))
+                self.ready.append((fiber, None, None))
         for task, f in all_finals:
             task.pending = []
             if self.tasks.get(task.workflow_id) is task:
@@ -455,10 +486,12 @@ class Hub:
         self._stop_deadline = time.monotonic() + grace
         for task in list(self.tasks.values()):
             task.releasing = True
-            if task.wait_token is not None:
-                task.wait_token = None
-                when = task.parked.when if isinstance(task.parked, WaitUntil) else None
-                self.ready.append((task, None, Suspend(when)))
+            for fiber in list(task.fibers):
+                if fiber.wait_token is not None:
+                    self._waiting.pop(fiber.wait_token, None)
+                    fiber.wait_token = None
+                    when = fiber.parked.when if isinstance(fiber.parked, WaitUntil) else None
+                    self.ready.append((fiber, None, Suspend(when)))
 
 
 __all__ = ["Cancelled", "Hub"]

@@ -1,0 +1,72 @@
+"""The replay side of a journal: a cursor for sequential commands, an index by position
+for steps that ran in parallel, and the cuts a redrive made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from legato.domain import events as ev
+from legato.domain.events import Event
+
+
+@dataclass(slots=True)
+class Resume:
+    """Where a redriven run resumes: the step at ``pos`` runs again, attempts after ``base``."""
+
+    pos: int
+    name: str
+    base: int
+
+
+class Journal:
+    def __init__(self, raw: list[Event]) -> None:
+        self.next_seq = raw[-1].seq + 1 if raw else 1
+        skip: set[int] = set()
+        self.resume: Resume | None = None
+        for e in raw:
+            if e.type == ev.WORKFLOW_REDRIVEN:
+                skip.add(e.seq)
+                skip.update(int(s) for s in e.data.get("skip", ()))
+                r = e.data.get("resume")
+                self.resume = Resume(int(r["pos"]), str(r["name"]), int(r["base"])) if r else None
+        self.events = [e for e in raw if e.seq not in skip] if skip else raw
+        self.start = self.events[0] if self.events and \
+            self.events[0].type == ev.WORKFLOW_STARTED else None
+        self.cursor = 1 if self.start else 0
+        self.by_pos: dict[int, list[Event]] = {}
+        for e in self.events:
+            if e.pos is not None and e.type in ev.STEP_EVENTS:
+                self.by_pos.setdefault(e.pos, []).append(e)
+        self.used: set[int] = set()
+
+    @property
+    def consumed(self) -> int:
+        """How many recorded events the run has replayed so far."""
+        return len(self.used) + (1 if self.start else 0)
+
+    def peek(self) -> Event | None:
+        """The next recorded event not yet consumed, in journal order."""
+        events, used = self.events, self.used
+        while self.cursor < len(events) and events[self.cursor].seq in used:
+            self.cursor += 1
+        return events[self.cursor] if self.cursor < len(events) else None
+
+    def advance(self) -> Event:
+        e = self.peek()
+        assert e is not None
+        self.used.add(e.seq)
+        self.cursor += 1
+        return e
+
+    def step_events(self, pos: int) -> list[Event]:
+        """Every recorded event of the step at ``pos`` (marked consumed)."""
+        found = self.by_pos.get(pos, [])
+        self.used.update(e.seq for e in found)
+        return found
+
+    def take_resume(self, name: str) -> Resume | None:
+        r = self.resume
+        if r is not None and r.name == name:
+            self.resume = None
+            return r
+        return None

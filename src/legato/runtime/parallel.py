@@ -1,0 +1,136 @@
+"""Parallel steps: ``ctx.parallel([...])`` and ``ctx.map(step, items)``.
+
+Each branch is one step call. The branches' positions are recorded first (one
+``StepScheduled`` event per branch, in order), so results land in the journal in whatever
+order they finish and still replay deterministically: a branch finds its events by its
+scheduled position. Branches run as separate fibers of the task, up to ``limit`` at a time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from legato.domain import events as ev
+from legato.domain import status as st
+from legato.errors import LegatoError
+from legato.runtime.control import Cancelled, LeaseLost, Suspend
+from legato.runtime.registry import StepDef
+from legato.runtime.task import Fiber, StartBranches, StepOutcome
+
+if TYPE_CHECKING:
+    from legato.runtime.task import Task
+
+Call = tuple[StepDef, tuple[Any, ...], dict[str, Any]]
+
+
+class SiblingFailed(LegatoError):
+    """A parallel branch that was not run (or stopped) because a sibling failed first."""
+
+
+class BranchGroup:
+    def __init__(self, task: Task, calls: list[Call], positions: list[int], limit: int,
+                 fail_fast: bool) -> None:
+        self.task = task
+        self.calls = calls
+        self.positions = positions
+        self.limit = max(1, limit)
+        self.fail_fast = fail_fast
+        self.outcomes: list[StepOutcome | None] = [None] * len(calls)
+        self.cancelled = False
+        self.suspend_at: float | None = None
+        self.lost = False
+        self.next = 0
+        self.running = 0
+        self.parent: Fiber | None = None
+        if fail_fast:  # replay: a recorded final failure means the siblings were stopped
+            for pos in positions:
+                found = task.journal.by_pos.get(pos)
+                if found and found[-1].type == ev.STEP_FAILED and found[-1].data.get("final"):
+                    self.cancelled = True
+
+    def start_more(self) -> list[Fiber]:
+        """Fibers for the next branches, up to the concurrency limit."""
+        fibers = []
+        while self.running < self.limit and self.next < len(self.calls):
+            i = self.next
+            self.next += 1
+            if self.cancelled and not self.task.journal.by_pos.get(self.positions[i]):
+                self.outcomes[i] = StepOutcome(False, error=SiblingFailed(
+                    f"parallel branch {i} was not run because a sibling failed"))
+                continue
+            fibers.append(self.task.new_fiber(lambda *_, i=i: self._branch(i), group=self))
+            self.running += 1
+        return fibers
+
+    def _branch(self, i: int) -> None:
+        sdef, args, kwargs = self.calls[i]
+        try:
+            value = self.task.step(sdef, args, kwargs, pos=self.positions[i])
+            self.outcomes[i] = StepOutcome(True, value)
+        except Suspend as s:
+            when = s.wake_at if s.wake_at is not None else self.task.clock.now()
+            self.suspend_at = when if self.suspend_at is None else min(self.suspend_at, when)
+        except LeaseLost:
+            self.lost = True
+        except Cancelled as c:
+            self.outcomes[i] = StepOutcome(False, error=c)
+        except Exception as exc:
+            self.outcomes[i] = StepOutcome(False, error=exc)
+            if self.fail_fast:
+                self.cancelled = True
+
+    def exited(self) -> tuple[list[Fiber], bool]:
+        """A branch fiber ended: start the next ones; True when the whole group is done."""
+        self.running -= 1
+        more = self.start_more()
+        return more, self.running == 0 and self.next >= len(self.calls)
+
+    def results(self, return_exceptions: bool) -> list[Any]:
+        if self.lost:
+            raise LeaseLost()
+        if self.suspend_at is not None:
+            raise Suspend(self.suspend_at)
+        task = self.task
+        if task.cancel is not None and not task.shield:
+            raise Cancelled(*task.cancel)
+        values: list[Any] = []
+        first: BaseException | None = None
+        for o in self.outcomes:
+            assert o is not None
+            if o.ok:
+                values.append(o.value)
+                continue
+            err = o.error
+            if isinstance(err, Cancelled):  # stopped because a sibling failed
+                err = SiblingFailed(f"stopped because a sibling failed ({err.reason})")
+            if isinstance(err, Cancelled) and err.status == st.TIMED_OUT:
+                raise err
+            values.append(err)
+            if first is None and not isinstance(err, SiblingFailed):
+                first = err
+        if first is not None and not return_exceptions:
+            raise first
+        return values
+
+
+def run_parallel(task: Task, calls: list[Call], limit: int, fail_fast: bool,
+                 return_exceptions: bool) -> list[Any]:
+    if not calls:
+        return []
+    positions: list[int] = []
+    head = task.journal.peek()
+    if head is not None:
+        for sdef, _, _ in calls:
+            e = task.expect(ev.STEP_SCHEDULED, sdef.name, "parallel step")
+            task.journal.advance()
+            positions.append(e.seq)
+    else:
+        task._boundary()
+        for i, (sdef, _, _) in enumerate(calls):
+            e = task._append(ev.STEP_SCHEDULED, name=sdef.name, pos=task.next_seq,
+                             data={"branch": i, "branches": len(calls)})
+            positions.append(e.seq)
+        task._commit()
+    group = BranchGroup(task, calls, positions, limit, fail_fast)
+    task._park(StartBranches(group))
+    return group.results(return_exceptions)

@@ -1,0 +1,173 @@
+"""Reliability patterns (issue #4): sagas, parallel steps, redrive."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+import legato
+from legato.testing import VirtualClock
+
+Make = Callable[..., legato.Engine]
+NO_RETRY = legato.RetryPolicy(max_attempts=1)
+
+
+def test_saga_compensates_in_reverse_and_reraises(engine: legato.Engine, unique_name) -> None:
+    log: list[str] = []
+
+    @legato.step
+    def book(what: str) -> str:
+        log.append(f"book {what}")
+        return f"{what}-1"
+
+    @legato.step
+    def cancel(ref: str) -> None:
+        log.append(f"cancel {ref}")
+
+    @legato.step(retry=NO_RETRY)
+    def book_car() -> None:
+        log.append("book car")
+        raise RuntimeError("no cars left")
+
+    @legato.workflow(name=unique_name("trip"))
+    def trip(ctx: legato.WorkflowContext) -> None:
+        with ctx.saga() as saga:
+            saga.add(cancel, book("flight"))
+            saga.add(cancel, book("hotel"))
+            book_car()
+
+    h = engine.start(trip)
+    with pytest.raises(legato.WorkflowFailed) as info:
+        h.result(timeout=10)
+    assert info.value.status == "FAILED"
+    assert info.value.error["type"] == "builtins.RuntimeError"
+    assert log == ["book flight", "book hotel", "book car", "cancel hotel-1",
+                   "cancel flight-1"]
+    assert h.describe()["detail"] == "compensated"
+
+
+def test_saga_compensates_on_cancel(engine: legato.Engine, unique_name) -> None:
+    log: list[str] = []
+    gate = threading.Event()
+
+    @legato.step
+    def reserve() -> str:
+        log.append("reserve")
+        return "r1"
+
+    @legato.step
+    def release(ref: str) -> None:
+        log.append(f"release {ref}")
+
+    @legato.step
+    def wait_gate() -> None:
+        gate.wait(10)
+
+    @legato.workflow(name=unique_name("cancel_saga"))
+    def wf(ctx: legato.WorkflowContext) -> None:
+        with ctx.saga() as saga:
+            saga.add(release, reserve())
+            wait_gate()
+            reserve()
+
+    h = engine.start(wf)
+    deadline = time.monotonic() + 5
+    while "reserve" not in log and time.monotonic() < deadline:
+        time.sleep(0.005)
+    h.cancel()
+    gate.set()
+    with pytest.raises(legato.WorkflowFailed) as info:
+        h.result(timeout=10)
+    assert info.value.status == "CANCELLED"
+    assert log == ["reserve", "release r1"]
+
+
+def test_parallel_steps_return_in_order_and_replay(make_engine: Make, clock: VirtualClock,
+                                                   unique_name) -> None:
+    calls: list[int] = []
+    lock = threading.Lock()
+
+    @legato.step
+    def square(x: int) -> int:
+        with lock:
+            calls.append(x)
+        time.sleep(0.01 * (5 - x))  # finish in reverse order
+        return x * x
+
+    @legato.workflow(name=unique_name("par"))
+    def wf(ctx: legato.WorkflowContext) -> list[int]:
+        first = ctx.parallel([lambda: square(1), lambda: square(2)])
+        rest = ctx.map(square, [3, 4], limit=2)
+        ctx.sleep(60)  # suspend, so the next run replays everything above
+        return first + rest
+
+    engine = make_engine(clock=clock).launch()
+    h = engine.start(wf)
+    h.wait_status("WAITING")
+    clock.advance(61)
+    assert h.result(timeout=10) == [1, 4, 9, 16]
+    assert sorted(calls) == [1, 2, 3, 4]  # each ran once, replay used the journal
+    types = [e["type"] for e in h.history()]
+    assert types.count("StepScheduled") == 4 and types.count("StepCompleted") == 4
+    keys = {e["pos"] for e in h.history() if e["type"] == "StepCompleted"}
+    assert len(keys) == 4
+
+
+def test_parallel_fail_fast_raises_first_failure(engine: legato.Engine, unique_name) -> None:
+    @legato.step(retry=NO_RETRY)
+    def maybe(x: int) -> int:
+        if x == 2:
+            raise ValueError("two is bad")
+        return x
+
+    @legato.workflow(name=unique_name("par_fail"))
+    def wf(ctx: legato.WorkflowContext) -> str:
+        try:
+            ctx.map(maybe, [1, 2, 3])
+        except ValueError as exc:
+            return f"caught {exc}"
+        return "no error"
+
+    @legato.workflow(name=unique_name("par_all"))
+    def wf_all(ctx: legato.WorkflowContext) -> list[str]:
+        out = ctx.map(maybe, [1, 2, 3], fail_fast=False, return_exceptions=True)
+        return [type(x).__name__ if isinstance(x, Exception) else str(x) for x in out]
+
+    assert engine.start(wf).result(timeout=10) == "caught two is bad"
+    assert engine.start(wf_all).result(timeout=10) == ["1", "ValueError", "3"]
+
+
+def test_parallel_saga_compensation(engine: legato.Engine, unique_name) -> None:
+    log: list[str] = []
+
+    @legato.step
+    def undo(x: str) -> None:
+        log.append(x)
+
+    @legato.step(retry=NO_RETRY)
+    def fail() -> None:
+        raise RuntimeError("boom")
+
+    @legato.workflow(name=unique_name("par_saga"))
+    def wf(ctx: legato.WorkflowContext) -> None:
+        with ctx.saga(parallel=True) as saga:
+            for x in ("a", "b", "c"):
+                saga.add(undo, x)
+            fail()
+
+    with pytest.raises(legato.WorkflowFailed):
+        engine.start(wf).result(timeout=10)
+    assert sorted(log) == ["a", "b", "c"]
+
+
+def test_parallel_branch_must_call_one_step(engine: legato.Engine, unique_name) -> None:
+    @legato.workflow(name=unique_name("par_bad"))
+    def wf(ctx: legato.WorkflowContext) -> None:
+        ctx.parallel([lambda: 42])
+
+    with pytest.raises(legato.WorkflowFailed) as info:
+        engine.start(wf).result(timeout=10)
+    assert "exactly one step call" in info.value.error["message"]
