@@ -54,6 +54,10 @@ class Engine:
     ) -> None:
         if concurrency < 1:
             raise ConfigError("concurrency must be at least 1")
+        if step_threads < 1:
+            raise ConfigError("step_threads must be at least 1")
+        if lease <= 0:
+            raise ConfigError("lease must be more than 0 seconds")
         self.url = resolve_url(url)
         self.clock: Clock = clock or SystemClock()
         self.registry = registry or REGISTRY
@@ -102,8 +106,10 @@ class Engine:
     def _resolve(self, workflow: Callable[..., Any] | str) -> tuple[str, WorkflowDef | None]:
         if isinstance(workflow, str):
             wdef = self.registry.find(workflow)
-            if wdef is None and workflow not in self.store.known_names():
-                raise UnknownWorkflow(workflow, self.registry.names())
+            if wdef is None:
+                known = self.store.known_names()
+                if workflow not in known:
+                    raise UnknownWorkflow(workflow, sorted({*self.registry.names(), *known}))
             return workflow, wdef
         wdef = workflow_def(workflow)
         if wdef is None:
@@ -240,7 +246,8 @@ class Engine:
                         f"(status {row.status})")
                 done.wait(wait)
                 done.clear()
-                poll = min(poll * 2, 0.5)
+                # in-process completions signal at once; others are polled for
+                poll = min(poll * 2, 0.5 if self._worker is not None else 0.1)
             return row
         finally:
             with self._wlock:

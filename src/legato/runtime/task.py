@@ -289,8 +289,9 @@ class Task:
         except Cancelled as c:
             kind = ev.WORKFLOW_TIMED_OUT if c.status == st.TIMED_OUT else ev.WORKFLOW_CANCELLED
             self._append(kind, data={"reason": c.reason, "detail": self.detail})
+            kind_name = "TimedOut" if c.status == st.TIMED_OUT else "Cancelled"
             return Final(c.status, detail=self.detail or c.reason,
-                         error={"type": c.status, "message": c.reason})
+                         error={"type": kind_name, "message": c.reason})
         except LeaseLost:
             return Final(None)
         except Exception as exc:

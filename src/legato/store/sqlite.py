@@ -86,7 +86,11 @@ class SQLiteStore(Store):
         if not os.path.isdir(folder):
             raise ConfigError(f"cannot open {self.url}: folder {folder!r} does not exist")
         self.lock_dir = os.path.abspath(path) + "-workers"
-        self.migrate()
+        try:
+            self.migrate()
+        except sqlite3.Error as exc:
+            self.close()
+            raise ConfigError(f"cannot use database {self.url}: {exc}") from None
 
     # --- connections ---------------------------------------------------------------------
 
@@ -254,6 +258,7 @@ class SQLiteStore(Store):
         with self._tx() as c:
             cur = c.execute(
                 "UPDATE workflows SET owner = NULL, epoch = epoch + 1, wake_at = ?,"
+                " status = CASE WHEN status = 'RUNNING' THEN 'PENDING' ELSE status END,"
                 f" updated_at = ? WHERE owner = ? AND status IN {_ACTIVE}",
                 (now, now, worker_id))
             c.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
