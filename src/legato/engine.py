@@ -206,6 +206,16 @@ class Engine:
             self._worker.hub.post("cancel", workflow_id)
             self._worker.hub.poke()
 
+    def retry(self, workflow_id: str) -> WorkflowHandle:
+        """Redrive a FAILED workflow from its failed step, journal intact (after a code fix,
+        or when a dependency is back). Raises :class:`legato.RedriveRefused` if it cannot."""
+        row = self.store.redrive(workflow_id, self.clock.now())
+        if row is None:
+            raise WorkflowNotFound(workflow_id)
+        if self._worker is not None:
+            self._worker.hub.poke()
+        return WorkflowHandle(self, workflow_id)
+
     def terminate(self, workflow_id: str, reason: str = "terminated") -> None:
         row = self.store.terminate(workflow_id, reason, self.clock.now())
         if row is None:

@@ -9,6 +9,7 @@ Everything a user may catch derives from :class:`LegatoError`::
     │   └── UnknownWorkflow      no workflow registered under that name
     ├── RegistrationError        two workflows under one name, bad decorator use
     ├── WorkflowConflict         start() with an existing id but different name/input
+    ├── RedriveRefused           retry() of a run that is not FAILED or was compensated
     ├── InvalidInput             input/result that is not JSON (or the annotated type)
     ├── StepFailed               a step failed for good and its exception can't be rebuilt
     ├── StepTimeout              a step attempt overran its timeout
@@ -58,6 +59,10 @@ class UnknownWorkflow(NotFound):
 
 class RegistrationError(LegatoError):
     """A workflow or step could not be registered."""
+
+
+class RedriveRefused(LegatoError):
+    """``retry()`` of a workflow that cannot be resumed (not FAILED, or fully compensated)."""
 
 
 class WorkflowConflict(LegatoError):

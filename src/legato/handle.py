@@ -105,6 +105,10 @@ class WorkflowHandle:
         """Ask the workflow to stop at its next step boundary (status CANCELLED)."""
         self._engine.cancel(self.workflow_id)
 
+    def retry(self) -> WorkflowHandle:
+        """Resume a FAILED workflow from its failed step (redrive); returns this handle."""
+        return self._engine.retry(self.workflow_id)
+
     def terminate(self, reason: str = "terminated") -> None:
         """Stop the workflow at once, without running any more of its code."""
         self._engine.terminate(self.workflow_id, reason)

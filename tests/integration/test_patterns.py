@@ -171,3 +171,105 @@ def test_parallel_branch_must_call_one_step(engine: legato.Engine, unique_name) 
     with pytest.raises(legato.WorkflowFailed) as info:
         engine.start(wf).result(timeout=10)
     assert "exactly one step call" in info.value.error["message"]
+
+
+def test_redrive_resumes_from_the_failed_step(engine: legato.Engine, unique_name) -> None:
+    broken = {"on": True}
+    runs: list[str] = []
+
+    @legato.step
+    def first() -> str:
+        runs.append("first")
+        return "a"
+
+    @legato.step(retry=legato.RetryPolicy(max_attempts=2, initial_interval=0))
+    def second() -> str:
+        runs.append(legato.step_key())
+        if broken["on"]:
+            raise ConnectionError("dependency down")
+        return "b"
+
+    @legato.workflow(name=unique_name("redrive"))
+    def wf(ctx: legato.WorkflowContext) -> str:
+        return first() + second()
+
+    h = engine.start(wf)
+    with pytest.raises(legato.WorkflowFailed):
+        h.result(timeout=10)
+    broken["on"] = False
+    h.retry()
+    assert h.result(timeout=10) == "ab"
+    assert runs.count("first") == 1
+    keys = [r for r in runs if r != "first"]
+    assert len(keys) == 3 and len(set(keys)) == 1  # same idempotency key after redrive
+    types = [e["type"] for e in h.history()]
+    assert "WorkflowFailed" in types and "WorkflowRedriven" in types
+    assert types[-1] == "WorkflowCompleted"
+    with pytest.raises(legato.RedriveRefused, match="only FAILED"):
+        h.retry()
+
+
+def test_redrive_after_failed_compensation_runs_only_the_rest(
+        engine: legato.Engine, unique_name) -> None:
+    log: list[str] = []
+    broken = {"on": True}
+
+    @legato.step
+    def book(what: str) -> str:
+        log.append(f"book {what}")
+        return what
+
+    @legato.step(retry=legato.RetryPolicy(max_attempts=1))
+    def cancel(what: str) -> None:
+        if what == "flight" and broken["on"]:
+            log.append("cancel flight failed")
+            raise ConnectionError("airline down")
+        log.append(f"cancel {what}")
+
+    @legato.step(retry=NO_RETRY)
+    def book_car() -> None:
+        raise RuntimeError("no cars")
+
+    @legato.workflow(name=unique_name("comp_fail"))
+    def wf(ctx: legato.WorkflowContext) -> None:
+        with ctx.saga() as saga:
+            saga.add(cancel, book("flight"))
+            saga.add(cancel, book("hotel"))
+            book_car()
+
+    h = engine.start(wf)
+    with pytest.raises(legato.WorkflowFailed) as info:
+        h.result(timeout=10)
+    assert h.describe()["detail"] == "compensation failed"
+    assert info.value.error["type"] == "builtins.ConnectionError"
+    broken["on"] = False
+    h.retry()
+    with pytest.raises(legato.WorkflowFailed) as info:
+        h.result(timeout=10)
+    assert info.value.error["type"] == "builtins.RuntimeError"
+    assert h.describe()["detail"] == "compensated"
+    assert log == ["book flight", "book hotel", "cancel hotel", "cancel flight failed",
+                   "cancel flight"]
+    with pytest.raises(legato.RedriveRefused, match="compensated"):
+        h.retry()
+
+
+def test_redrive_after_a_code_fix_in_the_workflow(engine: legato.Engine, unique_name) -> None:
+    state = {"fixed": False}
+
+    @legato.step
+    def fetch() -> int:
+        return 41
+
+    @legato.workflow(name=unique_name("codefix"))
+    def wf(ctx: legato.WorkflowContext) -> int:
+        n = fetch()
+        if not state["fixed"]:
+            raise KeyError("bug in the workflow")
+        return n + 1
+
+    h = engine.start(wf)
+    with pytest.raises(legato.WorkflowFailed):
+        h.result(timeout=10)
+    state["fixed"] = True
+    assert engine.retry(h.workflow_id).result(timeout=10) == 42

@@ -70,3 +70,33 @@ class Journal:
             self.resume = None
             return r
         return None
+
+
+def plan_redrive(raw: list[Event], status: str, detail: str | None) -> dict[str, object]:
+    """What a redrive of a FAILED run skips on replay, and which step it resumes.
+
+    The failed step (all its attempts) and the WorkflowFailed event are skipped, so the step
+    runs again with its position — and idempotency key — unchanged and a fresh retry
+    budget. A run that failed in workflow code (not in a step) skips only WorkflowFailed,
+    so a code fix takes effect. Raises ``RedriveRefused`` when there is nothing to resume.
+    """
+    from legato.domain import status as st
+    from legato.errors import RedriveRefused
+
+    if status != st.FAILED:
+        raise RedriveRefused(f"only FAILED workflows can be retried; this one is {status}")
+    if detail == "compensated":
+        raise RedriveRefused("the workflow was fully compensated; there is nothing to resume "
+                             "(start a new run instead)")
+    live = Journal(raw).events
+    if not live or live[-1].type != ev.WORKFLOW_FAILED:
+        raise RedriveRefused("the journal does not end with WorkflowFailed")
+    failed = live[-1]
+    before = live[-2] if len(live) > 1 else None
+    if before is not None and before.type == ev.STEP_FAILED and before.data.get("final") \
+            and before.pos is not None:
+        step_seqs = [e.seq for e in live if e.pos == before.pos and e.type in ev.STEP_EVENTS]
+        return {"skip": [*step_seqs, failed.seq],
+                "resume": {"pos": before.pos, "name": before.name,
+                           "base": before.attempt or 1}}
+    return {"skip": [failed.seq], "resume": None}

@@ -127,6 +127,11 @@ class Store(abc.ABC):
     def terminate(self, workflow_id: str, reason: str, now: float) -> WorkflowRow | None:
         """End an active workflow at once (CANCELLED), fencing out its owner."""
 
+    @abc.abstractmethod
+    def redrive(self, workflow_id: str, now: float) -> WorkflowRow | None:
+        """Re-open a FAILED workflow from its failed step (``plan_redrive``): append a
+        WorkflowRedriven event and make it runnable. Raises ``RedriveRefused``."""
+
     # --- worker side ---------------------------------------------------------------------
     @abc.abstractmethod
     def register_worker(self, info: WorkerInfo) -> None: ...

@@ -17,8 +17,9 @@ from importlib import resources
 from typing import Any
 
 from legato.domain import status as st
-from legato.domain.events import Event
+from legato.domain.events import WORKFLOW_REDRIVEN, Event
 from legato.errors import ConfigError
+from legato.runtime.journal import plan_redrive
 from legato.store.base import (
     HOST,
     Claimed,
@@ -234,6 +235,26 @@ class SQLiteStore(Store):
                     " WHERE id = ?",
                     (st.CANCELLED, f"terminated: {reason}", error_json(err), now, now,
                      workflow_id))
+        return self.get(workflow_id)
+
+    def redrive(self, workflow_id: str, now: float) -> WorkflowRow | None:
+        with self._tx() as c:
+            r = c.execute("SELECT status, detail FROM workflows WHERE id = ?",
+                          (workflow_id,)).fetchone()
+            if r is None:
+                return None
+            events = [row_to_event(e) for e in c.execute(
+                f"SELECT {EVENT_COLUMNS} FROM journal WHERE workflow_id = ? ORDER BY seq",
+                (workflow_id,))]
+            plan = plan_redrive(events, r[0], r[1])
+            seq = events[-1].seq + 1
+            c.execute("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?)", event_params(
+                workflow_id, Event(seq, WORKFLOW_REDRIVEN, now, data=plan)))
+            c.execute(
+                "UPDATE workflows SET status = 'PENDING', owner = NULL, epoch = epoch + 1,"
+                " wake_at = ?, updated_at = ?, error = NULL, detail = NULL, result = NULL,"
+                " completed_at = NULL, cancel_requested = 0 WHERE id = ?",
+                (now, now, workflow_id))
         return self.get(workflow_id)
 
     # --- workers -------------------------------------------------------------------------
