@@ -15,6 +15,7 @@ from legato.domain.retry import RetryPolicy
 from legato.engine import Engine
 from legato.errors import (
     ConfigError,
+    HeartbeatTimeout,
     InvalidInput,
     LegatoError,
     NondeterminismError,
@@ -31,7 +32,7 @@ from legato.errors import (
 from legato.handle import WorkflowHandle
 from legato.runtime.context import WorkflowContext
 from legato.runtime.registry import step, workflow
-from legato.runtime.task import step_key
+from legato.runtime.task import heartbeat, heartbeat_details, step_key
 
 __version__ = "0.1.0"
 
@@ -39,6 +40,7 @@ __all__ = [
     "Clock",
     "ConfigError",
     "Engine",
+    "HeartbeatTimeout",
     "InvalidInput",
     "LegatoError",
     "NondeterminismError",
@@ -56,6 +58,8 @@ __all__ = [
     "WorkflowHandle",
     "WorkflowNotFound",
     "__version__",
+    "heartbeat",
+    "heartbeat_details",
     "step",
     "step_key",
     "workflow",

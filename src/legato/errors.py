@@ -13,6 +13,7 @@ Everything a user may catch derives from :class:`LegatoError`::
     ├── InvalidInput             input/result that is not JSON (or the annotated type)
     ├── StepFailed               a step failed for good and its exception can't be rebuilt
     ├── StepTimeout              a step attempt overran its timeout
+    │   └── HeartbeatTimeout     ... or stopped sending heartbeats
     ├── NondeterminismError      the code asked for a different step than the journal holds
     └── WorkflowFailed           handle.result() of a FAILED / CANCELLED / TIMED_OUT workflow
 
@@ -87,6 +88,10 @@ class StepFailed(LegatoError):
 
 class StepTimeout(LegatoError):
     """A step attempt ran longer than its ``timeout``."""
+
+
+class HeartbeatTimeout(StepTimeout):
+    """A step with ``heartbeat_timeout`` stopped calling ``legato.heartbeat()``."""
 
 
 class NondeterminismError(LegatoError):

@@ -273,3 +273,60 @@ def test_redrive_after_a_code_fix_in_the_workflow(engine: legato.Engine, unique_
         h.result(timeout=10)
     state["fixed"] = True
     assert engine.retry(h.workflow_id).result(timeout=10) == 42
+
+
+def test_heartbeat_timeout_fails_the_attempt_and_the_retry_resumes(
+        engine: legato.Engine, unique_name) -> None:
+    release = threading.Event()
+    seen: list[object] = []
+
+    @legato.step(heartbeat_timeout=0.2,
+                 retry=legato.RetryPolicy(max_attempts=3, initial_interval=0))
+    def long_copy(n: int) -> str:
+        seen.append(legato.heartbeat_details())
+        start = legato.heartbeat_details() or 0
+        for i in range(start, n):
+            legato.heartbeat(i)
+            if i == 3 and start == 0:
+                release.wait(5)  # hangs without heartbeats: the attempt is abandoned
+            time.sleep(0.03)
+        return f"copied from {start}"
+
+    @legato.workflow(name=unique_name("hb"))
+    def wf(ctx: legato.WorkflowContext) -> str:
+        return long_copy(10)
+
+    try:
+        h = engine.start(wf)
+        assert h.result(timeout=10) == "copied from 3"
+    finally:
+        release.set()
+    assert seen == [None, 3]
+    failed = [e for e in h.history() if e["type"] == "StepFailed"]
+    assert failed[0]["error"]["type"] == "legato.errors.HeartbeatTimeout"
+    assert failed[0]["heartbeat"] == 3
+
+
+def test_heartbeating_step_may_run_longer_than_its_heartbeat_timeout(
+        engine: legato.Engine, unique_name) -> None:
+    @legato.step(heartbeat_timeout=0.1)
+    async def steady() -> str:
+        import asyncio
+
+        for i in range(8):
+            legato.heartbeat(i)
+            await asyncio.sleep(0.03)
+        return "done"
+
+    @legato.workflow(name=unique_name("hb_ok"))
+    def wf(ctx: legato.WorkflowContext) -> str:
+        return steady()
+
+    h = engine.start(wf)
+    assert h.result(timeout=10) == "done"
+    assert not [e for e in h.history() if e["type"] == "StepFailed"]
+
+
+def test_heartbeat_outside_a_step_is_an_error() -> None:
+    with pytest.raises(legato.LegatoError, match="only available inside a running step"):
+        legato.heartbeat()

@@ -43,6 +43,7 @@ class StepDef:
     timeout: float | None
     is_async: bool
     return_hint: Any = None
+    heartbeat_timeout: float | None = None
 
 
 @dataclass(eq=False)
@@ -108,7 +109,8 @@ def workflow_def(obj: Any) -> WorkflowDef | None:
 
 
 def _make_step(fn: Callable[..., Any], name: str | None, retry: RetryPolicy | None,
-               timeout: float | timedelta | None) -> Callable[..., Any]:
+               timeout: float | timedelta | None,
+               heartbeat_timeout: float | timedelta | None = None) -> Callable[..., Any]:
     if not callable(fn):
         raise RegistrationError(f"@legato.step needs a function, got {fn!r}")
     sdef = StepDef(
@@ -118,6 +120,7 @@ def _make_step(fn: Callable[..., Any], name: str | None, retry: RetryPolicy | No
         timeout=seconds(timeout, "step timeout"),
         is_async=inspect.iscoroutinefunction(fn),
         return_hint=_hints(fn).get("return"),
+        heartbeat_timeout=seconds(heartbeat_timeout, "heartbeat_timeout"),
     )
     from legato.runtime.task import current_task
 
@@ -142,6 +145,7 @@ def step(
     name: str | None = None,
     retry: RetryPolicy | None = None,
     timeout: float | timedelta | None = None,
+    heartbeat_timeout: float | timedelta | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -152,6 +156,7 @@ def step(
     name: str | None = None,
     retry: RetryPolicy | None = None,
     timeout: float | timedelta | None = None,
+    heartbeat_timeout: float | timedelta | None = None,
 ) -> Any:
     """Mark a function as a durable step: inside a workflow it runs once and is recorded.
 
@@ -163,10 +168,10 @@ def step(
     Called outside any workflow, a step is a plain function call.
     """
     if fn is not None:
-        return _make_step(fn, name, retry, timeout)
+        return _make_step(fn, name, retry, timeout, heartbeat_timeout)
 
     def deco(f: Callable[..., Any]) -> Any:
-        return _make_step(f, name, retry, timeout)
+        return _make_step(f, name, retry, timeout, heartbeat_timeout)
 
     return deco
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import time
 from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
 from typing import Any
@@ -31,37 +32,75 @@ from legato.runtime.registry import StepDef, WorkflowDef
 #: waits shorter than this stay in memory (the workflow keeps its slot); longer ones suspend
 INMEMORY_WAIT = 1.0
 
-_step_key: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "legato_step_key", default=None
+class StepRun:
+    """One attempt of a step as its own code sees it: key and heartbeats."""
+
+    __slots__ = ("beat", "details", "key", "previous")
+
+    def __init__(self, key: str, previous: Any = None) -> None:
+        self.key = key
+        self.beat = time.monotonic()
+        self.details: Any = None
+        self.previous = previous  # heartbeat details of the attempt before, if it sent any
+
+
+_step_run: contextvars.ContextVar[StepRun | None] = contextvars.ContextVar(
+    "legato_step_run", default=None
 )
+
+
+def _current_run(what: str) -> StepRun:
+    run = _step_run.get()
+    if run is None:
+        raise LegatoError(f"legato.{what}() is only available inside a running step")
+    return run
 
 
 def step_key() -> str:
     """The running step's stable idempotency key, ``"<workflow id>:<seq>"``.
 
     The same on every retry and replay of the step: pass it to external systems so that a
-    re-executed step does not repeat its effect there.
+    re-executed step does not repeat its effect there::
+
+        @legato.step
+        def charge(order: Order) -> dict:
+            return payments.charge(order.total, idempotency_key=legato.step_key())
     """
-    key = _step_key.get()
-    if key is None:
-        raise LegatoError("legato.step_key() is only available inside a running step")
-    return key
+    return _current_run("step_key").key
+
+
+def heartbeat(details: Any = None) -> None:
+    """Tell legato a long step is alive (and how far it got).
+
+    A step declared with ``heartbeat_timeout`` that stops calling this fails its attempt
+    (``legato.HeartbeatTimeout``) and is retried, without waiting for its full ``timeout``.
+    ``details`` (JSON) are handed to the next attempt: :func:`heartbeat_details`.
+    """
+    run = _current_run("heartbeat")
+    run.beat = time.monotonic()
+    run.details = details
+
+
+def heartbeat_details() -> Any:
+    """The ``details`` the previous attempt of this step last sent with ``heartbeat()``."""
+    return _current_run("heartbeat_details").previous
 
 
 def run_step_fn(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                key: str) -> Any:
-    """Call a sync step function with its idempotency key in context."""
-    token = _step_key.set(key)
+                run: StepRun) -> Any:
+    """Call a sync step function with its attempt (key, heartbeats) in context."""
+    token = _step_run.set(run)
     try:
         faults.hit("in_step")
         return fn(*args, **kwargs)
     finally:
-        _step_key.reset(token)
+        _step_run.reset(token)
 
 
 async def run_async_step_fn(fn: Callable[..., Coroutine[Any, Any, Any]],
-                            args: tuple[Any, ...], kwargs: dict[str, Any], key: str) -> Any:
-    _step_key.set(key)  # this coroutine runs in its own asyncio task context
+                            args: tuple[Any, ...], kwargs: dict[str, Any],
+                            run: StepRun) -> Any:
+    _step_run.set(run)  # this coroutine runs in its own asyncio task context
     return await fn(*args, **kwargs)
 
 
@@ -73,7 +112,7 @@ class RunStep:
     sdef: StepDef
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
-    key: str
+    run: StepRun
 
 
 @dataclass(slots=True)
@@ -93,6 +132,7 @@ class StepOutcome:
     ok: bool
     value: Any = None
     error: BaseException | None = None
+    heartbeat: Any = None  # the attempt's last heartbeat details
 
 
 @dataclass(slots=True)
@@ -336,6 +376,7 @@ class Task:
         attempt = 1
         base = 0  # attempts made before a redrive: the retry budget starts again after it
         retry_at: float | None = None
+        beat: Any = None  # heartbeat details of the previous attempt
         recorded: list[Event] = []
         if pos is None and self.replaying:
             first = self.expect(ev.STEP_EVENTS, sdef.name, "step")
@@ -357,12 +398,13 @@ class Task:
                 raise codec.rebuild_error(last.data.get("error") or {})
             attempt = (last.attempt or 1) + 1
             retry_at = last.data.get("retry_at")
+            beat = last.data.get("heartbeat")
         key = f"{self.workflow_id}:{pos}"
         while True:
             if retry_at is not None:
                 self._wait_until(retry_at)
             self._boundary()
-            outcome: StepOutcome = self._park(RunStep(sdef, args, kwargs, key))
+            outcome: StepOutcome = self._park(RunStep(sdef, args, kwargs, StepRun(key, beat)))
             if outcome.ok:
                 try:
                     raw = codec.dumps({"result": outcome.value},
@@ -384,6 +426,8 @@ class Task:
                                     "final": not decision.retry}
             if retry_at is not None:
                 data["retry_at"] = retry_at
+            if outcome.heartbeat is not None:
+                data["heartbeat"] = beat = outcome.heartbeat
             self._append(ev.STEP_FAILED, name=sdef.name, pos=pos, attempt=attempt, data=data)
             self._commit()
             if not decision.retry:

@@ -23,7 +23,7 @@ import greenlet
 from legato.clock import Clock
 from legato.domain import status as st
 from legato.domain.events import Event
-from legato.errors import StepTimeout
+from legato.errors import HeartbeatTimeout, StepTimeout
 from legato.runtime import codec, faults
 from legato.runtime.control import Cancelled, LeaseLost, Suspend
 from legato.runtime.registry import Registry
@@ -76,6 +76,8 @@ POLL_MAX = 0.1
 RETRY_MAX = 2.0
 _DEADLINE = 0
 _WAIT = 1
+_TIMEOUT = 0
+_HEARTBEAT = 1
 
 
 class Hub:
@@ -109,7 +111,7 @@ class Hub:
         self.creates: list[tuple[NewWorkflow, Event, Reply[tuple[WorkflowRow, bool]]]] = []
         # (due, token, workflow id, kind): ids, not tasks, so a finished run is not kept alive
         self._clock_timers: list[tuple[float, int, str, int]] = []
-        self._mono_timers: list[tuple[float, int, Fiber, int, Any]] = []
+        self._mono_timers: list[tuple[float, int, Fiber, int, Callable[[], None]]] = []
         self._waiting: dict[int, Fiber] = {}  # wait token -> fiber parked on WaitUntil
         self._seq = itertools.count()
         self._dirty = True
@@ -252,15 +254,27 @@ class Hub:
                 self._wake_waiter(token)
         mono = time.monotonic()
         while self._mono_timers and self._mono_timers[0][0] <= mono:
-            _, token, fiber, _, item = heapq.heappop(self._mono_timers)
-            if fiber.step_token == token:
-                fiber.step_token = None
-                self.pool.abandon(item)
-                sdef = fiber.parked.sdef if isinstance(fiber.parked, RunStep) else None
-                name = sdef.name if sdef else "?"
-                timeout = sdef.timeout if sdef else 0
-                err = StepTimeout(f"step {name!r} ran longer than its timeout of {timeout:g}s")
-                self.ready.append((fiber, StepOutcome(False, error=err), None))
+            _, token, fiber, kind, abandon = heapq.heappop(self._mono_timers)
+            req = fiber.parked
+            if fiber.step_token != token or not isinstance(req, RunStep):
+                continue
+            sdef = req.sdef
+            err: StepTimeout
+            if kind == _HEARTBEAT:
+                assert sdef.heartbeat_timeout is not None
+                due = req.run.beat + sdef.heartbeat_timeout
+                if due > mono:  # it beat meanwhile: check again later
+                    heapq.heappush(self._mono_timers, (due, token, fiber, kind, abandon))
+                    continue
+                err = HeartbeatTimeout(f"step {sdef.name!r} sent no heartbeat for "
+                                       f"{sdef.heartbeat_timeout:g}s")
+            else:
+                err = StepTimeout(f"step {sdef.name!r} ran longer than its timeout of "
+                                  f"{sdef.timeout:g}s")
+            fiber.step_token = None
+            abandon()
+            outcome = StepOutcome(False, error=err, heartbeat=req.run.details)
+            self.ready.append((fiber, outcome, None))
 
     def _wake_waiter(self, token: int) -> None:
         fiber = self._waiting.pop(token, None)
@@ -415,13 +429,23 @@ class Hub:
             inbox.put(("step", fiber, token, outcome))
 
         sdef = req.sdef
-        if sdef.is_async:
-            self.async_runner.submit(sdef.fn, req.args, req.kwargs, req.key, sdef.timeout, done)
-            return
-        item = self.pool.submit(sdef.fn, req.args, req.kwargs, req.key, done)
-        if sdef.timeout is not None:
-            heapq.heappush(self._mono_timers,
-                           (time.monotonic() + sdef.timeout, token, fiber, 0, item))
+        abandon: Callable[[], None]
+        if sdef.is_async:  # the loop enforces its timeout; heartbeats are checked here
+            abandon = self.async_runner.submit(sdef.fn, req.args, req.kwargs, req.run,
+                                               sdef.timeout, done)
+        else:
+            item = self.pool.submit(sdef.fn, req.args, req.kwargs, req.run, done)
+
+            def abandon() -> None:
+                self.pool.abandon(item)
+
+            if sdef.timeout is not None:
+                heapq.heappush(self._mono_timers,
+                               (time.monotonic() + sdef.timeout, token, fiber, _TIMEOUT,
+                                abandon))
+        if sdef.heartbeat_timeout is not None:
+            heapq.heappush(self._mono_timers, (time.monotonic() + sdef.heartbeat_timeout,
+                                               token, fiber, _HEARTBEAT, abandon))
 
     def _flush(self) -> None:
         if not self.commit_waiters and not self.finals and not self.creates:

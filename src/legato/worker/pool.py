@@ -9,17 +9,17 @@ from collections.abc import Callable
 from typing import Any
 
 from legato.errors import StepTimeout
-from legato.runtime.task import StepOutcome, run_async_step_fn, run_step_fn
+from legato.runtime.task import StepOutcome, StepRun, run_async_step_fn, run_step_fn
 
 Done = Callable[[StepOutcome], None]
 
 
 class _Item:
-    __slots__ = ("abandoned", "args", "done", "fn", "key", "kwargs")
+    __slots__ = ("abandoned", "args", "done", "fn", "kwargs", "run")
 
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                 key: str, done: Done) -> None:
-        self.fn, self.args, self.kwargs, self.key, self.done = fn, args, kwargs, key, done
+                 run: StepRun, done: Done) -> None:
+        self.fn, self.args, self.kwargs, self.run, self.done = fn, args, kwargs, run, done
         self.abandoned = False
 
 
@@ -49,16 +49,16 @@ class StepPool:
             if item is None:
                 return
             try:
-                out = StepOutcome(True, run_step_fn(item.fn, item.args, item.kwargs, item.key))
+                out = StepOutcome(True, run_step_fn(item.fn, item.args, item.kwargs, item.run))
             except BaseException as exc:
-                out = StepOutcome(False, error=exc)
+                out = StepOutcome(False, error=exc, heartbeat=item.run.details)
             if item.abandoned:
                 return  # a replacement thread was started when this call was abandoned
             item.done(out)
 
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-               key: str, done: Done) -> _Item:
-        item = _Item(fn, args, kwargs, key, done)
+               run: StepRun, done: Done) -> _Item:
+        item = _Item(fn, args, kwargs, run, done)
         self._q.put(item)
         return item
 
@@ -91,13 +91,13 @@ class AsyncRunner:
             return self._loop
 
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-               key: str, timeout: float | None, done: Done) -> Callable[[], None]:
+               run: StepRun, timeout: float | None, done: Done) -> Callable[[], None]:
         """Run ``fn`` on the loop; returns a function that cancels it."""
         loop = self._ensure()
 
         async def runner() -> None:
             try:
-                coro = run_async_step_fn(fn, args, kwargs, key)
+                coro = run_async_step_fn(fn, args, kwargs, run)
                 value = await (asyncio.wait_for(coro, timeout) if timeout else coro)
                 out = StepOutcome(True, value)
             except asyncio.CancelledError:
@@ -107,9 +107,9 @@ class AsyncRunner:
                 if timeout is not None:
                     err = StepTimeout(f"step {getattr(fn, '__qualname__', fn)!r} ran longer"
                                       f" than its timeout of {timeout:g}s")
-                out = StepOutcome(False, error=err)
+                out = StepOutcome(False, error=err, heartbeat=run.details)
             except BaseException as exc:
-                out = StepOutcome(False, error=exc)
+                out = StepOutcome(False, error=exc, heartbeat=run.details)
             done(out)
 
         fut = asyncio.run_coroutine_threadsafe(runner(), loop)
