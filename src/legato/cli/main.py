@@ -21,7 +21,14 @@ import typer
 
 from legato import __version__
 from legato.cli import output
-from legato.cli.errors import FAILED, STILL_RUNNING, USAGE, CliError
+from legato.cli.common import (
+    FAILED,
+    INTERRUPTED,
+    STILL_RUNNING,
+    USAGE,
+    CliError,
+    open_engine,
+)
 from legato.domain import status as st
 from legato.engine import Engine
 from legato.errors import LegatoError, UnknownWorkflow, WorkflowFailed
@@ -32,6 +39,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -78,7 +86,7 @@ def _db(ctx: typer.Context, db: str | None) -> str | None:
 @contextlib.contextmanager
 def _engine(ctx: typer.Context, db: str | None) -> Iterator[Engine]:
     """A client engine (no workers) on the command's database, closed afterwards."""
-    engine = Engine(_db(ctx, db))
+    engine = open_engine(_db(ctx, db))
     try:
         yield engine
     finally:
@@ -113,7 +121,7 @@ def _wait(engine: Engine, workflow_id: str, timeout: float | None) -> Any:
         raise CliError(f"workflow {workflow_id!r} is still {status} after {timeout:g}s; "
                        f"follow it with: legato show {workflow_id}", STILL_RUNNING) from None
     except KeyboardInterrupt:
-        raise CliError(f"interrupted; workflow {workflow_id!r} goes on", 130) from None
+        raise CliError(f"interrupted; workflow {workflow_id!r} goes on", INTERRUPTED) from None
 
 
 # --- commands ----------------------------------------------------------------------------
@@ -123,7 +131,7 @@ def _wait(engine: Engine, workflow_id: str, timeout: float | None) -> Any:
 def worker(
     ctx: typer.Context,
     modules: Annotated[list[str], typer.Argument(
-        metavar="MODULE...", show_default=False,
+        metavar="MODULE", show_default=False,
         help="Modules defining @legato.workflow functions: dotted names (the current "
              "directory is on the path) or paths to .py files.")],
     db: DbOption = None,
@@ -352,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     except LegatoError as exc:
         _die(str(exc), USAGE)
     except KeyboardInterrupt:
-        _die("interrupted", 130)
+        _die("interrupted", INTERRUPTED)
     except Exception as exc:  # a bug: say what, keep the traceback for those who ask
         if os.environ.get("LEGATO_DEBUG"):
             traceback.print_exc()

@@ -13,9 +13,8 @@ import types
 from collections.abc import Sequence
 from pathlib import Path
 
-from legato.cli.errors import CliError
+from legato.cli.common import INTERRUPTED, USAGE, CliError, open_engine
 from legato.cli.output import one_line, redact_url
-from legato.engine import Engine
 
 
 def _is_path(spec: str) -> bool:
@@ -34,22 +33,22 @@ def load_module(spec: str) -> types.ModuleType:
         if path.is_dir():
             if not (path / "__init__.py").is_file():
                 raise CliError(f"cannot import module {spec!r}: {path.name}/ has no __init__.py",
-                               2)
+                               USAGE)
             _prepend_path(str(path.parent))
             return importlib.import_module(path.name)
         if not path.is_file():
-            raise CliError(f"cannot import module {spec!r}: no such file", 2)
+            raise CliError(f"cannot import module {spec!r}: no such file", USAGE)
         name = path.stem
         existing = sys.modules.get(name)
         if existing is not None:
             if getattr(existing, "__file__", None) == str(path):
                 return existing
             raise CliError(f"cannot import module {spec!r}: a module named {name!r} is already "
-                           "imported from elsewhere; rename the file", 2)
+                           "imported from elsewhere; rename the file", USAGE)
         _prepend_path(str(path.parent))  # so the file can import its neighbours
         loader_spec = importlib.util.spec_from_file_location(name, path)
         if loader_spec is None or loader_spec.loader is None:
-            raise CliError(f"cannot import module {spec!r}: not a Python source file", 2)
+            raise CliError(f"cannot import module {spec!r}: not a Python source file", USAGE)
         module = importlib.util.module_from_spec(loader_spec)
         sys.modules[name] = module
         try:
@@ -62,7 +61,7 @@ def load_module(spec: str) -> types.ModuleType:
         raise
     except (Exception, SystemExit) as exc:
         raise CliError(f"cannot import module {spec!r}: {type(exc).__name__}: "
-                       f"{one_line(str(exc))}", 2) from None
+                       f"{one_line(str(exc))}", USAGE) from None
 
 
 def _prepend_path(folder: str) -> None:
@@ -83,13 +82,9 @@ def run_worker(
     """Import ``modules``, launch an engine and run it until SIGINT/SIGTERM; return 0."""
     level = logging.getLevelName(log_level.upper())
     if not isinstance(level, int):
-        raise CliError(f"unknown log level {log_level!r}; use DEBUG, INFO, WARNING or ERROR", 2)
+        raise CliError(f"unknown log level {log_level!r}; use DEBUG, INFO, WARNING or ERROR", USAGE)
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _prepend_path(os.getcwd())
-    for spec in modules:
-        load_module(spec)
-
     stop = threading.Event()
     signals_seen: list[int] = []
 
@@ -98,12 +93,17 @@ def run_worker(
         if len(signals_seen) > 1:  # a second signal: stop waiting for running steps
             sys.stderr.write("legato worker: second signal, exiting now\n")
             sys.stderr.flush()
-            os._exit(130)
+            os._exit(INTERRUPTED)
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        engine = Engine(db, concurrency=concurrency, lease=lease, step_threads=step_threads)
+        _prepend_path(os.getcwd())
+        for spec in modules:
+            load_module(spec)
+        if stop.is_set():  # asked to stop while importing: nothing was started
+            return 0
+        engine = open_engine(db, concurrency=concurrency, lease=lease, step_threads=step_threads)
         try:
             engine.launch()
             wid = engine.worker_id

@@ -1,0 +1,432 @@
+"""The ``legato`` command line, run as real processes on a SQLite file per test."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import legato as legato_api
+
+CLI = [sys.executable, "-m", "legato.cli.main"]
+
+FLOWS = textwrap.dedent('''
+    """Workflows for the CLI tests; side effects are written next to this file."""
+    import time
+    from pathlib import Path
+
+    import legato
+
+    HERE = Path(__file__).parent
+
+
+    def note(what: str) -> None:
+        with open(HERE / "calls.log", "a") as f:
+            f.write(what + "\\n")
+
+
+    @legato.step(retry=legato.RetryPolicy(max_attempts=3, initial_interval=0.02))
+    def flaky(order: str) -> dict:
+        note("flaky")
+        marker = HERE / f"flaky-{order}.seen"
+        if not marker.exists():
+            marker.write_text("1")
+            raise ConnectionError("warehouse busy [try again]")
+        return {"order": order, "key": legato.step_key()}
+
+
+    @legato.step(retry=legato.RetryPolicy(max_attempts=1))
+    def boom(why: str) -> None:
+        raise ValueError(why)
+
+
+    @legato.step
+    def slow_step() -> str:
+        (HERE / "slow.started").write_text("1")
+        time.sleep(0.6)  # SIGTERM arrives meanwhile; the grace lets it finish
+        note("slow_step")
+        return "slow done"
+
+
+    @legato.step
+    def after() -> str:
+        note("after")
+        return "after done"
+
+
+    @legato.workflow(name="order")
+    def order(ctx: legato.WorkflowContext, order_id: str, qty: int = 1) -> dict:
+        stock = flaky(order_id)
+        ctx.sleep(0.05)
+        return {"stock": stock, "qty": qty}
+
+
+    @legato.workflow(name="failing")
+    def failing(ctx: legato.WorkflowContext, why: str) -> None:
+        boom(why)
+
+
+    @legato.workflow(name="sleeper")
+    def sleeper(ctx: legato.WorkflowContext) -> str:
+        ctx.sleep(3600)
+        return "woke"
+
+
+    @legato.workflow(name="slow")
+    def slow(ctx: legato.WorkflowContext) -> list:
+        first = slow_step()
+        ctx.sleep(0.1)
+        return [first, after()]
+''')
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LEGATO_DATABASE_URL", "LEGATO_DEBUG")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def legato(*args: str, cwd: Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run ``legato ARGS`` to completion."""
+    return subprocess.run([*CLI, *args], cwd=cwd, env=_env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+class WorkerProcess:
+    """A ``legato worker`` subprocess whose output goes to files in the test's folder."""
+
+    def __init__(self, folder: Path, db: str, *modules: str, tag: str = "worker") -> None:
+        self.out = folder / f"{tag}.out"
+        self.err = folder / f"{tag}.err"
+        with open(self.out, "w") as out, open(self.err, "w") as err:
+            self.proc = subprocess.Popen([*CLI, "worker", *modules, "--db", db, "--grace", "10"],
+                                         cwd=folder, env=_env(), stdout=out, stderr=err,
+                                         text=True)
+
+    def wait_ready(self, timeout: float = 15) -> str:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            text = self.out.read_text()
+            if " ready: " in text:
+                return text
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise AssertionError(f"worker not ready (exit {self.proc.poll()}):\n"
+                             f"{self.out.read_text()}\n{self.err.read_text()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "flows.py").write_text(FLOWS)
+    return tmp_path
+
+
+@pytest.fixture
+def db(folder: Path) -> str:
+    return f"sqlite:///{folder / 'cli.db'}"
+
+
+@pytest.fixture
+def workers() -> Iterator[list[WorkerProcess]]:
+    """Workers started by :func:`start_worker`; any still running are killed at the end."""
+    started: list[WorkerProcess] = []
+    yield started
+    for w in started:
+        w.kill()
+
+
+def start_worker(workers: list[WorkerProcess], folder: Path, db: str, module: str = "flows",
+                 tag: str = "worker") -> WorkerProcess:
+    w = WorkerProcess(folder, db, module, tag=tag)
+    workers.append(w)
+    w.wait_ready()
+    return w
+
+
+def state(db: str, wid: str) -> dict[str, Any]:
+    """The workflow's description plus ``history``, read in this process (no CLI start-up)."""
+    engine = legato_api.Engine(db)
+    try:
+        handle = engine.handle(wid)
+        return {**handle.describe(), "history": handle.history()}
+    finally:
+        engine.shutdown()
+
+
+def wait_for_status(db: str, wid: str, *statuses: str, timeout: float = 10) -> dict[str, Any]:
+    end = time.monotonic() + timeout
+    while True:
+        d = state(db, wid)
+        if d["status"] in statuses:
+            return d
+        assert time.monotonic() < end, f"{wid} is {d['status']}, not {statuses}"
+        time.sleep(0.02)
+
+
+def assert_one_error_line(r: subprocess.CompletedProcess[str], code: int, *words: str) -> str:
+    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+    return lines[0]
+
+
+# --- happy path ----------------------------------------------------------------------------
+
+
+def test_worker_start_wait_list_and_show(folder: Path, db: str, workers: list[WorkerProcess]
+                                         ) -> None:
+    w = start_worker(workers, folder, db)
+    ready = w.out.read_text()
+    assert "4 workflows registered" in ready and "order" in ready and db in ready
+
+    r = legato("start", "order", "--input", '"o-1"', "--input", "3", "--id", "o-1", "--wait",
+               "--timeout", "15", "--db", db, cwd=folder)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0] == "o-1"
+    assert json.loads(lines[-1]) == {"stock": {"order": "o-1", "key": "o-1:2"}, "qty": 3}
+    assert (folder / "calls.log").read_text().split() == ["flaky", "flaky"]  # failed once
+
+    # starting the same id again returns the same run (idempotent), without running it again
+    r = legato("start", "order", "-i", '"o-1"', "-i", "3", "--id", "o-1", "--wait", "--db", db,
+               cwd=folder)
+    assert r.returncode == 0 and r.stdout.split()[0] == "o-1", r.stderr
+    # ... but a different input under that id is a conflict
+    r = legato("start", "order", "-i", '"o-2"', "--id", "o-1", "--db", db, cwd=folder)
+    assert_one_error_line(r, 2, "o-1")
+
+    # a failing workflow: status and error on one line, exit 1
+    r = legato("start", "failing", "--input", '"no stock"', "--id", "f-1", "--wait", "--db", db,
+               cwd=folder)
+    assert r.stdout.strip() == "f-1"
+    assert_one_error_line(r, 1, "f-1", "FAILED", "ValueError", "no stock")
+
+    # list: newest first, as a table and as JSON lines, with filters
+    r = legato("list", "--db", db, cwd=folder)
+    assert r.returncode == 0, r.stderr
+    rows = [line.split() for line in r.stdout.strip().splitlines()]
+    assert rows[0][:3] == ["ID", "NAME", "STATUS"]
+    assert [row[:3] for row in rows[1:]] == [["f-1", "failing", "FAILED"],
+                                             ["o-1", "order", "COMPLETED"]]
+    r = legato("list", "--json", "--status", "completed", "--db", db, cwd=folder)
+    assert r.returncode == 0, r.stderr
+    items = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(d["workflow_id"], d["status"]) for d in items] == [("o-1", "COMPLETED")]
+    r = legato("--db", db, "list", "--name", "failing", "--json", cwd=folder)  # --db up front
+    assert [json.loads(line)["workflow_id"] for line in r.stdout.splitlines()] == ["f-1"]
+    r = legato("list", "--json", "--limit", "1", "--db", db, cwd=folder)
+    assert [json.loads(line)["workflow_id"] for line in r.stdout.splitlines()] == ["f-1"]
+
+    # show: description plus a readable timeline with the failed and the retried attempt
+    r = legato("show", "o-1", "--db", db, cwd=folder)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    for text in ("o-1", "order", "COMPLETED", '["o-1", 3]', '"qty": 3', "WorkflowStarted",
+                 "TimerStarted", "TimerFired", "WorkflowCompleted",
+                 "ConnectionError: warehouse busy [try again]"):
+        assert text in out, (text, out)
+    timeline = [line.split() for line in out.splitlines() if " Step" in line]
+    assert [(t[0], t[3], t[4], t[5]) for t in timeline] == [
+        ("2", "StepFailed", "flaky", "1"), ("3", "StepCompleted", "flaky", "2")]
+    r = legato("show", "o-1", "--json", "--db", db, cwd=folder)
+    d = json.loads(r.stdout)
+    assert d["status"] == "COMPLETED" and d["input"] == ["o-1", 3]
+    assert [e["type"] for e in d["history"]] == [
+        "WorkflowStarted", "StepFailed", "StepCompleted", "TimerStarted", "TimerFired",
+        "WorkflowCompleted"]
+    d = state(db, "f-1")
+    assert d["status"] == "FAILED" and d["error"]["message"] == "no stock"
+
+    assert w.stop(signal.SIGINT) == 0
+    assert "Traceback" not in w.err.read_text()
+
+
+def test_cancel_and_terminate_sleeping_workflows(folder: Path, db: str,
+                                                 workers: list[WorkerProcess]) -> None:
+    w = start_worker(workers, folder, db, module="flows.py")  # a path works as well
+    r = legato("start", "sleeper", "--id", "s-1", "--db", db, cwd=folder)
+    assert r.returncode == 0 and r.stdout.strip() == "s-1", r.stderr
+    r = legato("start", "sleeper", "--id", "s-2", "--db", db, cwd=folder)
+    assert r.returncode == 0, r.stderr
+    wait_for_status(db, "s-1", "WAITING")
+    wait_for_status(db, "s-2", "WAITING")
+
+    r = legato("cancel", "s-1", "--wait", "--timeout", "10", "--db", db, cwd=folder)
+    assert r.returncode == 0, r.stderr
+    assert "cancel requested for s-1" in r.stdout and "s-1 CANCELLED" in r.stdout
+    d = state(db, "s-1")
+    assert d["status"] == "CANCELLED"
+    assert d["history"][-1]["type"] == "WorkflowCancelled"
+    r = legato("show", "s-1", "--db", db, cwd=folder)
+    assert "CANCELLED" in r.stdout and "WorkflowCancelled" in r.stdout
+
+    r = legato("terminate", "s-2", "--reason", "duplicate order", "--db", db, cwd=folder)
+    assert r.returncode == 0, r.stderr
+    d = state(db, "s-2")
+    assert d["status"] == "CANCELLED" and d["error"]["message"] == "duplicate order"
+    assert d["history"][-1]["type"] == "WorkflowTerminated"
+
+    # cancelling what has ended changes nothing and says so
+    r = legato("cancel", "s-2", "--db", db, cwd=folder)
+    assert r.returncode == 0 and "already ended CANCELLED" in r.stdout
+    assert w.stop() == 0
+
+
+def test_sigterm_stops_gracefully_and_next_worker_finishes(folder: Path, db: str,
+                                                           workers: list[WorkerProcess]
+                                                           ) -> None:
+    first = start_worker(workers, folder, db, tag="first")
+    r = legato("start", "slow", "--id", "slow-1", "--db", db, cwd=folder)
+    assert r.returncode == 0, r.stderr
+    end = time.monotonic() + 10
+    while not (folder / "slow.started").exists():
+        assert time.monotonic() < end, "slow_step never started"
+        time.sleep(0.02)
+
+    assert first.stop(signal.SIGTERM) == 0  # the running step finishes within the grace
+    assert "Traceback" not in first.err.read_text()
+    assert "SIGTERM" in first.err.read_text()
+    d = state(db, "slow-1")
+    assert d["status"] in ("PENDING", "WAITING"), d["status"]
+    assert [e["type"] for e in d["history"]][:2] == ["WorkflowStarted", "StepCompleted"]
+
+    start_worker(workers, folder, db, tag="second")
+    r = legato("start", "slow", "--id", "slow-1", "--wait", "--timeout", "15", "--db", db,
+               cwd=folder)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.splitlines()[-1]) == ["slow done", "after done"]
+    assert (folder / "calls.log").read_text().split() == ["slow_step", "after"]  # ran once
+
+
+# --- other commands ------------------------------------------------------------------------
+
+
+def test_version_and_db_migrate(folder: Path, db: str) -> None:
+    r = legato("--version", cwd=folder)
+    assert r.returncode == 0 and r.stdout.startswith("legato ")
+    r = legato("db", "migrate", "--db", db, cwd=folder)
+    assert r.returncode == 0, r.stderr
+    assert "schema version 1" in r.stdout
+    r = legato("list", "--db", db, cwd=folder)
+    assert r.returncode == 0 and r.stdout == ""
+
+
+def test_database_url_from_environment(folder: Path, db: str) -> None:
+    env = {**_env(), "LEGATO_DATABASE_URL": db}
+    r = subprocess.run([*CLI, "db", "migrate"], cwd=folder, env=env, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and db in r.stdout, r.stderr
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def known(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A folder and database on which a worker once registered the flows (then stopped)."""
+    folder = tmp_path_factory.mktemp("known")
+    (folder / "flows.py").write_text(FLOWS)
+    db = f"sqlite:///{folder / 'cli.db'}"
+    w = WorkerProcess(folder, db, "flows")
+    try:
+        w.wait_ready()
+        assert w.stop() == 0
+    finally:
+        w.kill()
+    return folder, db
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["start", "nope"], ["unknown workflow 'nope'", "order"]),
+    (["start", "order", "--input", '"ok"', "--input", "{oops"], ["--input #2", "not JSON"]),
+    (["start", "order", "--input", "o-1"], ["--input #1", "not JSON", "o-1"]),
+    (["show", "ghost"], ["ghost"]),
+    (["cancel", "ghost"], ["ghost"]),
+    (["terminate", "ghost"], ["ghost"]),
+    (["list", "--status", "DONE"], ["'DONE'", "COMPLETED"]),
+])
+def test_bad_input_is_one_line_and_exit_2(known: tuple[Path, str], args: list[str],
+                                          words: list[str]) -> None:
+    folder, db = known
+    r = legato(*args, "--db", db, cwd=folder)
+    assert_one_error_line(r, 2, *words)
+
+
+MISSING_DIR = "sqlite:///{folder}/missing/dir/x.db"
+
+
+@pytest.mark.parametrize(("command", "url", "words"), [
+    (["list"], MISSING_DIR, ["missing"]),
+    (["show", "x"], MISSING_DIR, ["missing"]),
+    (["start", "order"], MISSING_DIR, ["missing"]),
+    (["cancel", "x"], MISSING_DIR, ["missing"]),
+    (["db", "migrate"], MISSING_DIR, ["missing"]),
+    (["list"], "mysql://root@localhost/x", ["unsupported database URL"]),
+    (["start", "order"], "postgresql://legato:secret@127.0.0.1:1/nope", []),  # nothing listens
+])
+def test_unusable_database_is_one_line_and_exit_2(folder: Path, command: list[str], url: str,
+                                                  words: list[str]) -> None:
+    r = legato(*command, "--db", url.format(folder=folder), cwd=folder)
+    line = assert_one_error_line(r, 2, *words)
+    assert "secret" not in line  # passwords are never printed
+
+
+def test_unusable_database_for_worker(folder: Path) -> None:
+    r = legato("worker", "flows", "--db", f"sqlite:///{folder}/missing/x.db", cwd=folder)
+    assert_one_error_line(r, 2, "missing")
+
+
+@pytest.mark.parametrize(("module", "source", "words"), [
+    ("no_such_module", None, ["'no_such_module'", "ModuleNotFoundError"]),
+    ("broken", "import legato\nraise RuntimeError('half written')\n",
+     ["'broken'", "RuntimeError", "half written"]),
+    ("syntax.py", "def oops(:\n", ["'syntax.py'", "SyntaxError"]),
+    ("missing.py", None, ["'missing.py'", "no such file"]),
+])
+def test_worker_module_that_fails_to_import(folder: Path, db: str, module: str,
+                                            source: str | None, words: list[str]) -> None:
+    if source is not None:
+        (folder / (module if module.endswith(".py") else module + ".py")).write_text(source)
+    r = legato("worker", "flows", module, "--db", db, cwd=folder)
+    assert_one_error_line(r, 2, "cannot import module", *words)
+    assert "ready" not in r.stdout
+
+
+def test_usage_errors_exit_2(folder: Path, db: str) -> None:
+    r = legato("start", "--db", db, cwd=folder)  # NAME missing: Typer's own usage message
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    r = legato("frobnicate", cwd=folder)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_wait_that_times_out_exits_3(known: tuple[Path, str]) -> None:
+    folder, db = known  # no worker runs here: the workflow stays PENDING
+    r = legato("start", "sleeper", "--id", "never-picked-up", "--wait", "--timeout", "0.2",
+               "--db", db, cwd=folder)
+    assert r.stdout.strip() == "never-picked-up"
+    assert_one_error_line(r, 3, "still PENDING", "legato show never-picked-up")
