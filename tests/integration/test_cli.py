@@ -24,7 +24,7 @@ FLOWS = textwrap.dedent('''
     import time
     from pathlib import Path
 
-    import legato
+    legato = legato_api
 
     HERE = Path(__file__).parent
 
@@ -430,3 +430,49 @@ def test_wait_that_times_out_exits_3(known: tuple[Path, str]) -> None:
                "--db", db, cwd=folder)
     assert r.stdout.strip() == "never-picked-up"
     assert_one_error_line(r, 3, "still PENDING", "legato show never-picked-up")
+
+
+def test_retry_single_and_all(tmp_path: Path) -> None:
+    """`legato retry ID` and `legato retry --all` redrive FAILED workflows."""
+    legato = legato_api
+
+    url = f"sqlite:///{tmp_path / 'retry.db'}"
+    flag = tmp_path / "broken"
+    flag.write_text("yes")
+
+    @legato.step(retry=legato.RetryPolicy(max_attempts=1))
+    def cli_retry_step(path: str) -> str:
+        if Path(path).exists():
+            raise ConnectionError("still broken")
+        return "ok"
+
+    @legato.workflow(name="cli_retry_wf")
+    def cli_retry_wf(ctx: legato.WorkflowContext, path: str) -> str:
+        return cli_retry_step(path)
+
+    try:
+        with legato.Engine(url) as engine:
+            hs = [engine.start(cli_retry_wf, str(flag)) for _ in range(3)]
+            for h in hs:
+                with pytest.raises(legato.WorkflowFailed):
+                    h.result(timeout=10)
+            flag.unlink()
+            one = subprocess.run([sys.executable, "-m", "legato.cli.main", "retry",
+                                  hs[0].workflow_id, "--db", url],
+                                 capture_output=True, text=True, timeout=60)
+            assert one.returncode == 0, one.stderr
+            assert hs[0].result(timeout=10) == "ok"
+            bulk = subprocess.run([sys.executable, "-m", "legato.cli.main", "retry", "--all",
+                                   "--name", "cli_retry_wf", "--status", "FAILED",
+                                   "--db", url], capture_output=True, text=True, timeout=60)
+            assert bulk.returncode == 0, bulk.stderr
+            assert "retried 2 workflow(s)" in bulk.stdout
+            assert [h.result(timeout=10) for h in hs] == ["ok", "ok", "ok"]
+            bad = subprocess.run([sys.executable, "-m", "legato.cli.main", "retry",
+                                  hs[0].workflow_id, "--db", url],
+                                 capture_output=True, text=True, timeout=60)
+            assert bad.returncode == 2
+            assert bad.stderr.startswith("error:") and "only FAILED" in bad.stderr
+            assert "Traceback" not in bad.stderr
+    finally:
+        legato.runtime.registry.REGISTRY.remove("cli_retry_wf")

@@ -326,6 +326,48 @@ def terminate(
         print(f"terminated {workflow_id} (was {before}): {reason}")
 
 
+@app.command()
+def retry(
+    ctx: typer.Context,
+    workflow_id: Annotated[str | None, typer.Argument(metavar="[ID]", show_default=False)
+                           ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Retry every matching workflow.")
+                    ] = False,
+    name: Annotated[str | None, typer.Option(help="With --all: only this workflow name.")
+                    ] = None,
+    status: Annotated[str, typer.Option(help="With --all: the status to select.")
+                      ] = "FAILED",
+    limit: Annotated[int, typer.Option(min=1, help="With --all: at most this many.")
+                     ] = 10_000,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the result (one ID).")
+                    ] = False,
+    timeout: Annotated[float | None, typer.Option(min=0.0, metavar="SECONDS",
+                                                  show_default=False)] = None,
+    db: DbOption = None,
+) -> None:
+    """Redrive FAILED workflows from their failed step, journal intact.
+
+    After a code fix, or when a dependency is back. Examples:
+
+        legato retry order-o-1 --wait
+        legato retry --all --name fulfil_order --status FAILED
+    """
+    if (workflow_id is None) == (not all_):
+        raise CliError("give one workflow ID, or --all (with --name/--status)", USAGE)
+    with _engine(ctx, db) as engine:
+        if workflow_id is not None:
+            engine.retry(workflow_id)
+            print(f"retrying {workflow_id} from its failed step", flush=True)
+            if wait or timeout is not None:
+                print(json.dumps(_wait(engine, workflow_id, timeout)))
+            return
+        selected = engine.list(status=st.validate(status), name=name, limit=limit)
+        done, refused = output.retry_all(engine, [h.workflow_id for h in selected])
+        print(f"retried {done} workflow(s); {len(refused)} refused")
+        for wid, why in refused[:20]:
+            print(f"  {wid}: {why}")
+
+
 @db_app.command("migrate")
 def migrate(ctx: typer.Context, db: DbOption = None) -> None:
     """Create or upgrade the database schema and print its version.

@@ -8,10 +8,13 @@ import re
 import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from legato.engine import Engine
 from rich.text import Text
 
 STATUS_STYLES = {
@@ -240,3 +243,24 @@ def show(d: Mapping[str, Any], history: list[dict[str, Any]]) -> RenderableType:
     title = Text(f"\nhistory ({len(history)} event{'s' if len(history) != 1 else ''})",
                  style="bold")
     return Group(description(d), title, timeline(history))
+
+
+def retry_all(engine: Engine, ids: list[str]) -> tuple[int, list[tuple[str, str]]]:
+    """Redrive each workflow with a progress bar; returns (retried, [(id, why refused)])."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from legato.errors import LegatoError
+
+    done = 0
+    refused: list[tuple[str, str]] = []
+    columns = (TextColumn("retrying"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, transient=True) as progress:
+        bar = progress.add_task("retry", total=len(ids))
+        for wid in ids:
+            try:
+                engine.retry(wid)
+                done += 1
+            except LegatoError as exc:
+                refused.append((wid, str(exc)))
+            progress.advance(bar)
+    return done, refused
