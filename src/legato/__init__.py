@@ -11,9 +11,11 @@
 """
 
 from legato.clock import Clock, SystemClock
+from legato.domain.circuit import CircuitBreaker
 from legato.domain.retry import RetryPolicy
 from legato.engine import Engine
 from legato.errors import (
+    CircuitOpen,
     ConfigError,
     HeartbeatTimeout,
     InvalidInput,
@@ -37,6 +39,8 @@ from legato.runtime.task import heartbeat, heartbeat_details, step_key
 __version__ = "0.1.0"
 
 __all__ = [
+    "CircuitBreaker",
+    "CircuitOpen",
     "Clock",
     "ConfigError",
     "Engine",

@@ -196,6 +196,19 @@ class Engine:
         s = st.validate(status) if status else None
         return [WorkflowHandle(self, r.id) for r in self.store.list_workflows(s, name, limit)]
 
+    def circuits(self) -> list[dict[str, Any]]:
+        """Every circuit breaker's name, state, failure count and next probe time."""
+        return [{"name": c.name, "state": c.state, "failures": c.failures,
+                 "opened_at": c.opened_at,
+                 "next_probe_at": c.next_probe_at if c.state != "CLOSED" else None,
+                 "probes": c.probes}
+                for c in self.store.circuits()]
+
+    def circuit_transitions(self, name: str | None = None,
+                            limit: int = 100) -> list[dict[str, Any]]:
+        """The audit trail of breaker state changes, newest first."""
+        return self.store.circuit_transitions(name, limit)
+
     # --- control -------------------------------------------------------------------------
 
     def cancel(self, workflow_id: str) -> None:

@@ -14,6 +14,7 @@ Everything a user may catch derives from :class:`LegatoError`::
     ├── StepFailed               a step failed for good and its exception can't be rebuilt
     ├── StepTimeout              a step attempt overran its timeout
     │   └── HeartbeatTimeout     ... or stopped sending heartbeats
+    ├── CircuitOpen              a fail-fast circuit breaker is open
     ├── NondeterminismError      the code asked for a different step than the journal holds
     └── WorkflowFailed           handle.result() of a FAILED / CANCELLED / TIMED_OUT workflow
 
@@ -92,6 +93,19 @@ class StepTimeout(LegatoError):
 
 class HeartbeatTimeout(StepTimeout):
     """A step with ``heartbeat_timeout`` stopped calling ``legato.heartbeat()``."""
+
+
+class CircuitOpen(LegatoError):
+    """A step's circuit breaker is open and was declared ``fail_fast=True``.
+
+    ``circuit`` names the breaker, ``until`` is when it will let a probe through.
+    """
+
+    def __init__(self, circuit: str, until: float | None = None) -> None:
+        super().__init__(f"circuit {circuit!r} is open" +
+                         ("" if until is None else f"; next probe at {until:.3f}"))
+        self.circuit = circuit
+        self.until = until
 
 
 class NondeterminismError(LegatoError):

@@ -330,3 +330,66 @@ def test_heartbeating_step_may_run_longer_than_its_heartbeat_timeout(
 def test_heartbeat_outside_a_step_is_an_error() -> None:
     with pytest.raises(legato.LegatoError, match="only available inside a running step"):
         legato.heartbeat()
+
+
+def test_circuit_breaker_opens_and_is_shared(make_engine: Make, clock: VirtualClock,
+                                             unique_name) -> None:
+    name = unique_name("payments")
+    cb = legato.CircuitBreaker(name, failure_threshold=2, reset_timeout=30)
+    healthy = {"on": False}
+    calls: list[str] = []
+
+    @legato.step(circuit=cb, retry=legato.RetryPolicy(max_attempts=10, initial_interval=0))
+    def charge(order: str) -> str:
+        calls.append(order)
+        if not healthy["on"]:
+            raise ConnectionError("payments down")
+        return f"charged {order}"
+
+    @legato.workflow(name=unique_name("pay"))
+    def pay(ctx: legato.WorkflowContext, order: str) -> str:
+        return charge(order)
+
+    engine = make_engine(clock=clock).launch()
+    h1 = engine.start(pay, "o1")
+    h1.wait_status("WAITING")  # two failures opened the breaker; now it waits durably
+    assert calls == ["o1", "o1"]
+    (state,) = [c for c in engine.circuits() if c["name"] == name]
+    assert state["state"] == "OPEN" and state["failures"] == 2
+    assert state["next_probe_at"] == pytest.approx(clock.now() + 30)
+    h2 = engine.start(pay, "o2")  # another workflow: does not call the dependency at all
+    h2.wait_status("WAITING")
+    assert calls == ["o1", "o1"]
+    healthy["on"] = True
+    clock.advance(31)
+    assert h1.result(timeout=10) == "charged o1"
+    assert h2.result(timeout=10) == "charged o2"
+    (state,) = [c for c in engine.circuits() if c["name"] == name]
+    assert state["state"] == "CLOSED"
+    moves = [(t["source"], t["target"]) for t in engine.circuit_transitions(name)]
+    assert moves[::-1] == [("CLOSED", "OPEN"), ("OPEN", "HALF_OPEN"), ("HALF_OPEN", "CLOSED")]
+    failed = [e for e in h1.history() if e["type"] == "StepFailed"]
+    assert [e["attempt"] for e in failed] == [1, 2]  # waiting used up no attempts
+
+
+def test_circuit_breaker_fail_fast(engine: legato.Engine, unique_name) -> None:
+    cb = legato.CircuitBreaker(unique_name("ff"), failure_threshold=1, reset_timeout=60,
+                               fail_fast=True)
+
+    @legato.step(circuit=cb, retry=legato.RetryPolicy(max_attempts=1))
+    def call() -> None:
+        raise ConnectionError("down")
+
+    @legato.workflow(name=unique_name("ffwf"))
+    def wf(ctx: legato.WorkflowContext) -> str:
+        try:
+            call()
+        except ConnectionError:
+            pass
+        try:
+            call()
+        except legato.CircuitOpen as exc:
+            return f"open: {exc.circuit}"
+        return "closed?"
+
+    assert engine.start(wf).result(timeout=10) == f"open: {cb.name}"

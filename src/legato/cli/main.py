@@ -368,6 +368,35 @@ def retry(
             print(f"  {wid}: {why}")
 
 
+@app.command()
+def circuits(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")
+                       ] = False,
+    history: Annotated[bool, typer.Option("--history", help="Also list state changes.")
+                       ] = False,
+    db: DbOption = None,
+) -> None:
+    """Show every circuit breaker: state, failure count and next probe time.
+
+    Example:
+
+        legato circuits --history
+    """
+    with _engine(ctx, db) as engine:
+        rows = engine.circuits()
+        if as_json:
+            for r in rows:
+                print(json.dumps(r))
+        else:
+            output.console().print(output.circuits_table(rows))
+        if history:
+            for t in engine.circuit_transitions():
+                line = (f"{output.fmt_ts(t['at'])}  {t['name']}: {t['source']} -> "
+                        f"{t['target']} ({t['reason']})")
+                print(json.dumps(t) if as_json else line)
+
+
 @db_app.command("migrate")
 def migrate(ctx: typer.Context, db: DbOption = None) -> None:
     """Create or upgrade the database schema and print its version.

@@ -264,3 +264,13 @@ def retry_all(engine: Engine, ids: list[str]) -> tuple[int, list[tuple[str, str]
                 refused.append((wid, str(exc)))
             progress.advance(bar)
     return done, refused
+
+
+def circuits_table(rows: Iterable[Mapping[str, Any]]) -> Table:
+    table = Table(title="circuit breakers")
+    for col in ("name", "state", "failures", "next probe"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["name"]), styled_status(str(r["state"])), str(r["failures"]),
+                      fmt_ts(r.get("next_probe_at")) if r.get("next_probe_at") else "-")
+    return table

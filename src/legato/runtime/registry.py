@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar, overload
 
+from legato.domain.circuit import CircuitBreaker
 from legato.domain.retry import DEFAULT_RETRY, RetryPolicy
 from legato.errors import RegistrationError, UnknownWorkflow
 
@@ -44,6 +45,7 @@ class StepDef:
     is_async: bool
     return_hint: Any = None
     heartbeat_timeout: float | None = None
+    circuit: CircuitBreaker | None = None
 
 
 @dataclass(eq=False)
@@ -110,7 +112,8 @@ def workflow_def(obj: Any) -> WorkflowDef | None:
 
 def _make_step(fn: Callable[..., Any], name: str | None, retry: RetryPolicy | None,
                timeout: float | timedelta | None,
-               heartbeat_timeout: float | timedelta | None = None) -> Callable[..., Any]:
+               heartbeat_timeout: float | timedelta | None = None,
+               circuit: CircuitBreaker | None = None) -> Callable[..., Any]:
     if not callable(fn):
         raise RegistrationError(f"@legato.step needs a function, got {fn!r}")
     sdef = StepDef(
@@ -121,6 +124,7 @@ def _make_step(fn: Callable[..., Any], name: str | None, retry: RetryPolicy | No
         is_async=inspect.iscoroutinefunction(fn),
         return_hint=_hints(fn).get("return"),
         heartbeat_timeout=seconds(heartbeat_timeout, "heartbeat_timeout"),
+        circuit=circuit,
     )
     from legato.runtime.task import current_task
 
@@ -146,6 +150,7 @@ def step(
     retry: RetryPolicy | None = None,
     timeout: float | timedelta | None = None,
     heartbeat_timeout: float | timedelta | None = None,
+    circuit: CircuitBreaker | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -157,6 +162,7 @@ def step(
     retry: RetryPolicy | None = None,
     timeout: float | timedelta | None = None,
     heartbeat_timeout: float | timedelta | None = None,
+    circuit: CircuitBreaker | None = None,
 ) -> Any:
     """Mark a function as a durable step: inside a workflow it runs once and is recorded.
 
@@ -168,10 +174,10 @@ def step(
     Called outside any workflow, a step is a plain function call.
     """
     if fn is not None:
-        return _make_step(fn, name, retry, timeout, heartbeat_timeout)
+        return _make_step(fn, name, retry, timeout, heartbeat_timeout, circuit)
 
     def deco(f: Callable[..., Any]) -> Any:
-        return _make_step(f, name, retry, timeout, heartbeat_timeout)
+        return _make_step(f, name, retry, timeout, heartbeat_timeout, circuit)
 
     return deco
 

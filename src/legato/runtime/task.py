@@ -23,7 +23,7 @@ from legato.domain import events as ev
 from legato.domain import status as st
 from legato.domain.events import Event
 from legato.domain.retry import decide
-from legato.errors import InvalidInput, LegatoError, NondeterminismError
+from legato.errors import CircuitOpen, InvalidInput, LegatoError, NondeterminismError
 from legato.runtime import codec, faults
 from legato.runtime.control import Cancelled, LeaseLost, Suspend
 from legato.runtime.journal import Journal
@@ -418,7 +418,11 @@ class Task:
                     return outcome.value
             error = outcome.error
             assert error is not None
-            counted = sdef.retry.max_attempts if isinstance(error, InvalidInput) \
+            until = getattr(error, "circuit_wait_until", None)
+            if until is not None:  # the breaker is open: wait, without using an attempt
+                retry_at = until
+                continue
+            counted = sdef.retry.max_attempts if isinstance(error, InvalidInput | CircuitOpen) \
                 else attempt - base
             decision = decide(sdef.retry, counted, error)
             retry_at = self.clock.now() + decision.delay if decision.retry else None

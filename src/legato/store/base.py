@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from legato.domain.circuit import CircuitState
 from legato.domain.events import Event
 
 HOST = socket.gethostname()
@@ -172,6 +173,24 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def known_names(self) -> list[str]: ...
+
+    # --- circuit breakers ----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def circuit_load(self, name: str) -> CircuitState | None: ...
+
+    @abc.abstractmethod
+    def circuit_save(self, new: CircuitState, expected_version: int, now: float,
+                     source: str | None) -> bool:
+        """Store ``new`` if the breaker is still at ``expected_version`` (0: absent); audit
+        a transition from ``source`` when the state changed. False on a lost race."""
+
+    @abc.abstractmethod
+    def circuits(self) -> list[CircuitState]: ...
+
+    @abc.abstractmethod
+    def circuit_transitions(self, name: str | None, limit: int
+                            ) -> list[dict[str, Any]]: ...
 
     @abc.abstractmethod
     def owned_cancels(self, worker_id: str) -> list[str]:

@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 from legato.domain import status as st
+from legato.domain.circuit import CircuitState
 from legato.domain.events import WORKFLOW_REDRIVEN, Event
 from legato.errors import ConfigError
 from legato.runtime.journal import plan_redrive
@@ -400,3 +401,46 @@ class SQLiteStore(Store):
 
     def known_names(self) -> list[str]:
         return [r[0] for r in self._conn().execute("SELECT name FROM workflow_types")]
+
+    # --- circuit breakers ----------------------------------------------------------------
+
+    def circuit_load(self, name: str) -> CircuitState | None:
+        r = self._conn().execute(
+            "SELECT name, state, failures, opened_at, next_probe_at, probes, recent, version"
+            " FROM circuits WHERE name = ?", (name,)).fetchone()
+        return None if r is None else CircuitState(*r)
+
+    def circuit_save(self, new: CircuitState, expected_version: int, now: float,
+                     source: str | None) -> bool:
+        with self._tx() as c:
+            params = (new.state, new.failures, new.opened_at, new.next_probe_at, new.probes,
+                      new.recent, expected_version + 1, now)
+            if expected_version == 0:
+                cur = c.execute("INSERT INTO circuits VALUES (?,?,?,?,?,?,?,?,?)"
+                                " ON CONFLICT (name) DO NOTHING", (new.name, *params))
+            else:
+                cur = c.execute(
+                    "UPDATE circuits SET state = ?, failures = ?, opened_at = ?,"
+                    " next_probe_at = ?, probes = ?, recent = ?, version = ?, updated_at = ?"
+                    " WHERE name = ? AND version = ?", (*params, new.name, expected_version))
+            if cur.rowcount != 1:
+                return False
+            if source is not None and source != new.state:
+                c.execute("INSERT INTO circuit_transitions VALUES (?,?,?,?,?)",
+                          (new.name, now, source, new.state, new.reason))
+        return True
+
+    def circuits(self) -> list[CircuitState]:
+        return [CircuitState(*r) for r in self._conn().execute(
+            "SELECT name, state, failures, opened_at, next_probe_at, probes, recent, version"
+            " FROM circuits ORDER BY name")]
+
+    def circuit_transitions(self, name: str | None, limit: int) -> list[dict[str, Any]]:
+        sql = "SELECT name, at, source, target, reason FROM circuit_transitions"
+        params: list[Any] = []
+        if name is not None:
+            sql += " WHERE name = ?"
+            params.append(name)
+        rows = self._conn().execute(sql + " ORDER BY at DESC LIMIT ?", (*params, limit))
+        return [dict(zip(("name", "at", "source", "target", "reason"), r, strict=True))
+                for r in rows]

@@ -38,6 +38,7 @@ from legato.runtime.task import (
     WaitUntil,
 )
 from legato.store.base import Claimed, NewWorkflow, Store, WorkflowRow, Write
+from legato.worker.circuits import CircuitGate, guard_async, guard_sync
 from legato.worker.pool import AsyncRunner, StepPool
 
 log = logging.getLogger("legato.worker")
@@ -103,6 +104,7 @@ class Hub:
         self.async_runner = async_runner
         self.on_done = on_done
         self._names = names or registry.names
+        self.circuit_gate = CircuitGate(store, clock)
         self.inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self.tasks: dict[str, Task] = {}
         self.ready: deque[tuple[Fiber, Any, BaseException | None]] = deque()
@@ -430,14 +432,24 @@ class Hub:
 
         sdef = req.sdef
         abandon: Callable[[], None]
+        fn = sdef.fn
         if sdef.is_async:  # the loop enforces its timeout; heartbeats are checked here
-            abandon = self.async_runner.submit(sdef.fn, req.args, req.kwargs, req.run,
+            if sdef.circuit is not None:
+                fn = guard_async(self.circuit_gate, sdef.circuit, sdef.retry, fn)
+            abandon = self.async_runner.submit(fn, req.args, req.kwargs, req.run,
                                                sdef.timeout, done)
         else:
-            item = self.pool.submit(sdef.fn, req.args, req.kwargs, req.run, done)
+            gone: list[bool] = []
+            if sdef.circuit is not None:
+                fn = guard_sync(self.circuit_gate, sdef.circuit, sdef.retry, fn,
+                                lambda: bool(gone))
+            item = self.pool.submit(fn, req.args, req.kwargs, req.run, done)
 
             def abandon() -> None:
+                gone.append(True)
                 self.pool.abandon(item)
+                if sdef.circuit is not None:  # an overrun counts against the dependency
+                    self.circuit_gate.record(sdef.circuit, False)
 
             if sdef.timeout is not None:
                 heapq.heappush(self._mono_timers,

@@ -1,0 +1,102 @@
+"""Circuit breakers shared through the store: admission and outcome, with optimistic
+concurrency so every worker sees (and changes) one state per breaker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from legato.clock import Clock
+from legato.domain.circuit import CircuitBreaker, CircuitState, admit, record
+from legato.domain.retry import RetryPolicy
+from legato.errors import CircuitOpen
+from legato.store.base import Store
+
+log = logging.getLogger("legato.circuits")
+_RACES = 20
+
+
+class CircuitWait(Exception):
+    """Internal: the breaker is open; the step waits until ``until`` without an attempt."""
+
+    def __init__(self, name: str, until: float) -> None:
+        super().__init__(f"circuit {name!r} is open until {until}")
+        self.name = name
+        self.circuit_wait_until = until  # read by the runtime, which knows no worker types
+
+
+class CircuitGate:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    def admit(self, cb: CircuitBreaker) -> None:
+        """Return if the call may go through; raise CircuitWait or CircuitOpen if not."""
+        for _ in range(_RACES):
+            now = self.clock.now()
+            cur = self.store.circuit_load(cb.name) or CircuitState(cb.name)
+            verdict, new = admit(cur, cb, now)
+            if new is not None and not self.store.circuit_save(new, cur.version, now,
+                                                               cur.state):
+                continue  # another worker changed it first: decide again
+            if verdict == "call":
+                return
+            until = cur.next_probe_at if cur.state != "HALF_OPEN" or cur.next_probe_at \
+                else now + min(cb.reset_timeout, 1.0)
+            until = max(until or now, now + 0.05)
+            if verdict == "reject":
+                raise CircuitOpen(cb.name, until)
+            raise CircuitWait(cb.name, until)
+        raise CircuitOpen(cb.name, self.clock.now() + 1.0)  # pragma: no cover - contention
+
+    def record(self, cb: CircuitBreaker, ok: bool) -> None:
+        for _ in range(_RACES):
+            now = self.clock.now()
+            cur = self.store.circuit_load(cb.name) or CircuitState(cb.name)
+            new = record(cur, cb, ok, now)
+            if new is None or self.store.circuit_save(new, cur.version, now, cur.state):
+                return
+        log.warning("legato: could not record an outcome on circuit %r (contention)", cb.name)
+
+
+def counts_as_failure(error: BaseException, policy: RetryPolicy) -> bool:
+    """Errors the dependency is to blame for: not the step's non-retryable ones."""
+    return isinstance(error, Exception) and not (
+        policy.non_retryable and isinstance(error, policy.non_retryable))
+
+
+def guard_sync(gate: CircuitGate, cb: CircuitBreaker, policy: RetryPolicy,
+               fn: Callable[..., Any], abandoned: Callable[[], bool]) -> Callable[..., Any]:
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        gate.admit(cb)
+        try:
+            value = fn(*args, **kwargs)
+        except BaseException as exc:
+            if not abandoned() and counts_as_failure(exc, policy):
+                gate.record(cb, False)
+            raise
+        if not abandoned():
+            gate.record(cb, True)
+        return value
+
+    return guarded
+
+
+def guard_async(gate: CircuitGate, cb: CircuitBreaker, policy: RetryPolicy,
+                fn: Callable[..., Any]) -> Callable[..., Any]:
+    async def guarded(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.to_thread(gate.admit, cb)
+        try:
+            value = await fn(*args, **kwargs)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            if counts_as_failure(exc, policy):
+                await asyncio.to_thread(gate.record, cb, False)
+            raise
+        await asyncio.to_thread(gate.record, cb, True)
+        return value
+
+    return guarded
