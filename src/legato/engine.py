@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import secrets
 import threading
 import time
@@ -196,7 +197,7 @@ class Engine:
         s = st.validate(status) if status else None
         return [WorkflowHandle(self, r.id) for r in self.store.list_workflows(s, name, limit)]
 
-    def circuits(self) -> list[dict[str, Any]]:
+    def circuits(self) -> builtins.list[dict[str, Any]]:
         """Every circuit breaker's name, state, failure count and next probe time."""
         return [{"name": c.name, "state": c.state, "failures": c.failures,
                  "opened_at": c.opened_at,
@@ -205,7 +206,7 @@ class Engine:
                 for c in self.store.circuits()]
 
     def circuit_transitions(self, name: str | None = None,
-                            limit: int = 100) -> list[dict[str, Any]]:
+                            limit: int = 100) -> builtins.list[dict[str, Any]]:
         """The audit trail of breaker state changes, newest first."""
         return self.store.circuit_transitions(name, limit)
 
