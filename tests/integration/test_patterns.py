@@ -393,3 +393,131 @@ def test_circuit_breaker_fail_fast(engine: legato.Engine, unique_name) -> None:
         return "closed?"
 
     assert engine.start(wf).result(timeout=10) == f"open: {cb.name}"
+
+
+def test_child_workflow_returns_its_result(make_engine: Make, clock: VirtualClock,
+                                           unique_name) -> None:
+    @legato.step
+    def pack(item: str) -> str:
+        return f"packed {item}"
+
+    @legato.workflow(name=unique_name("child"))
+    def ship(ctx: legato.WorkflowContext, item: str) -> str:
+        ctx.sleep(60)  # the parent waits durably meanwhile
+        return pack(item)
+
+    @legato.workflow(name=unique_name("parent"))
+    def order(ctx: legato.WorkflowContext, items: list[str]) -> list[str]:
+        return [ctx.child(ship, item) for item in items]
+
+    engine = make_engine(clock=clock).launch()
+    h = engine.start(order, ["a", "b"], workflow_id="order-1")
+    assert _wait_exists(engine, "order-1:2")
+    child = engine.handle("order-1:2")
+    child.wait_status("WAITING")
+    h.wait_status("WAITING")
+    clock.advance(61)
+    assert _wait_exists(engine, "order-1:4")
+    engine.handle("order-1:4").wait_status("WAITING")
+    clock.advance(61)
+    assert h.result(timeout=10) == ["packed a", "packed b"]
+    assert child.result(timeout=1) == "packed a"
+    types = [e["type"] for e in h.history()]
+    assert types.count("ChildWorkflowStarted") == 2 and types.count("ChildWorkflowEnded") == 2
+    names = {x.workflow_id for x in engine.list()}
+    assert {"order-1", "order-1:2", "order-1:4"} <= names
+
+
+def test_child_failure_raises_in_parent_and_saga_compensates(
+        engine: legato.Engine, unique_name) -> None:
+    log: list[str] = []
+
+    @legato.step
+    def undo(what: str) -> None:
+        log.append(f"undo {what}")
+
+    @legato.workflow(name=unique_name("bad_child"))
+    def bad_child(ctx: legato.WorkflowContext) -> None:
+        raise ValueError("child broke")
+
+    @legato.workflow(name=unique_name("good_child"))
+    def good_child(ctx: legato.WorkflowContext) -> str:
+        return "ok"
+
+    @legato.workflow(name=unique_name("saga_parent"))
+    def parent(ctx: legato.WorkflowContext) -> str:
+        with ctx.saga() as saga:
+            ctx.child(good_child)
+            saga.add(undo, "good child")
+            try:
+                ctx.child(bad_child)
+            except legato.WorkflowFailed as exc:
+                log.append(f"child {exc.status}")
+                raise
+        return "unreachable"
+
+    with pytest.raises(legato.WorkflowFailed):
+        engine.start(parent).result(timeout=10)
+    assert log == ["child FAILED", "undo good child"]
+
+
+def test_cancelling_the_parent_cancels_the_child(make_engine: Make, clock: VirtualClock,
+                                                 unique_name) -> None:
+    @legato.workflow(name=unique_name("slow_child"))
+    def slow_child(ctx: legato.WorkflowContext) -> None:
+        ctx.sleep(3600)
+
+    @legato.workflow(name=unique_name("cparent"))
+    def parent(ctx: legato.WorkflowContext) -> None:
+        ctx.child(slow_child, workflow_id="the-child")
+
+    engine = make_engine(clock=clock).launch()
+    h = engine.start(parent, deadline=7200)
+    kid = engine.handle("the-child") if _wait_exists(engine, "the-child") else None
+    assert kid is not None
+    kid.wait_status("WAITING")
+    assert kid.describe()["deadline"] == h.describe()["deadline"]  # inherited
+    h.cancel()
+    assert h.wait_status("CANCELLED") == "CANCELLED"
+    assert kid.wait_status("CANCELLED") == "CANCELLED"
+
+
+def _wait_exists(engine: legato.Engine, wid: str, timeout: float = 5.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            engine.handle(wid)
+            return True
+        except legato.WorkflowNotFound:
+            time.sleep(0.01)
+    return False
+
+
+def test_saga_can_compensate_with_a_child_workflow(engine: legato.Engine, unique_name) -> None:
+    log: list[str] = []
+
+    @legato.step
+    def note(x: str) -> None:
+        log.append(x)
+
+    @legato.workflow(name=unique_name("refund_wf"))
+    def refund(ctx: legato.WorkflowContext, amount: int) -> None:
+        note(f"refund {amount}")
+
+    @legato.step(retry=NO_RETRY)
+    def fail() -> None:
+        raise RuntimeError("boom")
+
+    @legato.workflow(name=unique_name("comp_child"))
+    def wf(ctx: legato.WorkflowContext) -> None:
+        with ctx.saga() as saga:
+            note("charge 10")
+            saga.add(refund, 10)
+            fail()
+
+    h = engine.start(wf)
+    with pytest.raises(legato.WorkflowFailed):
+        h.result(timeout=10)
+    assert log == ["charge 10", "refund 10"]
+    assert h.describe()["detail"] == "compensated"
+    assert "ChildWorkflowStarted" in [e["type"] for e in h.history()]

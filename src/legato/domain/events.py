@@ -23,6 +23,8 @@ WORKFLOW_TIMED_OUT: Final = "WorkflowTimedOut"
 WORKFLOW_TERMINATED: Final = "WorkflowTerminated"
 WORKFLOW_REDRIVEN: Final = "WorkflowRedriven"
 STEP_SCHEDULED: Final = "StepScheduled"
+CHILD_STARTED: Final = "ChildWorkflowStarted"
+CHILD_ENDED: Final = "ChildWorkflowEnded"
 
 #: events that end a workflow
 TERMINAL_EVENTS: Final = frozenset(

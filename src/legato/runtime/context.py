@@ -131,5 +131,26 @@ class WorkflowContext:
                         **options: Any) -> list[Any]:
         return self.map(step, items, **options)
 
+    def child(self, workflow: Callable[..., Any], *args: Any,
+              workflow_id: str | None = None) -> Any:
+        """Run ``workflow(*args)`` as a child workflow and return its result.
+
+        The child is a full workflow (own history, visible in lists, retried and recovered
+        on its own); the parent waits durably, holding no thread. A child that does not
+        complete raises :class:`legato.WorkflowFailed` here. Cancelling the parent cancels
+        its children; a child never outlives the parent's deadline. The default child id,
+        ``"<parent id>:<seq>"``, is stable across replays.
+        """
+        from legato.runtime.registry import workflow_def
+
+        wdef = workflow_def(workflow)
+        if wdef is None:
+            raise LegatoError(f"ctx.child needs a @legato.workflow, got {workflow!r}")
+        return self._task.child(wdef, args, workflow_id)
+
+    async def child_async(self, workflow: Callable[..., Any], *args: Any,
+                          workflow_id: str | None = None) -> Any:
+        return self.child(workflow, *args, workflow_id=workflow_id)
+
     def __repr__(self) -> str:
         return f"<WorkflowContext {self._task.wdef.name} {self._task.workflow_id!r}>"

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from legato.domain.retry import DEFAULT_RETRY
 from legato.runtime.control import Cancelled
-from legato.runtime.registry import StepDef
+from legato.runtime.registry import StepDef, WorkflowDef, workflow_def
 
 if TYPE_CHECKING:
     from legato.runtime.task import Task
@@ -44,11 +44,16 @@ class Saga:
         self._task = task
         self.parallel = parallel
         self._compensations: list[tuple[StepDef, tuple[Any, ...], dict[str, Any]]] = []
+        self._children: list[tuple[int, WorkflowDef, tuple[Any, ...]]] = []
         self.compensated = False
 
     def add(self, compensation: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        """Register ``compensation(*args, **kwargs)`` (a ``@legato.step``, or a plain function
-        run as a step with the default retry policy) to undo the work just done."""
+        """Register ``compensation(*args, **kwargs)`` to undo the work just done: a
+        ``@legato.step``, a ``@legato.workflow`` (run as a child workflow), or a plain
+        function (run as a step with the default retry policy)."""
+        wdef = workflow_def(compensation)
+        if wdef is not None:
+            self._children.append((len(self._compensations), wdef, args))
         self._compensations.append((_step_def(compensation), args, kwargs))
 
     @property
@@ -59,14 +64,20 @@ class Saga:
         """Run the registered compensations (newest first, or all at once if ``parallel``)
         as durable steps, shielded from cancellation. Idempotent."""
         task = self._task
-        items, self._compensations = self._compensations[::-1], []
+        children = {i: (wdef, args) for i, wdef, args in self._children}
+        count = len(self._compensations)
+        items, self._compensations, self._children = self._compensations[::-1], [], []
         task.shield += 1
         try:
-            if self.parallel and len(items) > 1:
+            if self.parallel and len(items) > 1 and not children:
                 task.parallel_steps(items, limit=len(items), fail_fast=False)
             else:
-                for sdef, args, kwargs in items:
-                    task.step(sdef, args, kwargs)
+                for n, (sdef, args, kwargs) in enumerate(items):
+                    child = children.get(count - 1 - n)
+                    if child is not None:
+                        task.child(child[0], child[1], None)
+                    else:
+                        task.step(sdef, args, kwargs)
         except Exception:
             task.detail = COMPENSATION_FAILED
             raise

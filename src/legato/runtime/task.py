@@ -144,6 +144,22 @@ class Final:
     error: dict[str, Any] | None = None
     detail: str | None = None
     wake_at: float | None = None
+    await_child: str | None = None
+
+
+@dataclass(slots=True)
+class StartChild:
+    """Create a child workflow in the same commit as the parent's ChildWorkflowStarted."""
+
+    new: Any  # legato.store.base.NewWorkflow
+    started: Event
+
+
+@dataclass(slots=True)
+class AwaitChild:
+    """Read the child's row: the hub answers with it if the child has ended, else None."""
+
+    child_id: str
 
 
 @dataclass(slots=True)
@@ -325,7 +341,7 @@ class Task:
             wake = s.wake_at
             if self.deadline is not None:
                 wake = self.deadline if wake is None else min(wake, self.deadline)
-            return Final(st.WAITING, wake_at=wake)
+            return Final(st.WAITING, wake_at=wake, await_child=s.await_child)
         except Cancelled as c:
             kind = ev.WORKFLOW_TIMED_OUT if c.status == st.TIMED_OUT else ev.WORKFLOW_CANCELLED
             self._append(kind, data={"reason": c.reason, "detail": self.detail})
@@ -490,6 +506,61 @@ class Task:
         from legato.runtime.parallel import run_parallel
 
         return run_parallel(self, calls, limit, fail_fast, return_exceptions)
+
+    def child(self, wdef: WorkflowDef, args: tuple[Any, ...], workflow_id: str | None) -> Any:
+        """Start (or find, on replay) a child workflow and wait durably for its result."""
+        from legato.errors import WorkflowFailed
+        from legato.store.base import NewWorkflow
+
+        e = self.journal.peek()
+        if e is not None:
+            started = self.expect(ev.CHILD_STARTED, wdef.name, "child workflow")
+            self.journal.advance()
+            child_id, pos = str(started.data["child_id"]), started.seq
+            end = self.journal.peek()
+            if end is not None and end.type == ev.CHILD_ENDED and end.pos == pos:
+                self.journal.advance()
+                return self._child_outcome(wdef, child_id, end.data)
+        else:
+            self._boundary()
+            pos = self.next_seq
+            child_id = workflow_id or f"{self.workflow_id}:{pos}"
+            input_json = codec.dumps(list(args), f"the input of child workflow {wdef.name!r}")
+            now = self.clock.now()
+            deadline = None if wdef.deadline is None else now + wdef.deadline
+            if self.deadline is not None:  # a child never outlives its parent's deadline
+                deadline = self.deadline if deadline is None else min(deadline, self.deadline)
+            self._append(ev.CHILD_STARTED, name=wdef.name, pos=pos,
+                         data={"child_id": child_id, "input": list(args)})
+            new = NewWorkflow(id=child_id, name=wdef.name, input=input_json, now=now,
+                              deadline=deadline, parent_id=self.workflow_id)
+            data: dict[str, Any] = {"input": list(args), "parent_id": self.workflow_id}
+            if deadline is not None:
+                data["deadline"] = deadline
+            row, created = self._park(StartChild(
+                new, Event(1, ev.WORKFLOW_STARTED, now, name=wdef.name, data=data)))
+            if not created and (row.name != wdef.name or row.input != input_json):
+                raise WorkflowFailed(child_id, "FAILED", {
+                    "type": "legato.errors.WorkflowConflict",
+                    "message": f"workflow id {child_id!r} exists already as {row.name}"})
+        while True:
+            self._boundary()
+            row = self._park(AwaitChild(child_id))
+            if row is not None:
+                break
+            raise Suspend(None, await_child=child_id)
+        outcome = {"status": row.status, "result": codec.loads(row.result), "error": row.error}
+        self._append(ev.CHILD_ENDED, name=wdef.name, pos=pos,
+                     data={"child_id": child_id, **outcome})
+        return self._child_outcome(wdef, child_id, outcome)
+
+    @staticmethod
+    def _child_outcome(wdef: WorkflowDef, child_id: str, data: dict[str, Any]) -> Any:
+        from legato.errors import WorkflowFailed
+
+        if data.get("status") == st.COMPLETED:
+            return codec.adapt(data.get("result"), wdef.return_hint)
+        raise WorkflowFailed(child_id, str(data.get("status")), data.get("error"))
 
     def interrupt(self, status: str, reason: str) -> None:
         """Ask the run to stop at its next boundary (the hub also wakes in-memory waits)."""

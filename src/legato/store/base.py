@@ -50,6 +50,7 @@ class NewWorkflow:
     queue: str | None = None
     priority: int = 0
     owner: str | None = None  # claim at once for this worker (in-process start)
+    parent_id: str | None = None  # a child workflow: its parent is woken when it ends
 
 
 @dataclass(slots=True)
@@ -71,6 +72,7 @@ class Write:
     detail: str | None = None
     wake_at: float | None = None
     release: bool = False  # give up ownership (suspended or finished)
+    await_child: str | None = None  # WAITING for this child: wake at once if it has ended
 
 
 @dataclass(slots=True)

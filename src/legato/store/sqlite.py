@@ -43,6 +43,18 @@ from legato.store.sql_common import (
 
 _ACTIVE = "('PENDING', 'RUNNING', 'WAITING')"
 _CHUNK = 500
+# the new state a run's owner writes; a waiting run wakes at once if it was asked to
+# cancel or the child it waits for has ended meanwhile
+_FINAL_UPDATE = (
+    "UPDATE workflows SET status = :status, result = :result, error = :error,"
+    " detail = COALESCE(:detail, detail),"
+    " wake_at = CASE WHEN :active = 0 THEN NULL"
+    "  WHEN cancel_requested = 1 THEN :now"
+    "  WHEN :child IS NOT NULL AND EXISTS (SELECT 1 FROM workflows k WHERE k.id = :child"
+    "   AND k.status IN ('COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT')) THEN :now"
+    "  ELSE :wake END,"
+    " updated_at = :now, owner = CASE WHEN :release THEN NULL ELSE owner END,"
+    " completed_at = :done WHERE id = :id AND epoch = :epoch")
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -174,10 +186,11 @@ class SQLiteStore(Store):
         row = new_row(new)
         cur = c.execute(
             "INSERT INTO workflows (id, name, status, input, created_at, updated_at, owner,"
-            " epoch, wake_at, deadline, queue, priority) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT (id) DO NOTHING",
+            " epoch, wake_at, deadline, queue, priority, parent_id)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
             (row.id, row.name, row.status, row.input, row.created_at, row.updated_at,
-             row.owner, row.epoch, row.wake_at, row.deadline, row.queue, row.priority))
+             row.owner, row.epoch, row.wake_at, row.deadline, row.queue, row.priority,
+             new.parent_id))
         if cur.rowcount != 1:
             r = c.execute(f"SELECT {WF_COLUMNS} FROM workflows WHERE id = ?", (new.id,)).fetchone()
             return row_to_workflow(r), False
@@ -236,6 +249,7 @@ class SQLiteStore(Store):
                     " WHERE id = ?",
                     (st.CANCELLED, f"terminated: {reason}", error_json(err), now, now,
                      workflow_id))
+                self._ended_in(c, workflow_id, st.CANCELLED, now)
         return self.get(workflow_id)
 
     def redrive(self, workflow_id: str, now: float) -> WorkflowRow | None:
@@ -355,7 +369,8 @@ class SQLiteStore(Store):
                                    f" WHERE id IN ({_marks(len(part))})", part):
                     current[r[0]] = (int(r[1]), int(r[2]))
             events: list[tuple[Any, ...]] = []
-            updates: list[tuple[Any, ...]] = []
+            updates: list[dict[str, Any]] = []
+            ended: list[tuple[str, str]] = []
             for w in writes:
                 cur = current.get(w.workflow_id)
                 if cur is None or cur[0] != w.epoch:
@@ -365,21 +380,33 @@ class SQLiteStore(Store):
                     result.cancel_requested.add(w.workflow_id)
                 events.extend(event_params(w.workflow_id, e) for e in w.events)
                 if w.status is not None:
-                    done = now if w.status in st.TERMINAL else None
-                    updates.append((w.status, w.result, error_json(w.error), w.detail,
-                                    w.wake_at, now, w.wake_at, now, 1 if w.release else 0,
-                                    done, w.workflow_id, w.epoch))
+                    terminal = w.status in st.TERMINAL
+                    updates.append({
+                        "status": w.status, "result": w.result, "error": error_json(w.error),
+                        "detail": w.detail, "active": 0 if terminal else 1, "now": now,
+                        "child": w.await_child, "wake": w.wake_at,
+                        "release": 1 if w.release else 0, "done": now if terminal else None,
+                        "id": w.workflow_id, "epoch": w.epoch})
+                    if terminal:
+                        ended.append((w.workflow_id, w.status))
             if events:
                 c.executemany("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?)", events)
             if updates:
-                c.executemany(
-                    "UPDATE workflows SET status = ?, result = ?, error = ?,"
-                    " detail = COALESCE(?, detail),"
-                    " wake_at = CASE WHEN ? IS NULL THEN NULL"
-                    "  WHEN cancel_requested = 1 THEN ? ELSE ? END,"
-                    " updated_at = ?, owner = CASE WHEN ? THEN NULL ELSE owner END,"
-                    " completed_at = ? WHERE id = ? AND epoch = ?", updates)
+                c.executemany(_FINAL_UPDATE, updates)
+            for wid, status in ended:
+                self._ended_in(c, wid, status, now)
         return result
+
+    @staticmethod
+    def _ended_in(c: sqlite3.Connection, wid: str, status: str, now: float) -> None:
+        """A workflow ended: wake its parent if it waits, cancel its children if it was
+        cancelled (or timed out)."""
+        c.execute("UPDATE workflows SET wake_at = ? WHERE status = 'WAITING' AND owner IS NULL"
+                  " AND id = (SELECT parent_id FROM workflows WHERE id = ?)", (now, wid))
+        if status in (st.CANCELLED, st.TIMED_OUT):
+            c.execute("UPDATE workflows SET cancel_requested = 1,"
+                      " wake_at = CASE WHEN owner IS NULL THEN ? ELSE wake_at END"
+                      f" WHERE parent_id = ? AND status IN {_ACTIVE}", (now, wid))
 
     def next_wake(self, names: Sequence[str]) -> float | None:
         if not names:

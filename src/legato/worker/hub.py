@@ -29,10 +29,12 @@ from legato.runtime.control import Cancelled, LeaseLost, Suspend
 from legato.runtime.registry import Registry
 from legato.runtime.task import (
     COMMIT,
+    AwaitChild,
     Fiber,
     Final,
     RunStep,
     StartBranches,
+    StartChild,
     StepOutcome,
     Task,
     WaitUntil,
@@ -110,7 +112,9 @@ class Hub:
         self.ready: deque[tuple[Fiber, Any, BaseException | None]] = deque()
         self.commit_waiters: list[Fiber] = []
         self.finals: list[tuple[Task, Final]] = []
-        self.creates: list[tuple[NewWorkflow, Event, Reply[tuple[WorkflowRow, bool]]]] = []
+        # new workflows for the next commit: started here (Reply) or by a parent (Fiber)
+        self.creates: list[tuple[NewWorkflow, Event, Reply[tuple[WorkflowRow, bool]] | Fiber]]
+        self.creates = []
         # (due, token, workflow id, kind): ids, not tasks, so a finished run is not kept alive
         self._clock_timers: list[tuple[float, int, str, int]] = []
         self._mono_timers: list[tuple[float, int, Fiber, int, Callable[[], None]]] = []
@@ -174,7 +178,7 @@ class Hub:
     def _fail_creates(self) -> None:
         """Nobody may wait forever on a hub that is gone."""
         error = RuntimeError("the legato worker stopped before the start was committed")
-        pending = [r for _, _, r in self.creates]
+        pending = [r for _, _, r in self.creates if isinstance(r, Reply)]
         self.creates = []
         while True:
             try:
@@ -410,6 +414,19 @@ class Hub:
             fiber.wait_token = token
             self._waiting[token] = fiber
             heapq.heappush(self._clock_timers, (req.when, token, task.workflow_id, _WAIT))
+        elif isinstance(req, StartChild):
+            new = req.new
+            local = self.room > 0 and self.registry.find(new.name) is not None
+            new.owner = self.worker_id if local else None
+            self.creates.append((new, req.started, fiber))
+        elif isinstance(req, AwaitChild):
+            try:
+                row = self.store.get(req.child_id)
+            except Exception as exc:  # suspend; the child's end (or a retry) wakes us
+                log.warning("legato: reading child %s failed: %s", req.child_id, exc)
+                row = None
+            ended = row is not None and row.status in st.TERMINAL
+            self.ready.append((fiber, row if ended else None, None))
         elif isinstance(req, StartBranches):
             group = req.group
             group.parent = fiber
@@ -465,7 +482,8 @@ class Hub:
         creates, self.creates = self.creates, []
         writes: list[Write] = []
         seen: set[str] = set()
-        for fiber in self.commit_waiters:
+        parents = [f for _, _, f in creates if isinstance(f, Fiber)]
+        for fiber in [*self.commit_waiters, *parents]:
             task = fiber.task
             if task.workflow_id not in seen:
                 seen.add(task.workflow_id)
@@ -474,7 +492,7 @@ class Hub:
         for task, f in finals:
             writes.append(Write(task.workflow_id, task.epoch, task.pending, status=f.status,
                                 result=f.result, error=f.error, detail=f.detail,
-                                wake_at=f.wake_at, release=True))
+                                wake_at=f.wake_at, release=True, await_child=f.await_child))
         delay = 0.01
         while True:
             try:
@@ -484,10 +502,12 @@ class Hub:
                 faults.hit("after_commit")
                 break
             except Exception as exc:
-                if creates:  # the caller of start() hears of it; the rest is retried
-                    for _, _, fut in creates:
-                        fut.set_exception(exc)
-                    creates = []
+                starts = [c for c in creates if isinstance(c[2], Reply)]
+                if starts:  # the caller of start() hears of it; the rest is retried
+                    for _, _, reply in starts:
+                        assert isinstance(reply, Reply)
+                        reply.set_exception(exc)
+                    creates = [c for c in creates if not isinstance(c[2], Reply)]
                     continue
                 log.warning("legato: commit failed, retrying in %.2fs: %s", delay, exc)
                 time.sleep(delay)
@@ -496,7 +516,13 @@ class Hub:
             row, created = result.created[new.id]
             if created and row.owner == self.worker_id:
                 self._start(Claimed(row, [started]))
-            fut.set_result((row, created))
+            if isinstance(fut, Fiber):  # a parent waits for its child's creation
+                fut.task.pending = []
+                lost = fut.task.workflow_id in result.fenced
+                self.ready.append((fut, None, LeaseLost()) if lost
+                                  else (fut, (row, created), None))
+            else:
+                fut.set_result((row, created))
         waiters, self.commit_waiters = self.commit_waiters, []
         all_finals, self.finals = self.finals, []
         for fiber in waiters:
@@ -514,6 +540,9 @@ class Hub:
                 del self.tasks[task.workflow_id]
             if f.status is not None and task.workflow_id not in result.fenced:
                 self.on_done(task.workflow_id, f.status)
+                start = task.journal.start
+                if f.status in st.TERMINAL and start is not None and "parent_id" in start.data:
+                    self._dirty = True  # its parent was woken: claim it
 
     # --- stopping ------------------------------------------------------------------------
 
