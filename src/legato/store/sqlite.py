@@ -277,6 +277,9 @@ class SQLiteStore(Store):
     def register_worker(self, info: WorkerInfo) -> None:
         os.makedirs(self.lock_dir, exist_ok=True)
         path = os.path.join(self.lock_dir, f"{info.id}.lock")
+        old = self._locks.pop(info.id, None)
+        if old is not None:  # re-registering after being reaped: its lock file was removed
+            os.close(old)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._locks[info.id] = fd
@@ -293,10 +296,12 @@ class SQLiteStore(Store):
     def remove_worker(self, worker_id: str, now: float) -> int:
         with self._tx() as c:
             cur = c.execute(
-                "UPDATE workflows SET owner = NULL, epoch = epoch + 1, wake_at = ?,"
+                # recovered work keeps its place in the queue (its old wake_at), due now
+                "UPDATE workflows SET owner = NULL, epoch = epoch + 1,"
+                " wake_at = MIN(COALESCE(wake_at, ?), ?),"
                 " status = CASE WHEN status = 'RUNNING' THEN 'PENDING' ELSE status END,"
                 f" updated_at = ? WHERE owner = ? AND status IN {_ACTIVE}",
-                (now, now, worker_id))
+                (now, now, now, worker_id))
             c.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
             freed = cur.rowcount
         fd = self._locks.pop(worker_id, None)

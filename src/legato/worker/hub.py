@@ -539,6 +539,10 @@ class Hub:
             if self.tasks.get(task.workflow_id) is task:
                 del self.tasks[task.workflow_id]
             if f.status is not None and task.workflow_id not in result.fenced:
+                if f.status == st.WAITING and f.wake_at is not None:
+                    # our own commit does not show in change_token: remember the wake-up
+                    due = self._next_due
+                    self._next_due = f.wake_at if due is None else min(due, f.wake_at)
                 self.on_done(task.workflow_id, f.status)
                 start = task.journal.start
                 if f.status in st.TERMINAL and start is not None and "parent_id" in start.data:

@@ -1,0 +1,25 @@
+"""Names and values shared by the acceptance workflow (run in workers) and the tests.
+
+Kept apart from ``acc_workflows`` so that the test process reads them without registering
+the workflow in its own process-wide registry.
+"""
+
+from __future__ import annotations
+
+EFFECTS_ENV = "LEGATO_ACC_EFFECTS"
+WORKFLOW = "acc_chain"
+STEP = "acc_effect"
+
+EFFECTS_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS effects ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, wid TEXT NOT NULL, step INTEGER NOT NULL,"
+    " pid INTEGER NOT NULL, key TEXT NOT NULL, phase TEXT NOT NULL, at REAL NOT NULL)"
+)
+
+
+def step_value(step: int) -> int:
+    return step * step
+
+
+def expected_sum(n_steps: int) -> int:
+    return sum(step_value(i) for i in range(1, n_steps + 1))

@@ -1,0 +1,56 @@
+"""The workflow the acceptance tests run inside real worker processes.
+
+``acc_chain`` runs one step per entry of ``delays``; each step sleeps for its delay and then
+appends a row (workflow id, step, pid, idempotency key) to a side SQLite database through its
+own connection: the externally visible effect whose repetitions the tests count. Each step
+writes a ``start`` row when its code begins and a ``done`` row when it ends, so a test sees
+both attempts cut short by a kill and completed executions whose result was lost. The workflow
+optionally sleeps durably after step ``sleep_after``.
+
+The side database's path comes from the environment variable ``LEGATO_ACC_EFFECTS``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from typing import Any
+
+from acc_common import EFFECTS_ENV, STEP, WORKFLOW, step_value
+
+import legato
+
+
+def _record(wid: str, step: int, phase: str) -> None:
+    con = sqlite3.connect(os.environ[EFFECTS_ENV], timeout=30, isolation_level=None)
+    try:
+        con.execute(
+            "INSERT INTO effects (wid, step, pid, key, phase, at) VALUES (?,?,?,?,?,?)",
+            (wid, step, os.getpid(), legato.step_key(), phase, time.time()),
+        )
+    finally:
+        con.close()
+
+
+@legato.step(name=STEP, retry=legato.RetryPolicy(max_attempts=5, initial_interval=0.05))
+def effect(wid: str, step: int, delay: float) -> dict[str, Any]:
+    _record(wid, step, "start")
+    if delay > 0:
+        time.sleep(delay)
+    _record(wid, step, "done")
+    return {"v": step_value(step), "pid": os.getpid()}
+
+
+@legato.workflow(name=WORKFLOW)
+def chain(ctx: legato.WorkflowContext, delays: list[float], sleep_after: int,
+          sleep_secs: float) -> dict[str, Any]:
+    values: list[int] = []
+    pids: list[int] = []
+    for i, delay in enumerate(delays, start=1):
+        r = effect(ctx.workflow_id, i, delay)
+        values.append(r["v"])
+        pids.append(r["pid"])
+        if i == sleep_after:
+            ctx.sleep(sleep_secs)
+    return {"sum": sum(values), "pids": pids}
