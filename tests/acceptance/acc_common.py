@@ -23,3 +23,10 @@ def step_value(step: int) -> int:
 
 def expected_sum(n_steps: int) -> int:
     return sum(step_value(i) for i in range(1, n_steps + 1))
+
+# --- issue 4 patterns in real processes -------------------------------------------------
+SAGA_WORKFLOW = "acc_saga"
+CIRCUIT_WORKFLOW = "acc_circuit"
+CIRCUIT_NAME = "acc_dependency"
+#: while this file exists, the circuit-guarded dependency fails (path from the environment)
+BROKEN_ENV = "LEGATO_ACC_BROKEN"

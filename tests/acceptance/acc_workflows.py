@@ -17,7 +17,16 @@ import sqlite3
 import time
 from typing import Any
 
-from acc_common import EFFECTS_ENV, STEP, WORKFLOW, step_value
+from acc_common import (
+    BROKEN_ENV,
+    CIRCUIT_NAME,
+    CIRCUIT_WORKFLOW,
+    EFFECTS_ENV,
+    SAGA_WORKFLOW,
+    STEP,
+    WORKFLOW,
+    step_value,
+)
 
 import legato
 
@@ -54,3 +63,50 @@ def chain(ctx: legato.WorkflowContext, delays: list[float], sleep_after: int,
         if i == sleep_after:
             ctx.sleep(sleep_secs)
     return {"sum": sum(values), "pids": pids}
+
+
+# --- sagas and circuit breakers across crashes ----------------------------------------------
+
+@legato.step(name="acc_book", retry=legato.RetryPolicy(max_attempts=3, initial_interval=0.05))
+def book(wid: str, step: int) -> int:
+    _record(wid, step, "done")
+    return step
+
+
+@legato.step(name="acc_undo", retry=legato.RetryPolicy(max_attempts=3, initial_interval=0.05))
+def undo(wid: str, step: int) -> None:
+    _record(wid, step, "start")
+    time.sleep(0.05)
+    _record(wid, step, "done")
+
+
+@legato.step(name="acc_fail", retry=legato.RetryPolicy(max_attempts=1))
+def fail(wid: str) -> None:
+    raise RuntimeError("the third booking is impossible")
+
+
+@legato.workflow(name=SAGA_WORKFLOW)
+def saga(ctx: legato.WorkflowContext, n: int) -> None:
+    """Books 1..n, then fails: the undo steps are numbered 101..100+n (newest first)."""
+    with ctx.saga() as s:
+        for i in range(1, n + 1):
+            s.add(undo, ctx.workflow_id, 100 + book(ctx.workflow_id, i))
+        fail(ctx.workflow_id)
+
+
+CIRCUIT = legato.CircuitBreaker(CIRCUIT_NAME, failure_threshold=2, reset_timeout=2.0)
+
+
+@legato.step(name="acc_guarded", circuit=CIRCUIT,
+             retry=legato.RetryPolicy(max_attempts=20, initial_interval=0.05))
+def guarded(wid: str) -> str:
+    _record(wid, 1, "start")
+    if os.path.exists(os.environ[BROKEN_ENV]):
+        raise ConnectionError("dependency down")
+    _record(wid, 1, "done")
+    return "ok"
+
+
+@legato.workflow(name=CIRCUIT_WORKFLOW)
+def circuit_user(ctx: legato.WorkflowContext) -> str:
+    return guarded(ctx.workflow_id)

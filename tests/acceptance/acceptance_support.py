@@ -141,6 +141,7 @@ class Procs:
         self.db_path = tmp_path / "legato.db"
         self.url = f"sqlite:///{self.db_path}"
         self.effects_path = tmp_path / "effects.db"
+        self.broken_path = tmp_path / "dependency-broken"  # exists: the dependency fails
         self.all: list[WorkerProc] = []
         con = sqlite3.connect(self.effects_path, isolation_level=None)
         con.execute("PRAGMA journal_mode = WAL")
@@ -152,6 +153,7 @@ class Procs:
         name = f"worker{len(self.all) + 1}"
         env = dict(os.environ)
         env[wf.EFFECTS_ENV] = str(self.effects_path)
+        env[wf.BROKEN_ENV] = str(self.broken_path)
         env.pop("LEGATO_FAULTS", None)
         env.pop("LEGATO_DATABASE_URL", None)
         if faults:

@@ -1,0 +1,79 @@
+"""Issue #4 patterns survive kill -9: a crash in the middle of compensating, and a crash
+while a shared circuit breaker is open."""
+
+from __future__ import annotations
+
+import time
+
+import acc_common as wf
+import pytest
+from acceptance_support import Inspector, Procs, wait_until
+
+
+@pytest.mark.acceptance
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("kill_at", [5, 6])  # in_step hits: 3 books, fail, undo 103, undo 102
+def test_crash_during_compensation_resumes_with_the_next_one(
+        procs: Procs, inspector: Inspector, kill_at: int) -> None:
+    client = procs.client()
+    try:
+        a = procs.spawn(lease=5.0, faults=f"in_step:{kill_at}").wait_ready()
+        client.start(wf.SAGA_WORKFLOW, 3, workflow_id="trip")
+        wait_until(lambda: not a.alive, 30, "the kill during compensation")
+        b = procs.spawn(lease=5.0).wait_ready()
+        h = client.handle("trip")
+        wait_until(lambda: h.status == "FAILED", 30, "the compensated failure")
+        assert h.describe()["detail"] == "compensated"
+        done = inspector.executions("trip", "done")
+        # every booking and every compensation ran to completion exactly once
+        assert {k: len(v) for k, v in done.items()} == {
+            ("trip", 1): 1, ("trip", 2): 1, ("trip", 3): 1,
+            ("trip", 103): 1, ("trip", 102): 1, ("trip", 101): 1}, done
+        # the compensations finished before the kill were not repeated by the new process
+        first = [step for (w, step), pids in done.items() if pids == [a.pid] and step > 100]
+        assert sorted(first, reverse=True) == [103, 102][:kill_at - 5], (first, done)
+        undo_order = [e["result"] for e in h.history()
+                      if e["type"] == "StepCompleted" and e["name"] == "acc_undo"]
+        assert len(undo_order) == 3
+        hist = h.history()
+        assert [e["seq"] for e in hist] == list(range(1, len(hist) + 1))
+        assert b.alive
+    finally:
+        client.shutdown()
+
+
+@pytest.mark.acceptance
+@pytest.mark.timeout(90)
+def test_crash_while_circuit_open_resumes_after_reset(procs: Procs,
+                                                      inspector: Inspector) -> None:
+    procs.broken_path.write_text("down")
+    client = procs.client()
+    try:
+        a = procs.spawn(lease=5.0).wait_ready()
+        for i in range(3):
+            client.start(wf.CIRCUIT_WORKFLOW, workflow_id=f"c{i}")
+        wait_until(lambda: any(c["state"] == "OPEN" for c in client.circuits()), 30,
+                   "the breaker to open")
+        wait_until(lambda: all(client.handle(f"c{i}").status == "WAITING"
+                               for i in range(3)), 30, "all three to wait durably")
+        calls_while_open = len(inspector.executions(None, "start").get(("c0", 1), []))
+        a.kill9()
+        procs.broken_path.unlink()  # the dependency recovers while nobody runs
+        t0 = time.monotonic()
+        procs.spawn(lease=5.0).wait_ready()
+        wait_until(lambda: all(client.handle(f"c{i}").status == "COMPLETED"
+                               for i in range(3)), 45, "completion after the reset")
+        took = time.monotonic() - t0
+        (state,) = [c for c in client.circuits() if c["name"] == wf.CIRCUIT_NAME]
+        assert state["state"] == "CLOSED"
+        moves = [(t["source"], t["target"])
+                 for t in client.circuit_transitions(wf.CIRCUIT_NAME)][::-1]
+        assert moves[:1] == [("CLOSED", "OPEN")] and moves[-1] == ("HALF_OPEN", "CLOSED")
+        starts = inspector.executions(None, "start")
+        total = sum(len(v) for v in starts.values())
+        # two failures opened it; at most one probe per half-open round before it closed
+        assert total <= 2 + 2 * len(moves) + 3, starts
+        assert calls_while_open <= 2
+        assert took < 2.0 + 10, took
+    finally:
+        client.shutdown()
