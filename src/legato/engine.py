@@ -25,7 +25,7 @@ from legato.errors import (
 from legato.handle import WorkflowHandle
 from legato.runtime import codec
 from legato.runtime.registry import REGISTRY, Registry, WorkflowDef, seconds, workflow_def
-from legato.store.base import NewWorkflow, Store, WorkflowRow
+from legato.store.base import NewWorkflow, PublishResult, Store, WorkflowRow
 from legato.store.url import open_store, resolve_url
 from legato.worker.worker import Worker
 
@@ -196,6 +196,44 @@ class Engine:
         """Handles on runs, newest first, optionally filtered by status and name."""
         s = st.validate(status) if status else None
         return [WorkflowHandle(self, r.id) for r in self.store.list_workflows(s, name, limit)]
+
+    def publish(self, event_type: str, *, key: str | None = None, data: Any = None,
+                event_id: str | None = None,
+                ttl: float | timedelta = timedelta(hours=24)) -> PublishResult:
+        """Publish an event correlated by business ``key``.
+
+        Stored durably first: it is delivered to every workflow waiting on (type, key); if
+        none waits, it is buffered for the first matching wait until ``ttl`` passes.
+        Publishing twice with the same ``event_id`` does nothing the second time.
+        """
+        if not event_type:
+            raise InvalidInput("an event needs a type")
+        raw = None if data is None else codec.dumps(data, "event data")
+        secs = seconds(ttl, "ttl")
+        assert secs is not None
+        result = self.store.publish(event_id or new_workflow_id(), event_type,
+                                    "" if key is None else str(key), raw, self.clock.now(),
+                                    secs)
+        if result.delivered_to and self._worker is not None:
+            self._worker.hub.poke()
+        return result
+
+    def signal(self, workflow_id: str, name: str, data: Any = None) -> None:
+        """Send a signal to one workflow; queued in order if it is not waiting yet."""
+        raw = None if data is None else codec.dumps(data, "signal data")
+        row = self.store.get(workflow_id)
+        if row is None:
+            raise WorkflowNotFound(workflow_id)
+        if self.store.send_signal(workflow_id, name, raw, self.clock.now()) and \
+                self._worker is not None:
+            self._worker.hub.poke()
+
+    def query(self, workflow_id: str, key: str) -> Any:
+        """The latest value the workflow set with ``ctx.set_state(key, ...)`` (or None)."""
+        found, raw = self.store.query_state(workflow_id, key)
+        if not found and self.store.get(workflow_id) is None:
+            raise WorkflowNotFound(workflow_id)
+        return codec.loads(raw) if found else None
 
     def circuits(self) -> builtins.list[dict[str, Any]]:
         """Every circuit breaker's name, state, failure count and next probe time."""

@@ -15,6 +15,7 @@ Everything a user may catch derives from :class:`LegatoError`::
     ├── StepTimeout              a step attempt overran its timeout
     │   └── HeartbeatTimeout     ... or stopped sending heartbeats
     ├── CircuitOpen              a fail-fast circuit breaker is open
+    ├── WaitTimeout              a wait for an event or signal timed out
     ├── NondeterminismError      the code asked for a different step than the journal holds
     └── WorkflowFailed           handle.result() of a FAILED / CANCELLED / TIMED_OUT workflow
 
@@ -106,6 +107,10 @@ class CircuitOpen(LegatoError):
                          ("" if until is None else f"; next probe at {until:.3f}"))
         self.circuit = circuit
         self.until = until
+
+
+class WaitTimeout(LegatoError):
+    """``ctx.wait_event`` / ``ctx.wait_signal`` reached its timeout without a delivery."""
 
 
 class NondeterminismError(LegatoError):

@@ -105,6 +105,14 @@ class WorkflowHandle:
         """Ask the workflow to stop at its next step boundary (status CANCELLED)."""
         self._engine.cancel(self.workflow_id)
 
+    def signal(self, name: str, data: Any = None) -> None:
+        """Send a signal; the workflow receives it with ``ctx.wait_signal(name)``."""
+        self._engine.signal(self.workflow_id, name, data)
+
+    def query(self, key: str) -> Any:
+        """The latest value the workflow set with ``ctx.set_state(key, value)``."""
+        return self._engine.query(self.workflow_id, key)
+
     def retry(self) -> WorkflowHandle:
         """Resume a FAILED workflow from its failed step (redrive); returns this handle."""
         return self._engine.retry(self.workflow_id)

@@ -368,6 +368,82 @@ def retry(
             print(f"  {wid}: {why}")
 
 
+def _json_arg(text: str | None, what: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{what} is not JSON: {exc.msg} at column {exc.colno}", USAGE) from None
+
+
+@app.command()
+def publish(
+    ctx: typer.Context,
+    event_type: Annotated[str, typer.Argument(metavar="TYPE", show_default=False)],
+    key: Annotated[str | None, typer.Option(help="The business key it correlates on.")
+                   ] = None,
+    data: Annotated[str | None, typer.Option(metavar="JSON", help="The event's data.")
+                    ] = None,
+    event_id: Annotated[str | None, typer.Option("--id", help="Idempotency id.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Publish an event: delivered to every workflow waiting on (TYPE, key), else buffered.
+
+    Example:
+
+        legato publish payment.settled --key o-1 --data '{"amount": 4999}'
+    """
+    value = _json_arg(data, "--data")
+    with _engine(ctx, db) as engine:
+        r = engine.publish(event_type, key=key, data=value, event_id=event_id)
+        if r.duplicate:
+            print(f"event {r.event_id} was published before; nothing done")
+        elif r.delivered_to:
+            print(f"event {r.event_id} delivered to {len(r.delivered_to)} workflow(s): "
+                  + ", ".join(r.delivered_to))
+        else:
+            print(f"event {r.event_id} buffered for the first matching wait")
+
+
+@app.command()
+def signal(
+    ctx: typer.Context,
+    workflow_id: Annotated[str, typer.Argument(metavar="ID", show_default=False)],
+    name: Annotated[str, typer.Argument(metavar="NAME", show_default=False)],
+    data: Annotated[str | None, typer.Option(metavar="JSON", help="The signal's data.")
+                    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Send a signal to one workflow (queued in order until it waits for it).
+
+    Example:
+
+        legato signal order-o-1 approve --data '{"by": "alice"}'
+    """
+    value = _json_arg(data, "--data")
+    with _engine(ctx, db) as engine:
+        engine.signal(workflow_id, name, value)
+        print(f"signal {name!r} sent to {workflow_id}")
+
+
+@app.command()
+def query(
+    ctx: typer.Context,
+    workflow_id: Annotated[str, typer.Argument(metavar="ID", show_default=False)],
+    key: Annotated[str, typer.Argument(metavar="KEY", show_default=False)],
+    db: DbOption = None,
+) -> None:
+    """Print (as JSON) the latest value a workflow set with ctx.set_state(KEY, ...).
+
+    Example:
+
+        legato query order-o-1 stage
+    """
+    with _engine(ctx, db) as engine:
+        print(json.dumps(engine.query(workflow_id, key)))
+
+
 @app.command()
 def circuits(
     ctx: typer.Context,

@@ -25,6 +25,10 @@ WORKFLOW_REDRIVEN: Final = "WorkflowRedriven"
 STEP_SCHEDULED: Final = "StepScheduled"
 CHILD_STARTED: Final = "ChildWorkflowStarted"
 CHILD_ENDED: Final = "ChildWorkflowEnded"
+WAIT_STARTED: Final = "WaitStarted"
+WAIT_COMPLETED: Final = "WaitCompleted"
+WAIT_TIMED_OUT: Final = "WaitTimedOut"
+STATE_UPDATED: Final = "StateUpdated"
 
 #: events that end a workflow
 TERMINAL_EVENTS: Final = frozenset(

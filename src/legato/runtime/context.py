@@ -7,13 +7,21 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from legato.errors import LegatoError
+from legato.errors import LegatoError, WaitTimeout
 from legato.runtime.registry import seconds
 from legato.runtime.task import Captured
+from legato.store.base import Condition
 
 if TYPE_CHECKING:
     from legato.runtime.saga import Saga
     from legato.runtime.task import Task
+
+
+class _Timer:
+    __slots__ = ("seconds",)
+
+    def __init__(self, secs: float) -> None:
+        self.seconds = secs
 
 
 class WorkflowContext:
@@ -151,6 +159,79 @@ class WorkflowContext:
     async def child_async(self, workflow: Callable[..., Any], *args: Any,
                           workflow_id: str | None = None) -> Any:
         return self.child(workflow, *args, workflow_id=workflow_id)
+
+    # --- waiting for the outside world -------------------------------------------------
+
+    def event(self, event_type: str, *, key: str | None = None) -> Condition:
+        """A condition for :meth:`wait_any`: an event of this type for this business key."""
+        return Condition("event", event_type, "" if key is None else str(key))
+
+    def signal(self, name: str) -> Condition:
+        """A condition for :meth:`wait_any`: a signal sent to this workflow."""
+        return Condition("signal", name)
+
+    def timer(self, duration: float | timedelta) -> _Timer:
+        """A condition for :meth:`wait_any`: this much time passing."""
+        secs = seconds(duration, "ctx.timer duration")
+        assert secs is not None
+        return _Timer(secs)
+
+    def wait_any(self, conditions: Sequence[Condition | _Timer], *,
+                 name: str = "wait_any") -> tuple[int, Any]:
+        """Wait durably for the first of several events, signals and timers.
+
+        ``index, value = ctx.wait_any([ctx.event("paid", key=k), ctx.signal("cancel"),
+        ctx.timer(3600)])`` — ``value`` is the event or signal data (``None`` for a timer).
+        """
+        conds = [c for c in conditions if isinstance(c, Condition)]
+        timers = [(i, c.seconds) for i, c in enumerate(conditions) if isinstance(c, _Timer)]
+        first_timer = min(timers, key=lambda t: t[1]) if timers else None
+        timeout_at = None if first_timer is None else \
+            self._task.clock.now() + first_timer[1]
+        index, value = self._task.wait_for(conds, timeout_at, name)
+        if index < 0:
+            assert first_timer is not None
+            return first_timer[0], None
+        positions = [i for i, c in enumerate(conditions) if isinstance(c, Condition)]
+        return positions[index], value
+
+    def wait_event(self, event_type: str, *, key: str | None = None,
+                   timeout: float | timedelta | None = None) -> Any:
+        """Wait durably for an event of ``event_type`` for business ``key``; return its data.
+
+        An event published before the wait was buffered and is consumed here (once).
+        Raises :class:`legato.WaitTimeout` after ``timeout``. Holds no thread while waiting.
+        """
+        return self._wait_one(self.event(event_type, key=key), timeout,
+                              f"event {event_type!r} (key {key!r})")
+
+    def wait_signal(self, name: str, *, timeout: float | timedelta | None = None) -> Any:
+        """Wait durably for the next signal ``name`` sent to this workflow; return its data.
+
+        Signals sent before the wait are queued in order and never lost.
+        """
+        return self._wait_one(self.signal(name), timeout, f"signal {name!r}")
+
+    def _wait_one(self, cond: Condition, timeout: float | timedelta | None, what: str) -> Any:
+        secs = seconds(timeout, "timeout")
+        timeout_at = None if secs is None else self._task.clock.now() + secs
+        index, value = self._task.wait_for([cond], timeout_at, f"{cond.kind}:{cond.name}")
+        if index < 0:
+            raise WaitTimeout(f"no {what} arrived within {secs:g}s")
+        return value
+
+    async def wait_event_async(self, event_type: str, **options: Any) -> Any:
+        return self.wait_event(event_type, **options)
+
+    async def wait_signal_async(self, name: str, **options: Any) -> Any:
+        return self.wait_signal(name, **options)
+
+    async def wait_any_async(self, conditions: Sequence[Condition | _Timer]) -> tuple[int, Any]:
+        return self.wait_any(conditions)
+
+    def set_state(self, key: str, value: Any) -> None:
+        """Publish a value that ``engine.handle(id).query(key)`` reads, even while suspended."""
+        self._task.set_state(key, value)
 
     def __repr__(self) -> str:
         return f"<WorkflowContext {self._task.wdef.name} {self._task.workflow_id!r}>"

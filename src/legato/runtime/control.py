@@ -10,10 +10,12 @@ class _Control(BaseException):
 class Suspend(_Control):
     """The workflow must wait durably; its greenlet unwinds, the store keeps the row."""
 
-    def __init__(self, wake_at: float | None, await_child: str | None = None) -> None:
+    def __init__(self, wake_at: float | None, await_child: str | None = None,
+                 await_pos: int | None = None) -> None:
         super().__init__(wake_at)
         self.wake_at = wake_at
         self.await_child = await_child
+        self.await_pos = await_pos
 
 
 class Cancelled(_Control):

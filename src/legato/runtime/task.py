@@ -145,6 +145,7 @@ class Final:
     detail: str | None = None
     wake_at: float | None = None
     await_child: str | None = None
+    await_pos: int | None = None  # WAITING for a delivery to the wait at this position
 
 
 @dataclass(slots=True)
@@ -153,6 +154,15 @@ class StartChild:
 
     new: Any  # legato.store.base.NewWorkflow
     started: Event
+
+
+@dataclass(slots=True)
+class Take:
+    """Ask the store for what satisfies the wait at ``pos`` (see ``Store.take``)."""
+
+    pos: int
+    conditions: list[Any]  # legato.store.base.Condition
+    register: bool
 
 
 @dataclass(slots=True)
@@ -341,7 +351,8 @@ class Task:
             wake = s.wake_at
             if self.deadline is not None:
                 wake = self.deadline if wake is None else min(wake, self.deadline)
-            return Final(st.WAITING, wake_at=wake, await_child=s.await_child)
+            return Final(st.WAITING, wake_at=wake, await_child=s.await_child,
+                         await_pos=s.await_pos)
         except Cancelled as c:
             kind = ev.WORKFLOW_TIMED_OUT if c.status == st.TIMED_OUT else ev.WORKFLOW_CANCELLED
             self._append(kind, data={"reason": c.reason, "detail": self.detail})
@@ -561,6 +572,56 @@ class Task:
         if data.get("status") == st.COMPLETED:
             return codec.adapt(data.get("result"), wdef.return_hint)
         raise WorkflowFailed(child_id, str(data.get("status")), data.get("error"))
+
+    def wait_for(self, conditions: list[Any], timeout_at: float | None,
+                 what: str) -> tuple[int, Any]:
+        """Wait durably for the first of ``conditions`` (events, signals) or ``timeout_at``.
+
+        Returns ``(index, data)``; ``(-1, None)`` when the timeout came first.
+        """
+        described = [[c.kind, c.name, c.key] for c in conditions]
+        if self.journal.peek() is not None:
+            started = self.expect(ev.WAIT_STARTED, what, "wait")
+            self.journal.advance()
+            pos = started.seq
+            timeout_at = started.data.get("timeout_at")
+            end = self.journal.peek()
+            if end is not None and end.pos == pos and end.type in (ev.WAIT_COMPLETED,
+                                                                   ev.WAIT_TIMED_OUT):
+                self.journal.advance()
+                self.now = end.at
+                if end.type == ev.WAIT_TIMED_OUT:
+                    return -1, None
+                return int(end.data["index"]), end.data.get("value")
+        else:
+            self._boundary()
+            pos = self.next_seq
+            self._append(ev.WAIT_STARTED, name=what, pos=pos,
+                         data={"conditions": described, "timeout_at": timeout_at})
+        while True:
+            self._boundary()
+            got = self._park(Take(pos, conditions, True))
+            if got is None and timeout_at is not None and self.clock.now() >= timeout_at:
+                got = self._park(Take(pos, conditions, False))  # give up, atomically
+                if got is None:
+                    self._append(ev.WAIT_TIMED_OUT, name=what, pos=pos)
+                    return -1, None
+            if got is not None:
+                value = codec.loads(got.data)
+                self._append(ev.WAIT_COMPLETED, name=what, pos=pos,
+                             data={"index": got.index, "value": value, "source": got.source})
+                self._commit()
+                return got.index, value
+            raise Suspend(timeout_at, await_pos=pos)
+
+    def set_state(self, key: str, value: Any) -> None:
+        e = self.journal.peek()
+        if e is not None:
+            self.expect(ev.STATE_UPDATED, key, "state update")
+            self.journal.advance()
+            return
+        raw = codec.dumps({"value": value}, f"the value of state {key!r}")
+        self._append(ev.STATE_UPDATED, name=key, data={"value": value}, raw=raw)
 
     def interrupt(self, status: str, reason: str) -> None:
         """Ask the run to stop at its next boundary (the hub also wakes in-memory waits)."""

@@ -73,6 +73,7 @@ class Write:
     wake_at: float | None = None
     release: bool = False  # give up ownership (suspended or finished)
     await_child: str | None = None  # WAITING for this child: wake at once if it has ended
+    await_pos: int | None = None  # WAITING for a delivery: wake at once if it has arrived
 
 
 @dataclass(slots=True)
@@ -80,6 +81,32 @@ class CommitResult:
     fenced: set[str] = field(default_factory=set)  # lost their lease: nothing was written
     cancel_requested: set[str] = field(default_factory=set)
     created: dict[str, tuple[WorkflowRow, bool]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One thing a wait can be satisfied by: an event (type, business key) or a signal."""
+
+    kind: str  # "event" | "signal" | "task"
+    name: str
+    key: str = ""
+
+
+@dataclass(slots=True)
+class Delivery:
+    """What satisfied a wait: the index of the condition, the data (JSON), its source."""
+
+    index: int
+    data: str | None
+    source: str | None
+
+
+@dataclass(slots=True)
+class PublishResult:
+    event_id: str
+    delivered_to: list[str]  # workflows that were waiting and got it
+    buffered: bool  # nobody waited: kept for the first matching wait (until its TTL)
+    duplicate: bool = False  # an event with this id was published before: nothing done
 
 
 @dataclass(slots=True)
@@ -175,6 +202,33 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def known_names(self) -> list[str]: ...
+
+    # --- events, signals, queries ---------------------------------------------------------
+
+    @abc.abstractmethod
+    def publish(self, event_id: str, type_: str, key: str, data: str | None, now: float,
+                ttl: float) -> PublishResult:
+        """Store the event; deliver it to every workflow waiting on (type, key) — then it is
+        not buffered — or keep it for the first matching wait until ``now + ttl``."""
+
+    @abc.abstractmethod
+    def send_signal(self, workflow_id: str, name: str, data: str | None, now: float) -> bool:
+        """Queue a signal for a workflow (in order); True if a waiting wait took it."""
+
+    @abc.abstractmethod
+    def take(self, workflow_id: str, pos: int, conditions: Sequence[Condition], now: float,
+             register: bool) -> Delivery | None:
+        """What was delivered to the wait at ``pos``, else the first buffered event or queued
+        signal matching a condition (consumed by this wait, once). With nothing to take,
+        ``register`` the wait (so publishing wakes the workflow), or give it up."""
+
+    @abc.abstractmethod
+    def query_state(self, workflow_id: str, key: str) -> tuple[bool, str | None]:
+        """``(found, JSON value)`` of the workflow's latest ``ctx.set_state(key, ...)``."""
+
+    @abc.abstractmethod
+    def expire_events(self, now: float) -> int:
+        """Delete events past their time-to-live; returns how many."""
 
     # --- circuit breakers ----------------------------------------------------------------
 

@@ -18,8 +18,9 @@ from typing import Any
 
 from legato.domain import status as st
 from legato.domain.circuit import CircuitState
-from legato.domain.events import WORKFLOW_REDRIVEN, Event
+from legato.domain.events import STATE_UPDATED, WORKFLOW_REDRIVEN, Event
 from legato.errors import ConfigError
+from legato.runtime import codec
 from legato.runtime.journal import plan_redrive
 from legato.store.base import (
     HOST,
@@ -31,6 +32,7 @@ from legato.store.base import (
     WorkflowRow,
     Write,
 )
+from legato.store.sqlite_events import SQLiteEvents
 from legato.store.sql_common import (
     EVENT_COLUMNS,
     WF_COLUMNS,
@@ -52,6 +54,8 @@ _FINAL_UPDATE = (
     "  WHEN cancel_requested = 1 THEN :now"
     "  WHEN :child IS NOT NULL AND EXISTS (SELECT 1 FROM workflows k WHERE k.id = :child"
     "   AND k.status IN ('COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT')) THEN :now"
+    "  WHEN :pos IS NOT NULL AND EXISTS (SELECT 1 FROM inbox i WHERE i.workflow_id = :id"
+    "   AND i.pos = :pos) THEN :now"
     "  ELSE :wake END,"
     " updated_at = :now, owner = CASE WHEN :release THEN NULL ELSE owner END,"
     " completed_at = :done WHERE id = :id AND epoch = :epoch")
@@ -81,7 +85,7 @@ def _marks(n: int) -> str:
     return ",".join("?" * n)
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteEvents, Store):
     def __init__(self, path: str, url: str | None = None, synchronous: str = "NORMAL",
                  busy_timeout: str | int = 30000) -> None:
         self.path = path
@@ -374,6 +378,7 @@ class SQLiteStore(Store):
                                    f" WHERE id IN ({_marks(len(part))})", part):
                     current[r[0]] = (int(r[1]), int(r[2]))
             events: list[tuple[Any, ...]] = []
+            states: list[tuple[str, str, str | None, float]] = []
             updates: list[dict[str, Any]] = []
             ended: list[tuple[str, str]] = []
             for w in writes:
@@ -384,18 +389,22 @@ class SQLiteStore(Store):
                 if cur[1]:
                     result.cancel_requested.add(w.workflow_id)
                 events.extend(event_params(w.workflow_id, e) for e in w.events)
+                states.extend((w.workflow_id, str(e.name), codec.dumps(e.data.get("value")), now)
+                              for e in w.events if e.type == STATE_UPDATED)
                 if w.status is not None:
                     terminal = w.status in st.TERMINAL
                     updates.append({
                         "status": w.status, "result": w.result, "error": error_json(w.error),
                         "detail": w.detail, "active": 0 if terminal else 1, "now": now,
-                        "child": w.await_child, "wake": w.wake_at,
+                        "child": w.await_child, "pos": w.await_pos, "wake": w.wake_at,
                         "release": 1 if w.release else 0, "done": now if terminal else None,
                         "id": w.workflow_id, "epoch": w.epoch})
                     if terminal:
                         ended.append((w.workflow_id, w.status))
             if events:
                 c.executemany("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?)", events)
+            if states:
+                self._set_state_in(c, states)
             if updates:
                 c.executemany(_FINAL_UPDATE, updates)
             for wid, status in ended:
@@ -408,6 +417,7 @@ class SQLiteStore(Store):
         cancelled (or timed out)."""
         c.execute("UPDATE workflows SET wake_at = ? WHERE status = 'WAITING' AND owner IS NULL"
                   " AND id = (SELECT parent_id FROM workflows WHERE id = ?)", (now, wid))
+        SQLiteEvents._forget_waits_in(c, wid)
         if status in (st.CANCELLED, st.TIMED_OUT):
             c.execute("UPDATE workflows SET cancel_requested = 1,"
                       " wake_at = CASE WHEN owner IS NULL THEN ? ELSE wake_at END"

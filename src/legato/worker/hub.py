@@ -36,6 +36,7 @@ from legato.runtime.task import (
     StartBranches,
     StartChild,
     StepOutcome,
+    Take,
     Task,
     WaitUntil,
 )
@@ -419,6 +420,15 @@ class Hub:
             local = self.room > 0 and self.registry.find(new.name) is not None
             new.owner = self.worker_id if local else None
             self.creates.append((new, req.started, fiber))
+        elif isinstance(req, Take):
+            try:
+                got = self.store.take(task.workflow_id, req.pos, req.conditions,
+                                      self.clock.now(), req.register)
+            except Exception as exc:  # suspend; a retry or the next wake-up asks again
+                log.warning("legato: reading deliveries for %s failed: %s", task.workflow_id,
+                            exc)
+                got = None
+            self.ready.append((fiber, got, None))
         elif isinstance(req, AwaitChild):
             try:
                 row = self.store.get(req.child_id)
@@ -492,7 +502,8 @@ class Hub:
         for task, f in finals:
             writes.append(Write(task.workflow_id, task.epoch, task.pending, status=f.status,
                                 result=f.result, error=f.error, detail=f.detail,
-                                wake_at=f.wake_at, release=True, await_child=f.await_child))
+                                wake_at=f.wake_at, release=True, await_child=f.await_child,
+                                await_pos=f.await_pos))
         delay = 0.01
         while True:
             try:

@@ -1,5 +1,5 @@
 -- legato schema, PostgreSQL: the whole current schema, for fresh installs.
--- version: 1
+-- version: 2
 -- Every change goes into a new numbered migration AND here; a test compares the two.
 CREATE TABLE workflows (
     id               text PRIMARY KEY,
@@ -19,7 +19,8 @@ CREATE TABLE workflows (
     cancel_requested boolean NOT NULL DEFAULT false,
     queue            text,
     priority         integer NOT NULL DEFAULT 0,
-    created_order    bigint GENERATED ALWAYS AS IDENTITY
+    created_order    bigint GENERATED ALWAYS AS IDENTITY,
+    parent_id        text  -- a child workflow: its parent is woken when it ends
 );
 CREATE INDEX workflows_due ON workflows (wake_at)
     WHERE owner IS NULL AND status IN ('PENDING', 'RUNNING', 'WAITING');
@@ -27,6 +28,7 @@ CREATE INDEX workflows_owner ON workflows (owner) WHERE owner IS NOT NULL;
 CREATE INDEX workflows_created ON workflows (created_at, created_order);
 CREATE INDEX workflows_status ON workflows (status, created_at);
 CREATE INDEX workflows_name ON workflows (name, created_at);
+CREATE INDEX workflows_parent ON workflows (parent_id) WHERE parent_id IS NOT NULL;
 
 CREATE TABLE journal (
     workflow_id text NOT NULL,
@@ -56,3 +58,24 @@ CREATE TABLE workflow_types (
     name      text PRIMARY KEY,
     last_seen double precision NOT NULL
 );
+
+CREATE TABLE circuits (
+    name          text PRIMARY KEY,
+    state         text NOT NULL,
+    failures      integer NOT NULL DEFAULT 0,
+    opened_at     double precision,
+    next_probe_at double precision,
+    probes        integer NOT NULL DEFAULT 0,
+    recent        text NOT NULL DEFAULT '',
+    version       integer NOT NULL,
+    updated_at    double precision NOT NULL
+);
+
+CREATE TABLE circuit_transitions (
+    name   text NOT NULL,
+    at     double precision NOT NULL,
+    source text NOT NULL,
+    target text NOT NULL,
+    reason text NOT NULL
+);
+CREATE INDEX circuit_transitions_name ON circuit_transitions (name, at);

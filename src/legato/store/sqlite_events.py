@@ -1,0 +1,143 @@
+"""SQLite: events correlated by business key, signals, waits and the delivery inbox."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from legato.store.base import Condition, Delivery, PublishResult
+
+_TERMINAL = "('COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT')"
+
+
+class SQLiteEvents:
+    """Mixed into SQLiteStore (which provides ``_tx`` and ``_conn``)."""
+
+    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError  # pragma: no cover - provided by SQLiteStore
+
+    def _conn(self) -> sqlite3.Connection:
+        raise NotImplementedError  # pragma: no cover - provided by SQLiteStore
+
+    # --- delivering ---------------------------------------------------------------------
+
+    @staticmethod
+    def _deliver(c: sqlite3.Connection, wid: str, pos: int, kind: str, name: str, key: str,
+                 data: str | None, source: str, now: float) -> bool:
+        """Hand ``data`` to the wait (wid, pos) unless it already got something; wake it."""
+        cur = c.execute("INSERT INTO inbox VALUES (?,?,?,?,?,?,?,?)"
+                        " ON CONFLICT (workflow_id, pos) DO NOTHING",
+                        (wid, pos, kind, name, key, data, source, now))
+        if cur.rowcount != 1:
+            return False
+        c.execute("DELETE FROM waits WHERE workflow_id = ? AND pos = ?", (wid, pos))
+        c.execute("UPDATE workflows SET wake_at = ? WHERE id = ? AND status = 'WAITING'"
+                  " AND owner IS NULL", (now, wid))
+        return True
+
+    def publish(self, event_id: str, type_: str, key: str, data: str | None, now: float,
+                ttl: float) -> PublishResult:
+        with self._tx() as c:
+            cur = c.execute("INSERT INTO events (id, type, key, data, published_at, expires_at)"
+                            " VALUES (?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
+                            (event_id, type_, key, data, now, now + ttl))
+            if cur.rowcount != 1:
+                return PublishResult(event_id, [], False, duplicate=True)
+            waiting = c.execute(
+                "SELECT DISTINCT w.workflow_id, w.pos FROM waits w JOIN workflows f"
+                " ON f.id = w.workflow_id WHERE w.kind = 'event' AND w.name = ? AND w.key = ?"
+                f" AND f.status NOT IN {_TERMINAL} ORDER BY w.created_at",
+                (type_, key)).fetchall()
+            delivered = [wid for wid, pos in waiting
+                         if self._deliver(c, wid, pos, "event", type_, key, data, event_id, now)]
+            if delivered:
+                c.execute("UPDATE events SET delivered = 1 WHERE id = ?", (event_id,))
+        return PublishResult(event_id, delivered, not delivered)
+
+    def send_signal(self, workflow_id: str, name: str, data: str | None, now: float) -> bool:
+        with self._tx() as c:
+            cur = c.execute("INSERT INTO signals (workflow_id, name, data, sent_at)"
+                            " VALUES (?,?,?,?)", (workflow_id, name, data, now))
+            sid = cur.lastrowid
+            w = c.execute("SELECT pos FROM waits WHERE workflow_id = ? AND kind = 'signal'"
+                          " AND name = ? ORDER BY pos LIMIT 1", (workflow_id, name)).fetchone()
+            if w is not None and self._deliver(c, workflow_id, w[0], "signal", name, "", data,
+                                               f"signal:{sid}", now):
+                c.execute("UPDATE signals SET taken_pos = ? WHERE id = ?", (w[0], sid))
+                return True
+        return False
+
+    # --- taking -------------------------------------------------------------------------
+
+    def take(self, workflow_id: str, pos: int, conditions: Sequence[Condition], now: float,
+             register: bool) -> Delivery | None:
+        with self._tx() as c:
+            got = c.execute("SELECT kind, name, key, data, source FROM inbox"
+                            " WHERE workflow_id = ? AND pos = ?", (workflow_id, pos)).fetchone()
+            if got is None:
+                got = self._take_buffered(c, workflow_id, pos, conditions, now)
+            if got is not None:
+                c.execute("DELETE FROM waits WHERE workflow_id = ? AND pos = ?",
+                          (workflow_id, pos))
+                kind, name, key, data, source = got
+                for i, cond in enumerate(conditions):
+                    if (cond.kind, cond.name, cond.key) == (kind, name, key):
+                        return Delivery(i, data, source)
+                return Delivery(-1, data, source)  # the code changed what it waits for
+            if register:
+                c.executemany("INSERT INTO waits VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                              [(workflow_id, pos, cd.kind, cd.name, cd.key, now)
+                               for cd in conditions])
+            else:
+                c.execute("DELETE FROM waits WHERE workflow_id = ? AND pos = ?",
+                          (workflow_id, pos))
+        return None
+
+    def _take_buffered(self, c: sqlite3.Connection, wid: str, pos: int,
+                       conditions: Sequence[Condition], now: float) -> tuple[Any, ...] | None:
+        for cond in conditions:
+            if cond.kind == "event":
+                e = c.execute(
+                    "SELECT id, data FROM events WHERE type = ? AND key = ? AND taken_by IS NULL"
+                    " AND delivered = 0 AND expires_at > ? ORDER BY published_at, rowid LIMIT 1",
+                    (cond.name, cond.key, now)).fetchone()
+                if e is not None:
+                    c.execute("UPDATE events SET taken_by = ? WHERE id = ?", (f"{wid}:{pos}", e[0]))
+                    self._deliver(c, wid, pos, "event", cond.name, cond.key, e[1], e[0], now)
+                    return ("event", cond.name, cond.key, e[1], e[0])
+            elif cond.kind == "signal":
+                s = c.execute("SELECT id, data FROM signals WHERE workflow_id = ? AND name = ?"
+                              " AND taken_pos IS NULL ORDER BY id LIMIT 1",
+                              (wid, cond.name)).fetchone()
+                if s is not None:
+                    c.execute("UPDATE signals SET taken_pos = ? WHERE id = ?", (pos, s[0]))
+                    self._deliver(c, wid, pos, "signal", cond.name, "", s[1], f"signal:{s[0]}",
+                                  now)
+                    return ("signal", cond.name, "", s[1], f"signal:{s[0]}")
+        return None
+
+    # --- queries and clean-up -------------------------------------------------------------
+
+    def query_state(self, workflow_id: str, key: str) -> tuple[bool, str | None]:
+        r = self._conn().execute("SELECT value FROM workflow_state WHERE workflow_id = ?"
+                                 " AND key = ?", (workflow_id, key)).fetchone()
+        return (False, None) if r is None else (True, r[0])
+
+    @staticmethod
+    def _set_state_in(c: sqlite3.Connection, rows: Sequence[tuple[str, str, str | None, float]]
+                      ) -> None:
+        c.executemany("INSERT INTO workflow_state VALUES (?,?,?,?) ON CONFLICT"
+                      " (workflow_id, key) DO UPDATE SET value = excluded.value,"
+                      " updated_at = excluded.updated_at", rows)
+
+    @staticmethod
+    def _forget_waits_in(c: sqlite3.Connection, wid: str) -> None:
+        """A workflow ended: what it waited for and what it was handed are done with."""
+        c.execute("DELETE FROM waits WHERE workflow_id = ?", (wid,))
+        c.execute("DELETE FROM inbox WHERE workflow_id = ?", (wid,))
+
+    def expire_events(self, now: float) -> int:
+        with self._tx() as c:
+            return c.execute("DELETE FROM events WHERE expires_at <= ?", (now,)).rowcount
