@@ -32,7 +32,6 @@ from legato.store.base import (
     WorkflowRow,
     Write,
 )
-from legato.store.sqlite_events import SQLiteEvents
 from legato.store.sql_common import (
     EVENT_COLUMNS,
     WF_COLUMNS,
@@ -42,6 +41,7 @@ from legato.store.sql_common import (
     row_to_event,
     row_to_workflow,
 )
+from legato.store.sqlite_events import SQLiteEvents
 
 _ACTIVE = "('PENDING', 'RUNNING', 'WAITING')"
 _CHUNK = 500
