@@ -13,6 +13,7 @@
 from legato.clock import Clock, SystemClock
 from legato.domain.circuit import CircuitBreaker
 from legato.domain.retry import RetryPolicy
+from legato.domain.tasks import PermissionDenied, Task, TaskClosed, TaskExpired
 from legato.engine import Engine
 from legato.errors import (
     CircuitOpen,
@@ -50,12 +51,16 @@ __all__ = [
     "LegatoError",
     "NondeterminismError",
     "NotFound",
+    "PermissionDenied",
     "RedriveRefused",
     "RegistrationError",
     "RetryPolicy",
     "StepFailed",
     "StepTimeout",
     "SystemClock",
+    "Task",
+    "TaskClosed",
+    "TaskExpired",
     "UnknownWorkflow",
     "WaitTimeout",
     "WorkflowConflict",

@@ -23,6 +23,7 @@ from legato.errors import (
     WorkflowNotFound,
 )
 from legato.handle import WorkflowHandle
+from legato.inbox import TaskInbox, UserDirectory
 from legato.runtime import codec
 from legato.runtime.registry import REGISTRY, Registry, WorkflowDef, seconds, workflow_def
 from legato.store.base import NewWorkflow, PublishResult, Store, WorkflowRow
@@ -68,6 +69,8 @@ class Engine:
         self.store: Store = open_store(self.url)
         self._worker: Worker | None = None
         self._waiters: dict[str, list[threading.Event]] = {}
+        self.tasks = TaskInbox(self)
+        self.users = UserDirectory(self)
         self._wlock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -97,6 +100,11 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
+
+    def poke(self) -> None:
+        """Tell the in-process worker (if any) that something became runnable."""
+        if self._worker is not None:
+            self._worker.hub.poke()
 
     @property
     def worker_id(self) -> str | None:

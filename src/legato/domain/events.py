@@ -29,6 +29,8 @@ WAIT_STARTED: Final = "WaitStarted"
 WAIT_COMPLETED: Final = "WaitCompleted"
 WAIT_TIMED_OUT: Final = "WaitTimedOut"
 STATE_UPDATED: Final = "StateUpdated"
+TASK_CREATED: Final = "HumanTaskCreated"
+TASK_ESCALATED: Final = "HumanTaskEscalated"
 
 #: events that end a workflow
 TERMINAL_EVENTS: Final = frozenset(

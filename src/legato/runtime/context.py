@@ -229,6 +229,30 @@ class WorkflowContext:
     async def wait_any_async(self, conditions: Sequence[Condition | _Timer]) -> tuple[int, Any]:
         return self.wait_any(conditions)
 
+    def human_task(self, name: str, *, assignee: str | None = None,
+                   group: str | None = None, data: Any = None,
+                   form: dict[str, Any] | None = None, due: float | timedelta | None = None,
+                   escalate_to: str | None = None, four_eyes: bool = False) -> dict[str, Any]:
+        """Ask a person (``assignee``) or anyone in ``group`` to decide; wait durably.
+
+        Returns ``{"outcome": "completed" | "rejected", "data": {...}, "by": [users],
+        "task_id": ...}``. ``form`` is a JSON Schema the completing data must match. Past
+        ``due`` the task is handed to the ``escalate_to`` group; without one the workflow
+        gets :class:`legato.TaskExpired`. ``four_eyes=True`` needs two different approvers.
+        People act through ``engine.tasks`` (or ``legato tasks``).
+        """
+        from legato.domain.tasks import Task
+
+        if not assignee and not group:
+            raise LegatoError(f"human task {name!r} needs an assignee or a group")
+        due_in = seconds(due, "due")
+        spec = Task(id="", workflow_id="", name=name, assignee=assignee, group=group,
+                    data=data, form=form, escalate_to=escalate_to, four_eyes=four_eyes)
+        return self._task.human_task(spec, due_in)
+
+    async def human_task_async(self, name: str, **options: Any) -> dict[str, Any]:
+        return self.human_task(name, **options)
+
     def set_state(self, key: str, value: Any) -> None:
         """Publish a value that ``engine.handle(id).query(key)`` reads, even while suspended."""
         self._task.set_state(key, value)

@@ -166,6 +166,14 @@ class Take:
 
 
 @dataclass(slots=True)
+class TaskOp:
+    """Create a human task (``task`` given) or escalate/expire one past its due time."""
+
+    task_id: str
+    task: Any = None  # legato.domain.tasks.Task to create
+
+
+@dataclass(slots=True)
 class AwaitChild:
     """Read the child's row: the hub answers with it if the child has ended, else None."""
 
@@ -613,6 +621,48 @@ class Task:
                 self._commit()
                 return got.index, value
             raise Suspend(timeout_at, await_pos=pos)
+
+    def human_task(self, spec: Any, due_in: float | None) -> dict[str, Any]:
+        """Create a human task and wait durably for a person's decision (see the context)."""
+        from dataclasses import replace
+
+        from legato.domain import tasks as ht
+        from legato.store.base import Condition
+
+        if self.journal.peek() is not None:
+            created = self.expect(ev.TASK_CREATED, spec.name, "human task")
+            self.journal.advance()
+            task_id, due_at = str(created.data["task_id"]), created.data.get("due")
+            pos = created.seq
+        else:
+            self._boundary()
+            pos = self.next_seq
+            task_id = f"{self.workflow_id}:{pos}"
+            due_at = None if due_in is None else self.clock.now() + due_in
+            self._park(TaskOp(task_id, replace(spec, id=task_id, workflow_id=self.workflow_id,
+                                               due=due_at)))
+            self._append(ev.TASK_CREATED, name=spec.name, pos=pos,
+                         data={"task_id": task_id, "assignee": spec.assignee,
+                               "group": spec.group, "due": due_at})
+        while True:
+            index, value = self.wait_for([Condition("task", task_id)], due_at,
+                                         f"task:{spec.name}")
+            if index >= 0:
+                return dict(value)
+            recorded = self.journal.peek()
+            if recorded is not None and recorded.type == ev.TASK_ESCALATED \
+                    and recorded.pos == pos:
+                self.journal.advance()
+                outcome = recorded.data
+            else:
+                row = self._park(TaskOp(task_id))
+                outcome = {"status": row.status, "group": row.group, "result": row.result}
+                self._append(ev.TASK_ESCALATED, name=spec.name, pos=pos, data=outcome)
+            if outcome["status"] in (ht.COMPLETED, ht.REJECTED):
+                return dict(outcome["result"])
+            if outcome["status"] != ht.OPEN:
+                raise ht.TaskExpired(f"human task {spec.name!r} ({task_id}) expired unanswered")
+            due_at = None  # escalated once: now it waits for the escalation group
 
     def set_state(self, key: str, value: Any) -> None:
         e = self.journal.peek()

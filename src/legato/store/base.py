@@ -11,6 +11,7 @@ from typing import Any
 
 from legato.domain.circuit import CircuitState
 from legato.domain.events import Event
+from legato.domain.tasks import Task
 
 HOST = socket.gethostname()
 
@@ -229,6 +230,40 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def expire_events(self, now: float) -> int:
         """Delete events past their time-to-live; returns how many."""
+
+    # --- users and human tasks -----------------------------------------------------------
+
+    @abc.abstractmethod
+    def add_user(self, name: str, groups: Sequence[str], now: float) -> None:
+        """Create the user if new and add it to ``groups``."""
+
+    @abc.abstractmethod
+    def user_groups(self, name: str) -> frozenset[str] | None:
+        """The user's groups, or None if there is no such user."""
+
+    @abc.abstractmethod
+    def list_users(self) -> list[tuple[str, list[str]]]: ...
+
+    @abc.abstractmethod
+    def create_task(self, task: Task, now: float) -> Task:
+        """Insert the task (idempotent by id) and return what is stored."""
+
+    @abc.abstractmethod
+    def get_task(self, task_id: str) -> Task | None: ...
+
+    @abc.abstractmethod
+    def list_tasks(self, assignee: str | None, groups: Sequence[str] | None,
+                   status: str | None, limit: int) -> list[Task]:
+        """Tasks for ``assignee`` or any of ``groups`` (either given), oldest first."""
+
+    @abc.abstractmethod
+    def save_task(self, task: Task, expected_version: int, now: float, user: str | None,
+                  action: str, detail: Any, deliver: bool) -> bool:
+        """Store the task if still at ``expected_version`` and audit the action; with
+        ``deliver``, hand ``task.result`` to the workflow waiting for it. False on a race."""
+
+    @abc.abstractmethod
+    def task_history(self, task_id: str) -> list[dict[str, Any]]: ...
 
     # --- circuit breakers ----------------------------------------------------------------
 

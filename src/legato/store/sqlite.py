@@ -42,6 +42,7 @@ from legato.store.sql_common import (
     row_to_workflow,
 )
 from legato.store.sqlite_events import SQLiteEvents
+from legato.store.sqlite_tasks import SQLiteTasks
 
 _ACTIVE = "('PENDING', 'RUNNING', 'WAITING')"
 _CHUNK = 500
@@ -85,7 +86,7 @@ def _marks(n: int) -> str:
     return ",".join("?" * n)
 
 
-class SQLiteStore(SQLiteEvents, Store):
+class SQLiteStore(SQLiteEvents, SQLiteTasks, Store):
     def __init__(self, path: str, url: str | None = None, synchronous: str = "NORMAL",
                  busy_timeout: str | int = 30000) -> None:
         self.path = path
@@ -418,6 +419,7 @@ class SQLiteStore(SQLiteEvents, Store):
         c.execute("UPDATE workflows SET wake_at = ? WHERE status = 'WAITING' AND owner IS NULL"
                   " AND id = (SELECT parent_id FROM workflows WHERE id = ?)", (now, wid))
         SQLiteEvents._forget_waits_in(c, wid)
+        SQLiteTasks._cancel_tasks_in(c, wid, now)
         if status in (st.CANCELLED, st.TIMED_OUT):
             c.execute("UPDATE workflows SET cancel_requested = 1,"
                       " wake_at = CASE WHEN owner IS NULL THEN ? ELSE wake_at END"

@@ -22,6 +22,7 @@ import greenlet
 
 from legato.clock import Clock
 from legato.domain import status as st
+from legato.domain import tasks as human_tasks
 from legato.domain.events import Event
 from legato.errors import HeartbeatTimeout, StepTimeout
 from legato.runtime import codec, faults
@@ -38,6 +39,7 @@ from legato.runtime.task import (
     StepOutcome,
     Take,
     Task,
+    TaskOp,
     WaitUntil,
 )
 from legato.store.base import Claimed, NewWorkflow, Store, WorkflowRow, Write
@@ -429,6 +431,8 @@ class Hub:
                             exc)
                 got = None
             self.ready.append((fiber, got, None))
+        elif isinstance(req, TaskOp):
+            self.ready.append((fiber, self._task_op(req), None))
         elif isinstance(req, AwaitChild):
             try:
                 row = self.store.get(req.child_id)
@@ -446,6 +450,23 @@ class Hub:
                 self.ready.append((fiber, None, None))
         else:  # pragma: no cover - a bug, not user error
             raise RuntimeError(f"unknown request from workflow: {req!r}")
+
+    def _task_op(self, req: TaskOp) -> Any:
+        """Create a human task, or escalate/expire one past its due time (retried on races
+        with people acting on it at the same moment)."""
+        now = self.clock.now()
+        if req.task is not None:
+            return self.store.create_task(req.task, now)
+        while True:
+            cur = self.store.get_task(req.task_id)
+            assert cur is not None
+            new = human_tasks.escalate(cur)
+            if new is cur:
+                return cur
+            action = "escalated" if new.status == human_tasks.OPEN else "expired"
+            if self.store.save_task(new, cur.version, now, None, action,
+                                    {"group": new.group}, False):
+                return new
 
     def _run_step(self, fiber: Fiber, req: RunStep) -> None:
         faults.hit("before_step")

@@ -1,0 +1,137 @@
+"""The human-task inbox and the user directory: ``engine.tasks`` and ``engine.users``."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import jsonschema
+
+from legato.domain import tasks as ht
+from legato.domain.tasks import Task
+from legato.errors import InvalidInput, LegatoError, NotFound
+from legato.store.base import Store
+
+if TYPE_CHECKING:
+    from legato.engine import Engine
+
+
+class TaskNotFound(NotFound):
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"no human task with id {task_id!r}")
+        self.task_id = task_id
+
+
+class TaskInbox:
+    """What people do with human tasks. Every action is audited with who and when.
+
+    >>> engine.tasks.list(group="finance", status="OPEN")
+    >>> engine.tasks.complete(task_id, "bob", data={"approved": True})
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @property
+    def _store(self) -> Store:
+        return self._engine.store
+
+    def list(self, assignee: str | None = None, group: str | None = None,
+             status: str | None = None, user: str | None = None,
+             limit: int = 100) -> list[Task]:
+        """Tasks by assignee and/or group; ``user=`` gives a person's inbox (assigned to
+        them or to one of their groups). Oldest first."""
+        if status is not None and status.upper() not in ht.STATUSES:
+            raise InvalidInput(f"unknown task status {status!r}; expected one of "
+                               f"{', '.join(ht.STATUSES)}")
+        groups: list[str] | None = [group] if group else None
+        if user is not None:
+            assignee = assignee or user
+            groups = sorted((self._store.user_groups(user) or frozenset()) |
+                            ({group} if group else set()))
+        return list(self._store.list_tasks(assignee, groups, status and status.upper(),
+                                           limit))
+
+    def get(self, task_id: str) -> Task:
+        task = self._store.get_task(task_id)
+        if task is None:
+            raise TaskNotFound(task_id)
+        return task
+
+    def history(self, task_id: str) -> builtins.list[dict[str, Any]]:
+        """The audit trail: created, claimed, approved, completed, escalated... with who."""
+        self.get(task_id)
+        return list(self._store.task_history(task_id))
+
+    def claim(self, task_id: str, user: str) -> Task:
+        return self._act(task_id, user, "claimed", None,
+                         lambda t, g: (ht.claim(t, user, g), False))
+
+    def complete(self, task_id: str, user: str, data: Any = None) -> Task:
+        """Complete (approve) the task; ``data`` must match its form. With four-eyes, the
+        first approval is recorded and the task stays open for a second approver."""
+        task = self.get(task_id)
+        if task.form:
+            try:
+                jsonschema.validate(data if data is not None else {}, task.form)
+            except jsonschema.ValidationError as exc:
+                where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+                raise InvalidInput(f"task {task_id}: data does not match the form at "
+                                   f"{where}: {exc.message}") from None
+            except jsonschema.SchemaError as exc:
+                raise InvalidInput(f"task {task_id}: its form is not a valid JSON Schema: "
+                                   f"{exc.message}") from None
+
+        def act(t: Task, groups: frozenset[str]) -> tuple[Task, bool]:
+            return ht.complete(t, user, groups, data)
+
+        done = self._act(task_id, user, "completed", data, act)
+        return done
+
+    def reject(self, task_id: str, user: str, reason: str | None = None) -> Task:
+        return self._act(task_id, user, "rejected", {"reason": reason},
+                         lambda t, g: (ht.reject(t, user, g, reason), True))
+
+    def reassign(self, task_id: str, user: str, to_user: str | None = None,
+                 to_group: str | None = None) -> Task:
+        return self._act(task_id, user, "reassigned", {"to_user": to_user,
+                                                       "to_group": to_group},
+                         lambda t, g: (ht.reassign(t, user, g, to_user, to_group), False))
+
+    def _act(self, task_id: str, user: str, action: str, detail: Any,
+             change: Callable[[Task, frozenset[str]], tuple[Task, bool]]) -> Task:
+        groups = self._store.user_groups(user) or frozenset()
+        for _ in range(20):
+            cur = self.get(task_id)
+            new, final = change(cur, groups)
+            if not final and action == "completed":
+                action = "approved"  # the first of two four-eyes approvals
+            now = self._engine.clock.now()
+            if self._store.save_task(new, cur.version, now, user, action, detail, final):
+                if final:
+                    self._engine.poke()
+                return self.get(task_id)
+        raise LegatoError(f"task {task_id} is changing too fast; try again")
+
+
+class UserDirectory:
+    """Users and their groups, kept in the store (the HTTP server maps tokens to them)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def add(self, name: str, groups: list[str] | tuple[str, ...] = ()) -> None:
+        """Create ``name`` (if new) and add it to ``groups``."""
+        if not name:
+            raise InvalidInput("a user needs a name")
+        self._engine.store.add_user(name, list(groups), self._engine.clock.now())
+
+    def groups(self, name: str) -> list[str]:
+        found = self._engine.store.user_groups(name)
+        if found is None:
+            raise NotFound(f"no user named {name!r}")
+        return sorted(found)
+
+    def list(self) -> builtins.list[dict[str, Any]]:
+        return [{"name": n, "groups": g} for n, g in self._engine.store.list_users()]
