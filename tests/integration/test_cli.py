@@ -476,3 +476,40 @@ def test_retry_single_and_all(tmp_path: Path) -> None:
             assert "Traceback" not in bad.stderr
     finally:
         legato.runtime.registry.REGISTRY.remove("cli_retry_wf")
+
+
+def test_tasks_and_users_from_the_shell(tmp_path: Path) -> None:
+    """`legato users add`, `legato tasks list|claim|complete|reject`."""
+    legato = legato_api
+    url = f"sqlite:///{tmp_path / 'tasks.db'}"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "legato.cli.main", *args, "--db", url],
+                              capture_output=True, text=True, timeout=60)
+
+    @legato.workflow(name="cli_task_wf")
+    def cli_task_wf(ctx: legato.WorkflowContext) -> dict[str, Any]:
+        return ctx.human_task("approve", group="finance",
+                              form={"type": "object", "required": ["ok"]})
+
+    try:
+        with legato.Engine(url) as engine:
+            assert cli("users", "add", "bob", "--group", "finance").returncode == 0
+            assert cli("users", "add", "eve").returncode == 0
+            h = engine.start(cli_task_wf)
+            deadline = time.monotonic() + 10
+            while not engine.tasks.list(group="finance") and time.monotonic() < deadline:
+                time.sleep(0.02)
+            listed = cli("tasks", "list", "--user", "bob", "--json")
+            assert listed.returncode == 0, listed.stderr
+            (task,) = [json.loads(line) for line in listed.stdout.splitlines()]
+            denied = cli("tasks", "claim", task["id"], "--user", "eve")
+            assert denied.returncode == 2 and denied.stderr.startswith("error:")
+            assert "may not" in denied.stderr and "Traceback" not in denied.stderr
+            bad = cli("tasks", "complete", task["id"], "--user", "bob", "--data", "{}")
+            assert bad.returncode == 2 and "form" in bad.stderr
+            ok = cli("tasks", "complete", task["id"], "--user", "bob", "--data", '{"ok": 1}')
+            assert ok.returncode == 0, ok.stderr
+            assert h.result(timeout=10)["by"] == ["bob"]
+    finally:
+        legato.runtime.registry.REGISTRY.remove("cli_task_wf")
