@@ -13,6 +13,7 @@
 from legato.clock import Clock, SystemClock
 from legato.domain.circuit import CircuitBreaker
 from legato.domain.retry import RetryPolicy
+from legato.domain.schedule import Schedule
 from legato.domain.tasks import PermissionDenied, Task, TaskClosed, TaskExpired
 from legato.engine import Engine
 from legato.errors import (
@@ -55,6 +56,7 @@ __all__ = [
     "RedriveRefused",
     "RegistrationError",
     "RetryPolicy",
+    "Schedule",
     "StepFailed",
     "StepTimeout",
     "SystemClock",

@@ -26,6 +26,7 @@ from legato.handle import WorkflowHandle
 from legato.inbox import TaskInbox, UserDirectory
 from legato.runtime import codec
 from legato.runtime.registry import REGISTRY, Registry, WorkflowDef, seconds, workflow_def
+from legato.schedules import ScheduleBook
 from legato.store.base import NewWorkflow, PublishResult, Store, WorkflowRow
 from legato.store.url import open_store, resolve_url
 from legato.worker.worker import Worker
@@ -71,6 +72,7 @@ class Engine:
         self._waiters: dict[str, list[threading.Event]] = {}
         self.tasks = TaskInbox(self)
         self.users = UserDirectory(self)
+        self.schedules = ScheduleBook(self)
         self._wlock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -105,6 +107,10 @@ class Engine:
         """Tell the in-process worker (if any) that something became runnable."""
         if self._worker is not None:
             self._worker.hub.poke()
+
+    def poke_scheduler(self) -> None:
+        if self._worker is not None:
+            self._worker.scheduler.poke()
 
     @property
     def worker_id(self) -> str | None:

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from legato import __version__
-from legato.cli import output, people
+from legato.cli import output, people, schedules
 from legato.cli.common import (
     FAILED,
     INTERRUPTED,
@@ -46,6 +46,7 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(people.tasks_app, name="tasks")
 app.add_typer(people.users_app, name="users")
+app.add_typer(schedules.schedules_app, name="schedules")
 
 DbOption = Annotated[
     str | None,

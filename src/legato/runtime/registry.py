@@ -13,6 +13,7 @@ from typing import Any, TypeVar, overload
 
 from legato.domain.circuit import CircuitBreaker
 from legato.domain.retry import DEFAULT_RETRY, RetryPolicy
+from legato.domain.schedule import Schedule
 from legato.errors import RegistrationError, UnknownWorkflow
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -54,6 +55,7 @@ class WorkflowDef:
     name: str
     is_async: bool
     deadline: float | None = None
+    schedule: Schedule | None = None
     param_hints: list[Any] = field(default_factory=list)
     return_hint: Any = None
 
@@ -97,12 +99,24 @@ class Registry:
     def names(self) -> list[str]:
         return list(self._workflows)
 
+    def defs(self) -> list[WorkflowDef]:
+        return list(self._workflows.values())
+
 
 def _origin(fn: Callable[..., Any]) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"
 
 
 REGISTRY = Registry()
+
+
+def _schedule(value: Schedule | str | None) -> Schedule | None:
+    if value is None or isinstance(value, Schedule):
+        return value
+    try:
+        return Schedule(value)
+    except ValueError as exc:
+        raise RegistrationError(str(exc)) from None
 
 
 def workflow_def(obj: Any) -> WorkflowDef | None:
@@ -188,7 +202,8 @@ def workflow(fn: F, /) -> F: ...
 
 @overload
 def workflow(
-    *, name: str | None = None, deadline: float | timedelta | None = None
+    *, name: str | None = None, deadline: float | timedelta | None = None,
+    schedule: Schedule | str | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -198,6 +213,7 @@ def workflow(
     *,
     name: str | None = None,
     deadline: float | timedelta | None = None,
+    schedule: Schedule | str | None = None,
 ) -> Any:
     """Register a function ``(ctx, *args)`` as a durable workflow.
 
@@ -218,6 +234,7 @@ def workflow(
             name=name or f.__qualname__,
             is_async=inspect.iscoroutinefunction(f),
             deadline=seconds(deadline, "workflow deadline"),
+            schedule=_schedule(schedule),
             param_hints=[hints.get(p.name) for p in params],
             return_hint=hints.get("return"),
         )

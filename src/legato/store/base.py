@@ -111,6 +111,19 @@ class PublishResult:
 
 
 @dataclass(slots=True)
+class ScheduleRow:
+    name: str
+    workflow: str
+    cron: str
+    timezone: str
+    catch_up: str
+    args: list[Any]
+    paused: bool
+    next_tick: float
+    last_tick: float | None = None
+
+
+@dataclass(slots=True)
 class WorkerInfo:
     id: str
     host: str
@@ -264,6 +277,39 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def task_history(self, task_id: str) -> list[dict[str, Any]]: ...
+
+    # --- schedules ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def put_schedule(self, s: ScheduleRow, now: float) -> ScheduleRow:
+        """Create the schedule, or update its definition (keeping pause state, and its next
+        tick unless the cron or timezone changed)."""
+
+    @abc.abstractmethod
+    def get_schedule(self, name: str) -> ScheduleRow | None: ...
+
+    @abc.abstractmethod
+    def list_schedules(self) -> list[ScheduleRow]: ...
+
+    @abc.abstractmethod
+    def set_schedule_paused(self, name: str, paused: bool, next_tick: float | None,
+                            now: float) -> bool: ...
+
+    @abc.abstractmethod
+    def delete_schedule(self, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    def due_schedules(self, now: float) -> list[ScheduleRow]: ...
+
+    @abc.abstractmethod
+    def next_schedule_tick(self) -> float | None: ...
+
+    @abc.abstractmethod
+    def advance_schedule(self, name: str, expected_next: float, new_next: float,
+                         last_tick: float | None, runs: Sequence[tuple[NewWorkflow, Event]],
+                         now: float) -> bool:
+        """Move the schedule on from ``expected_next`` and create its runs, atomically;
+        False if another worker did it first (so each tick runs once)."""
 
     # --- circuit breakers ----------------------------------------------------------------
 

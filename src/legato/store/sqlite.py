@@ -42,6 +42,7 @@ from legato.store.sql_common import (
     row_to_workflow,
 )
 from legato.store.sqlite_events import SQLiteEvents
+from legato.store.sqlite_schedules import SQLiteSchedules
 from legato.store.sqlite_tasks import SQLiteTasks
 
 _ACTIVE = "('PENDING', 'RUNNING', 'WAITING')"
@@ -86,7 +87,7 @@ def _marks(n: int) -> str:
     return ",".join("?" * n)
 
 
-class SQLiteStore(SQLiteEvents, SQLiteTasks, Store):
+class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
     def __init__(self, path: str, url: str | None = None, synchronous: str = "NORMAL",
                  busy_timeout: str | int = 30000) -> None:
         self.path = path

@@ -10,10 +10,12 @@ import uuid
 from collections.abc import Callable
 
 from legato.clock import Clock
+from legato.domain.schedule import next_tick
 from legato.runtime.registry import Registry
-from legato.store.base import HOST, Store, WorkerInfo
+from legato.store.base import HOST, ScheduleRow, Store, WorkerInfo
 from legato.worker.hub import Hub
 from legato.worker.pool import AsyncRunner, StepPool
+from legato.worker.scheduler import Scheduler
 
 log = logging.getLogger("legato.worker")
 
@@ -48,6 +50,7 @@ class Worker:
         self._hb_thread = threading.Thread(target=self._heartbeat, name="legato-heartbeat",
                                            daemon=True)
         self._info: WorkerInfo | None = None
+        self.scheduler = Scheduler(store, clock, self.hub.poke)
         self.started = False
 
     @property
@@ -66,9 +69,23 @@ class Worker:
         self.store.reap(self.id, time.time(), self.clock.now())
         self.clock.add_listener(self.hub.poke)
         self._unsubscribe = self.store.subscribe(self.hub.poke)
+        self._declare_schedules()
         self._hub_thread.start()
         self._hb_thread.start()
+        self.scheduler.start()
         self.started = True
+
+    def _declare_schedules(self) -> None:
+        """Schedules declared on ``@legato.workflow(schedule=...)`` are stored (and updated
+        when the code changes them)."""
+        for wdef in self.registry.defs():
+            s = wdef.schedule
+            if s is not None:
+                row = ScheduleRow(name=s.name or wdef.name, workflow=wdef.name, cron=s.cron,
+                                  timezone=s.timezone, catch_up=s.catch_up, args=list(s.args),
+                                  paused=False,
+                                  next_tick=next_tick(s.cron, s.timezone, self.clock.now()))
+                self.store.put_schedule(row, self.clock.now())
 
     def _heartbeat(self) -> None:
         interval = self.lease / 3
@@ -89,6 +106,7 @@ class Worker:
             return
         self.started = False
         self.clock.remove_listener(self.hub.poke)
+        self.scheduler.stop()
         self._unsubscribe()
         self.hub.post("stop", grace)
         self._hub_thread.join(grace + 5)

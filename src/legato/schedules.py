@@ -1,0 +1,88 @@
+"""``engine.schedules``: durable cron schedules managed at run time."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from legato.domain.schedule import next_tick, validate
+from legato.errors import InvalidInput, NotFound, UnknownWorkflow
+from legato.runtime import codec
+from legato.runtime.registry import workflow_def
+from legato.store.base import ScheduleRow
+
+if TYPE_CHECKING:
+    from legato.engine import Engine
+
+
+class ScheduleBook:
+    """Create, pause, resume and list cron schedules; each tick runs exactly once across
+    all workers, as a workflow whose id derives from the tick (``name@2026-11-30T09:00:00Z``).
+
+    >>> engine.schedules.create("nightly", cleanup, "0 3 * * *", timezone="Europe/Paris")
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create(self, name: str, workflow: Callable[..., Any] | str, cron: str, *,
+               timezone: str = "UTC", catch_up: str = "once",
+               args: Sequence[Any] = ()) -> dict[str, Any]:
+        if isinstance(workflow, str):
+            wname = workflow
+            if self._engine.registry.find(wname) is None and \
+                    wname not in self._engine.store.known_names():
+                raise UnknownWorkflow(wname, self._engine.registry.names())
+        else:
+            wdef = workflow_def(workflow)
+            if wdef is None:
+                raise UnknownWorkflow(repr(workflow))
+            wname = wdef.name
+        try:
+            validate(cron, timezone, catch_up)
+        except ValueError as exc:
+            raise InvalidInput(f"schedule {name!r}: {exc}") from None
+        codec.dumps(list(args), f"the args of schedule {name!r}")
+        now = self._engine.clock.now()
+        row = ScheduleRow(name=name, workflow=wname, cron=cron, timezone=timezone,
+                          catch_up=catch_up, args=list(args), paused=False,
+                          next_tick=next_tick(cron, timezone, now))
+        stored = self._engine.store.put_schedule(row, now)
+        self._engine.poke_scheduler()
+        return _describe(stored)
+
+    def get(self, name: str) -> dict[str, Any]:
+        row = self._engine.store.get_schedule(name)
+        if row is None:
+            raise NotFound(f"no schedule named {name!r}")
+        return _describe(row)
+
+    def list(self) -> builtins.list[dict[str, Any]]:
+        return [_describe(r) for r in self._engine.store.list_schedules()]
+
+    def pause(self, name: str) -> None:
+        """No runs while paused (ticks that pass are not caught up)."""
+        if not self._engine.store.set_schedule_paused(name, True, None,
+                                                      self._engine.clock.now()):
+            raise NotFound(f"no schedule named {name!r}")
+
+    def resume(self, name: str) -> None:
+        """Run again from the next tick after now."""
+        row = self._engine.store.get_schedule(name)
+        if row is None:
+            raise NotFound(f"no schedule named {name!r}")
+        now = self._engine.clock.now()
+        self._engine.store.set_schedule_paused(name, False,
+                                               next_tick(row.cron, row.timezone, now), now)
+        self._engine.poke_scheduler()
+
+    def delete(self, name: str) -> None:
+        if not self._engine.store.delete_schedule(name):
+            raise NotFound(f"no schedule named {name!r}")
+
+
+def _describe(r: ScheduleRow) -> dict[str, Any]:
+    return {"name": r.name, "workflow": r.workflow, "cron": r.cron, "timezone": r.timezone,
+            "catch_up": r.catch_up, "args": r.args, "paused": r.paused,
+            "next_tick": r.next_tick, "last_tick": r.last_tick}
