@@ -12,6 +12,7 @@
 
 from legato.clock import Clock, SystemClock
 from legato.domain.circuit import CircuitBreaker
+from legato.domain.queue import Queue
 from legato.domain.retry import RetryPolicy
 from legato.domain.schedule import Schedule
 from legato.domain.tasks import PermissionDenied, Task, TaskClosed, TaskExpired
@@ -53,6 +54,7 @@ __all__ = [
     "NondeterminismError",
     "NotFound",
     "PermissionDenied",
+    "Queue",
     "RedriveRefused",
     "RegistrationError",
     "RetryPolicy",

@@ -140,6 +140,7 @@ class Engine:
         deadline: float | timedelta | None = None,
         queue: str | None = None,
         priority: int = 0,
+        queue_key: str | None = None,
     ) -> WorkflowHandle:
         """Start a workflow (a decorated function or its name) with positional ``args``.
 
@@ -158,9 +159,12 @@ class Engine:
         if secs is None and wdef is not None:
             secs = wdef.deadline
         now = self.clock.now()
+        if queue is None and wdef is not None:
+            queue = wdef.queue
         new = NewWorkflow(id=wid, name=name, input=input_json, now=now,
                           deadline=None if secs is None else now + secs,
-                          queue=queue, priority=priority)
+                          queue=queue, priority=priority,
+                          queue_key=None if queue_key is None else str(queue_key))
         data: dict[str, Any] = {"input": list(args)}
         if new.deadline is not None:
             data["deadline"] = new.deadline
@@ -248,6 +252,10 @@ class Engine:
         if not found and self.store.get(workflow_id) is None:
             raise WorkflowNotFound(workflow_id)
         return codec.loads(raw) if found else None
+
+    def queues(self) -> builtins.list[dict[str, Any]]:
+        """Each queue's limits, depth (waiting to start), running and recent throughput."""
+        return self.store.queue_stats(self.clock.now())
 
     def circuits(self) -> builtins.list[dict[str, Any]]:
         """Every circuit breaker's name, state, failure count and next probe time."""

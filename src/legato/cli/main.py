@@ -47,6 +47,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(people.tasks_app, name="tasks")
 app.add_typer(people.users_app, name="users")
 app.add_typer(schedules.schedules_app, name="schedules")
+app.command("queues")(schedules.queues)
 
 DbOption = Annotated[
     str | None,

@@ -62,3 +62,32 @@ def resume(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME
         engine.schedules.resume(name)
         nxt = output.fmt_ts(engine.schedules.get(name)["next_tick"])
         print(f"schedule {name} resumed; next run {nxt}")
+
+
+def queues(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")
+                       ] = False,
+    db: Db = None,
+) -> None:
+    """Show each queue: limits, depth (waiting to start), running and throughput.
+
+    Example:
+
+        legato queues
+    """
+    with _engine(ctx, db) as engine:
+        rows = engine.queues()
+        if as_json:
+            for r in rows:
+                print(json.dumps(r))
+            return
+        table = Table(title="queues")
+        for col in ("name", "concurrency", "rate", "per key", "depth", "running", "done/min"):
+            table.add_column(col)
+        for r in rows:
+            rate = "-" if r["rate"] is None else f"{r['rate'][0]}/{r['rate'][1]:g}s"
+            table.add_row(r["name"], str(r["concurrency"] or "-"), rate,
+                          str(r["per_key_concurrency"] or "-"), str(r["depth"]),
+                          str(r["running"]), str(r["completed_last_minute"]))
+        output.console().print(table)

@@ -56,6 +56,7 @@ class WorkflowDef:
     is_async: bool
     deadline: float | None = None
     schedule: Schedule | None = None
+    queue: str | None = None
     param_hints: list[Any] = field(default_factory=list)
     return_hint: Any = None
 
@@ -203,7 +204,7 @@ def workflow(fn: F, /) -> F: ...
 @overload
 def workflow(
     *, name: str | None = None, deadline: float | timedelta | None = None,
-    schedule: Schedule | str | None = None,
+    schedule: Schedule | str | None = None, queue: str | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -214,6 +215,7 @@ def workflow(
     name: str | None = None,
     deadline: float | timedelta | None = None,
     schedule: Schedule | str | None = None,
+    queue: str | None = None,
 ) -> Any:
     """Register a function ``(ctx, *args)`` as a durable workflow.
 
@@ -235,6 +237,7 @@ def workflow(
             is_async=inspect.iscoroutinefunction(f),
             deadline=seconds(deadline, "workflow deadline"),
             schedule=_schedule(schedule),
+            queue=queue,
             param_hints=[hints.get(p.name) for p in params],
             return_hint=hints.get("return"),
         )

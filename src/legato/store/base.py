@@ -52,6 +52,7 @@ class NewWorkflow:
     priority: int = 0
     owner: str | None = None  # claim at once for this worker (in-process start)
     parent_id: str | None = None  # a child workflow: its parent is woken when it ends
+    queue_key: str | None = None  # per-key flow control within the queue
 
 
 @dataclass(slots=True)
@@ -277,6 +278,17 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def task_history(self, task_id: str) -> list[dict[str, Any]]: ...
+
+    # --- queues ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def put_queue(self, name: str, concurrency: int | None, rate: tuple[int, float] | None,
+                  per_key: int | None, now: float) -> None:
+        """Store a queue's limits (``claim`` enforces them across all workers)."""
+
+    @abc.abstractmethod
+    def queue_stats(self, now: float) -> list[dict[str, Any]]:
+        """Per queue: limits, depth (waiting to start), running, completed in the last 60 s."""
 
     # --- schedules ------------------------------------------------------------------------
 

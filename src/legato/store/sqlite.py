@@ -192,11 +192,11 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
         row = new_row(new)
         cur = c.execute(
             "INSERT INTO workflows (id, name, status, input, created_at, updated_at, owner,"
-            " epoch, wake_at, deadline, queue, priority, parent_id)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
+            " epoch, wake_at, deadline, queue, priority, parent_id, queue_key, started_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
             (row.id, row.name, row.status, row.input, row.created_at, row.updated_at,
              row.owner, row.epoch, row.wake_at, row.deadline, row.queue, row.priority,
-             new.parent_id))
+             new.parent_id, new.queue_key, new.now if new.owner else None))
         if cur.rowcount != 1:
             r = c.execute(f"SELECT {WF_COLUMNS} FROM workflows WHERE id = ?", (new.id,)).fetchone()
             return row_to_workflow(r), False
@@ -344,16 +344,21 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
         if not names or limit <= 0:
             return []
         with self._tx() as c:
+            # runs outside a queue, or already started on one (a queue admits a run once)
             ids = [r[0] for r in c.execute(
                 f"SELECT id FROM workflows WHERE owner IS NULL AND status IN {_ACTIVE}"
                 f" AND wake_at <= ? AND name IN ({_marks(len(names))})"
+                " AND (queue IS NULL OR started_at IS NOT NULL)"
                 " ORDER BY priority DESC, wake_at LIMIT ?", (now, *names, limit))]
+            if len(ids) < limit:
+                ids += self._admit_queued(c, names, now, limit - len(ids))
             if not ids:
                 return []
             rows = c.execute(
                 f"UPDATE workflows SET owner = ?, epoch = epoch + 1, status = 'RUNNING',"
-                f" updated_at = ? WHERE id IN ({_marks(len(ids))}) RETURNING {WF_COLUMNS}",
-                (worker_id, now, *ids)).fetchall()
+                " updated_at = ?, started_at = COALESCE(started_at, ?)"
+                f" WHERE id IN ({_marks(len(ids))}) RETURNING {WF_COLUMNS}",
+                (worker_id, now, now, *ids)).fetchall()
         claimed = {r[0]: Claimed(row_to_workflow(r), []) for r in rows}
         conn = self._conn()
         for i in range(0, len(ids), _CHUNK):
@@ -363,6 +368,82 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
                 f" WHERE workflow_id IN ({_marks(len(part))}) ORDER BY workflow_id, seq", part):
                 claimed[r[0]].journal.append(row_to_event(r[1:]))
         return list(claimed.values())
+
+    def _admit_queued(self, c: sqlite3.Connection, names: Sequence[str], now: float,
+                      room: int) -> list[str]:
+        """Queued runs that may start now without breaking their queue's limits."""
+        marks = _marks(len(names))
+        admitted: list[str] = []
+        queues = [r[0] for r in c.execute(
+            "SELECT DISTINCT queue FROM workflows WHERE queue IS NOT NULL AND owner IS NULL"
+            f" AND started_at IS NULL AND status = 'PENDING' AND wake_at <= ? AND name IN"
+            f" ({marks})", (now, *names))]
+        for q in queues:
+            cfg = c.execute("SELECT concurrency, rate_count, rate_period, per_key FROM queues"
+                            " WHERE name = ?", (q,)).fetchone()
+            slots = room - len(admitted)
+            concurrency, rate_count, rate_period, per_key = cfg or (None, None, None, None)
+            if concurrency is not None:
+                running = c.execute("SELECT COUNT(*) FROM workflows WHERE queue = ? AND"
+                                    f" started_at IS NOT NULL AND status IN {_ACTIVE}",
+                                    (q,)).fetchone()[0]
+                slots = min(slots, concurrency - running)
+            if rate_count is not None and rate_period is not None:
+                recent = c.execute("SELECT COUNT(*) FROM workflows WHERE queue = ? AND"
+                                   " started_at > ?", (q, now - rate_period)).fetchone()[0]
+                slots = min(slots, rate_count - recent)
+            if slots <= 0:
+                continue
+            busy: dict[str, int] = {}
+            if per_key is not None:
+                busy = dict(c.execute(
+                    "SELECT queue_key, COUNT(*) FROM workflows WHERE queue = ? AND"
+                    f" queue_key IS NOT NULL AND started_at IS NOT NULL AND status IN {_ACTIVE}"
+                    " GROUP BY queue_key", (q,)).fetchall())
+            for wid, key in c.execute(
+                    "SELECT id, queue_key FROM workflows WHERE queue = ? AND owner IS NULL"
+                    " AND started_at IS NULL AND status = 'PENDING' AND wake_at <= ?"
+                    f" AND name IN ({marks}) ORDER BY priority DESC, created_at, rowid",
+                    (q, now, *names)):
+                if slots <= 0:
+                    break
+                if per_key is not None and key is not None:
+                    if busy.get(key, 0) >= per_key:
+                        continue
+                    busy[key] = busy.get(key, 0) + 1
+                admitted.append(wid)
+                slots -= 1
+        return admitted
+
+    def put_queue(self, name: str, concurrency: int | None, rate: tuple[int, float] | None,
+                  per_key: int | None, now: float) -> None:
+        with self._tx() as c:
+            c.execute("INSERT INTO queues VALUES (?,?,?,?,?,?) ON CONFLICT (name) DO UPDATE"
+                      " SET concurrency = excluded.concurrency, rate_count = excluded.rate_count,"
+                      " rate_period = excluded.rate_period, per_key = excluded.per_key,"
+                      " updated_at = excluded.updated_at",
+                      (name, concurrency, rate[0] if rate else None, rate[1] if rate else None,
+                       per_key, now))
+
+    def queue_stats(self, now: float) -> list[dict[str, Any]]:
+        c = self._conn()
+        names = {r[0] for r in c.execute("SELECT name FROM queues")} | {
+            r[0] for r in c.execute("SELECT DISTINCT queue FROM workflows WHERE queue IS NOT"
+                                    " NULL")}
+        out = []
+        for q in sorted(names):
+            cfg = c.execute("SELECT concurrency, rate_count, rate_period, per_key FROM queues"
+                            " WHERE name = ?", (q,)).fetchone() or (None, None, None, None)
+            depth, running, done = c.execute(
+                "SELECT SUM(started_at IS NULL AND status = 'PENDING'),"
+                f" SUM(started_at IS NOT NULL AND status IN {_ACTIVE}),"
+                " SUM(completed_at > ?) FROM workflows WHERE queue = ?",
+                (now - 60, q)).fetchone()
+            out.append({"name": q, "concurrency": cfg[0],
+                        "rate": None if cfg[1] is None else (cfg[1], cfg[2]),
+                        "per_key_concurrency": cfg[3], "depth": depth or 0,
+                        "running": running or 0, "completed_last_minute": done or 0})
+        return out
 
     def commit(self, writes: Sequence[Write], now: float,
                creates: Sequence[tuple[NewWorkflow, Event]] = ()) -> CommitResult:

@@ -236,7 +236,8 @@ class Hub:
             if self._stopping:
                 fut.set_exception(RuntimeError("the worker is stopping"))
                 return
-            new.owner = self.worker_id if self.room > 0 else None
+            # a queued run starts only when its queue admits it (claim enforces the limits)
+            new.owner = self.worker_id if self.room > 0 and new.queue is None else None
             self.creates.append((new, started, fut))
         elif kind == "cancel":
             self._interrupt(msg[1], st.CANCELLED, "cancel requested")
@@ -356,7 +357,9 @@ class Hub:
             self._start(c)
         self._dirty = len(claimed) >= room
         if self._next_due is not None and self._next_due <= self.clock.now():
-            self._next_due = self.clock.now() + self._poll  # due but not ours to take yet
+            # due but not ours to take yet (a queue at its limit): look again shortly; a run
+            # of ours ending, or another process's commit, looks at once
+            self._next_due = self.clock.now() + 0.25
 
     def _start(self, c: Claimed) -> None:
         row = c.row
@@ -548,6 +551,8 @@ class Hub:
             row, created = result.created[new.id]
             if created and row.owner == self.worker_id:
                 self._start(Claimed(row, [started]))
+            elif created:
+                self._dirty = True  # queued (or no room): claim it the normal way
             if isinstance(fut, Fiber):  # a parent waits for its child's creation
                 fut.task.pending = []
                 lost = fut.task.workflow_id in result.fenced
@@ -576,9 +581,8 @@ class Hub:
                     due = self._next_due
                     self._next_due = f.wake_at if due is None else min(due, f.wake_at)
                 self.on_done(task.workflow_id, f.status)
-                start = task.journal.start
-                if f.status in st.TERMINAL and start is not None and "parent_id" in start.data:
-                    self._dirty = True  # its parent was woken: claim it
+                if f.status in st.TERMINAL:
+                    self._dirty = True  # a parent may be woken, a queue slot freed
 
     # --- stopping ------------------------------------------------------------------------
 

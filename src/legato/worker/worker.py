@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 
 from legato.clock import Clock
+from legato.domain.queue import QUEUES
 from legato.domain.schedule import next_tick
 from legato.runtime.registry import Registry
 from legato.store.base import HOST, ScheduleRow, Store, WorkerInfo
@@ -70,10 +71,16 @@ class Worker:
         self.clock.add_listener(self.hub.poke)
         self._unsubscribe = self.store.subscribe(self.hub.poke)
         self._declare_schedules()
+        self._declare_queues()
         self._hub_thread.start()
         self._hb_thread.start()
         self.scheduler.start()
         self.started = True
+
+    def _declare_queues(self) -> None:
+        for q in list(QUEUES.values()):
+            self.store.put_queue(q.name, q.concurrency, q.rate, q.per_key_concurrency,
+                                 self.clock.now())
 
     def _declare_schedules(self) -> None:
         """Schedules declared on ``@legato.workflow(schedule=...)`` are stored (and updated
