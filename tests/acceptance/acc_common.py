@@ -30,3 +30,4 @@ CIRCUIT_WORKFLOW = "acc_circuit"
 CIRCUIT_NAME = "acc_dependency"
 #: while this file exists, the circuit-guarded dependency fails (path from the environment)
 BROKEN_ENV = "LEGATO_ACC_BROKEN"
+WAITER_WORKFLOW = "acc_waiter"

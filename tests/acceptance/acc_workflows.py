@@ -23,6 +23,7 @@ from acc_common import (
     CIRCUIT_WORKFLOW,
     EFFECTS_ENV,
     SAGA_WORKFLOW,
+    WAITER_WORKFLOW,
     STEP,
     WORKFLOW,
     step_value,
@@ -110,3 +111,11 @@ def guarded(wid: str) -> str:
 @legato.workflow(name=CIRCUIT_WORKFLOW)
 def circuit_user(ctx: legato.WorkflowContext) -> str:
     return guarded(ctx.workflow_id)
+
+
+@legato.workflow(name=WAITER_WORKFLOW)
+def waiter(ctx: legato.WorkflowContext) -> dict[str, Any]:
+    """Waits for the event "go" keyed by its own id, then records a step."""
+    data = ctx.wait_event("go", key=ctx.workflow_id)
+    effect(ctx.workflow_id, 1, 0.0)
+    return {"got": data}

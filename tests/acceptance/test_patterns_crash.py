@@ -77,3 +77,27 @@ def test_crash_while_circuit_open_resumes_after_reset(procs: Procs,
         assert took < 2.0 + 10, took
     finally:
         client.shutdown()
+
+
+@pytest.mark.acceptance
+@pytest.mark.timeout(90)
+def test_crash_between_event_delivery_and_consumption_loses_nothing(
+        procs: Procs, inspector: Inspector) -> None:
+    client = procs.client()
+    try:
+        a = procs.spawn(lease=5.0, faults="after_take:1").wait_ready()
+        client.start(wf.WAITER_WORKFLOW, workflow_id="w1")
+        h = client.handle("w1")
+        wait_until(lambda: h.status == "WAITING", 30, "the workflow to wait")
+        result = client.publish("go", key="w1", data={"n": 1})
+        assert result.delivered_to == ["w1"]
+        wait_until(lambda: not a.alive, 30, "the kill after the event was taken")
+        hist = h.history()
+        assert "WaitCompleted" not in [e["type"] for e in hist]  # taken, not yet journaled
+        procs.spawn(lease=5.0).wait_ready()
+        wait_until(lambda: h.status == "COMPLETED", 30, "the resumed workflow")
+        assert h.result(timeout=1) == {"got": {"n": 1}}
+        done = [e for e in h.history() if e["type"] == "WaitCompleted"]
+        assert len(done) == 1 and done[0]["value"] == {"n": 1}
+    finally:
+        client.shutdown()

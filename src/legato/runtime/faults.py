@@ -7,7 +7,8 @@ the point ``after_step`` is reached; several points are comma-separated.
 Points: ``before_step`` (a step is about to run), ``in_step`` (inside the step's thread,
 before user code), ``after_step`` (the step returned, its result not yet committed),
 ``before_commit`` / ``after_commit`` (around a group commit), ``suspend`` (a workflow
-is about to suspend for a timer).
+is about to suspend for a timer), ``after_take`` (an event or signal was taken for a wait
+but the workflow has not journaled it yet).
 """
 
 from __future__ import annotations

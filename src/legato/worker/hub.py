@@ -433,6 +433,8 @@ class Hub:
                 log.warning("legato: reading deliveries for %s failed: %s", task.workflow_id,
                             exc)
                 got = None
+            if got is not None:
+                faults.hit("after_take")  # delivered and taken, not yet journaled
             self.ready.append((fiber, got, None))
         elif isinstance(req, TaskOp):
             self.ready.append((fiber, self._task_op(req), None))
