@@ -23,8 +23,8 @@ from acc_common import (
     CIRCUIT_WORKFLOW,
     EFFECTS_ENV,
     SAGA_WORKFLOW,
-    WAITER_WORKFLOW,
     STEP,
+    WAITER_WORKFLOW,
     WORKFLOW,
     step_value,
 )
