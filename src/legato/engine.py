@@ -27,7 +27,7 @@ from legato.inbox import TaskInbox, UserDirectory
 from legato.runtime import codec
 from legato.runtime.registry import REGISTRY, Registry, WorkflowDef, seconds, workflow_def
 from legato.schedules import ScheduleBook
-from legato.store.base import NewWorkflow, PublishResult, Store, WorkflowRow
+from legato.store.base import Claimed, NewWorkflow, PublishResult, Store, WorkflowRow
 from legato.store.url import open_store, resolve_url
 from legato.worker.worker import Worker
 
@@ -180,21 +180,17 @@ class Engine:
     def _create(self, new: NewWorkflow, started: Event,
                 wdef: WorkflowDef | None) -> tuple[WorkflowRow, bool]:
         worker = self._worker
-        if worker is not None and wdef is not None and worker.hub_alive:
-            # in-process: the insert rides on the hub's next group commit
-            reply = worker.hub.create(new, started)
-            while True:
-                try:
-                    return reply.result(timeout=1.0)
-                except TimeoutError:
-                    if not worker.hub_alive:
-                        break  # stopped meanwhile; the insert below is idempotent
-                except RuntimeError:
-                    break
-        new.owner = None
+        # in-process with room: the row is born owned by our worker and handed to its hub
+        # directly (no claim round trip); a queued run waits for its queue to admit it
+        adopt = worker is not None and wdef is not None and worker.hub_alive \
+            and new.queue is None and worker.hub.room > 0
+        new.owner = worker.id if adopt and worker is not None else None
         row, created = self.store.create(new, started)
         if created and worker is not None:
-            worker.hub.poke()
+            if adopt:
+                worker.hub.post("adopt", Claimed(row, [started]))
+            else:
+                worker.hub.poke()
         return row, created
 
     async def start_async(self, workflow: Callable[..., Any] | str, *args: Any,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -24,7 +25,7 @@ FLOWS = textwrap.dedent('''
     import time
     from pathlib import Path
 
-    legato = legato_api
+    import legato
 
     HERE = Path(__file__).parent
 
@@ -331,7 +332,7 @@ def test_version_and_db_migrate(folder: Path, db: str) -> None:
     assert r.returncode == 0 and r.stdout.startswith("legato ")
     r = legato("db", "migrate", "--db", db, cwd=folder)
     assert r.returncode == 0, r.stderr
-    assert "schema version 1" in r.stdout
+    assert re.search(r"schema version [1-9][0-9]*", r.stdout)
     r = legato("list", "--db", db, cwd=folder)
     assert r.returncode == 0 and r.stdout == ""
 

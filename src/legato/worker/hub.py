@@ -12,11 +12,10 @@ import heapq
 import itertools
 import logging
 import queue
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import greenlet
 
@@ -42,40 +41,11 @@ from legato.runtime.task import (
     TaskOp,
     WaitUntil,
 )
-from legato.store.base import Claimed, NewWorkflow, Store, WorkflowRow, Write
+from legato.store.base import Claimed, NewWorkflow, Store, Write
 from legato.worker.circuits import CircuitGate, guard_async, guard_sync
 from legato.worker.pool import AsyncRunner, StepPool
 
 log = logging.getLogger("legato.worker")
-T = TypeVar("T")
-
-
-class Reply(Generic[T]):
-    """A one-shot answer from the hub to a waiting thread (lighter than a Future)."""
-
-    __slots__ = ("_error", "_lock", "_value")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._lock.acquire()
-        self._value: T | None = None
-        self._error: BaseException | None = None
-
-    def set_result(self, value: T) -> None:
-        self._value = value
-        self._lock.release()
-
-    def set_exception(self, error: BaseException) -> None:
-        self._error = error
-        self._lock.release()
-
-    def result(self, timeout: float | None = None) -> T:
-        if not self._lock.acquire(timeout=-1 if timeout is None else timeout):
-            raise TimeoutError("no answer from the legato worker")
-        self._lock.release()
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value]
 
 POLL_MIN = 0.005
 POLL_MAX = 0.1
@@ -115,9 +85,8 @@ class Hub:
         self.ready: deque[tuple[Fiber, Any, BaseException | None]] = deque()
         self.commit_waiters: list[Fiber] = []
         self.finals: list[tuple[Task, Final]] = []
-        # new workflows for the next commit: started here (Reply) or by a parent (Fiber)
-        self.creates: list[tuple[NewWorkflow, Event, Reply[tuple[WorkflowRow, bool]] | Fiber]]
-        self.creates = []
+        # child workflows to create in the next commit, with the parent fiber that waits
+        self.creates: list[tuple[NewWorkflow, Event, Fiber]] = []
         # (due, token, workflow id, kind): ids, not tasks, so a finished run is not kept alive
         self._clock_timers: list[tuple[float, int, str, int]] = []
         self._mono_timers: list[tuple[float, int, Fiber, int, Callable[[], None]]] = []
@@ -145,13 +114,6 @@ class Hub:
     def room(self) -> int:
         return self.concurrency - len(self.tasks) - len(self.creates)
 
-    def create(self, new: NewWorkflow, started: Event) -> Reply[tuple[WorkflowRow, bool]]:
-        """Insert a new workflow in the hub's next group commit and run it here if there is
-        room. Thread-safe; the reply resolves to ``(row, created)`` once committed."""
-        reply: Reply[tuple[WorkflowRow, bool]] = Reply()
-        self.inbox.put(("create", new, started, reply))
-        return reply
-
     # --- the loop ------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -176,22 +138,6 @@ class Hub:
             raise
         finally:
             self.stopped = True
-            self._fail_creates()
-
-    def _fail_creates(self) -> None:
-        """Nobody may wait forever on a hub that is gone."""
-        error = RuntimeError("the legato worker stopped before the start was committed")
-        pending = [r for _, _, r in self.creates if isinstance(r, Reply)]
-        self.creates = []
-        while True:
-            try:
-                msg = self.inbox.get_nowait()
-            except queue.Empty:
-                break
-            if msg[0] == "create":
-                pending.append(msg[3])
-        for reply in pending:
-            reply.set_exception(error)
 
     def _block_time(self) -> float:
         if self.ready or self.commit_waiters or self.finals or self.creates:
@@ -231,14 +177,12 @@ class Hub:
         elif kind == "poke":
             self._dirty = True
             self._poll = POLL_MIN
-        elif kind == "create":
-            _, new, started, fut = msg
+        elif kind == "adopt":  # started in this process, born owned by this worker
+            claimed = msg[1]
             if self._stopping:
-                fut.set_exception(RuntimeError("the worker is stopping"))
-                return
-            # a queued run starts only when its queue admits it (claim enforces the limits)
-            new.owner = self.worker_id if self.room > 0 and new.queue is None else None
-            self.creates.append((new, started, fut))
+                self._finish_now(claimed.row.id, claimed.row.epoch)
+            else:
+                self._start(claimed)
         elif kind == "cancel":
             self._interrupt(msg[1], st.CANCELLED, "cancel requested")
         elif kind == "drop":
@@ -518,7 +462,7 @@ class Hub:
         creates, self.creates = self.creates, []
         writes: list[Write] = []
         seen: set[str] = set()
-        parents = [f for _, _, f in creates if isinstance(f, Fiber)]
+        parents = [f for _, _, f in creates]
         for fiber in [*self.commit_waiters, *parents]:
             task = fiber.task
             if task.workflow_id not in seen:
@@ -539,29 +483,19 @@ class Hub:
                 faults.hit("after_commit")
                 break
             except Exception as exc:
-                starts = [c for c in creates if isinstance(c[2], Reply)]
-                if starts:  # the caller of start() hears of it; the rest is retried
-                    for _, _, reply in starts:
-                        assert isinstance(reply, Reply)
-                        reply.set_exception(exc)
-                    creates = [c for c in creates if not isinstance(c[2], Reply)]
-                    continue
                 log.warning("legato: commit failed, retrying in %.2fs: %s", delay, exc)
                 time.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
-        for new, started, fut in creates:
+        for new, started, parent in creates:
             row, created = result.created[new.id]
             if created and row.owner == self.worker_id:
                 self._start(Claimed(row, [started]))
             elif created:
                 self._dirty = True  # queued (or no room): claim it the normal way
-            if isinstance(fut, Fiber):  # a parent waits for its child's creation
-                fut.task.pending = []
-                lost = fut.task.workflow_id in result.fenced
-                self.ready.append((fut, None, LeaseLost()) if lost
-                                  else (fut, (row, created), None))
-            else:
-                fut.set_result((row, created))
+            parent.task.pending = []
+            lost = parent.task.workflow_id in result.fenced
+            self.ready.append((parent, None, LeaseLost()) if lost
+                              else (parent, (row, created), None))
         waiters, self.commit_waiters = self.commit_waiters, []
         all_finals, self.finals = self.finals, []
         for fiber in waiters:
