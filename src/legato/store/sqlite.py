@@ -346,7 +346,8 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
         with self._tx() as c:
             # runs outside a queue, or already started on one (a queue admits a run once)
             ids = [r[0] for r in c.execute(
-                f"SELECT id FROM workflows WHERE owner IS NULL AND status IN {_ACTIVE}"
+                "SELECT id FROM workflows INDEXED BY workflows_claim"
+                f" WHERE owner IS NULL AND status IN {_ACTIVE}"
                 f" AND wake_at <= ? AND name IN ({_marks(len(names))})"
                 " AND (queue IS NULL OR started_at IS NOT NULL)"
                 " ORDER BY priority DESC, wake_at LIMIT ?", (now, *names, limit))]
