@@ -260,6 +260,7 @@ class Task:
         self.shield = 0  # > 0 while compensating: cancellation and deadlines wait
         self.detail: str | None = None  # e.g. "compensated", written with the final status
         self.capturing = False  # ctx.parallel is learning which steps its branches call
+        self.wakes_others = False  # its end may make other runs due (a parent, a queue)
         self.fibers: set[Fiber] = set()  # every live fiber (main and branches)
         self.greenlet: Fiber | None = None
         self._hub: greenlet.greenlet | None = None

@@ -318,6 +318,9 @@ class Hub:
             return
         task = Task(wdef, row.id, row.args(), c.journal, row.epoch, self.clock, row.deadline,
                     row.cancel_requested)
+        start = c.journal[0] if c.journal else None
+        task.wakes_others = row.queue is not None or (
+            start is not None and "parent_id" in start.data)
         self.tasks[row.id] = task
         main = task.start(self.g)
         if row.deadline is not None:
@@ -517,8 +520,8 @@ class Hub:
                     due = self._next_due
                     self._next_due = f.wake_at if due is None else min(due, f.wake_at)
                 self.on_done(task.workflow_id, f.status)
-                if f.status in st.TERMINAL:
-                    self._dirty = True  # a parent may be woken, a queue slot freed
+                if f.status in st.TERMINAL and task.wakes_others:
+                    self._dirty = True  # its parent was woken, or a queue slot freed
 
     # --- stopping ------------------------------------------------------------------------
 
