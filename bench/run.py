@@ -1,0 +1,199 @@
+"""legato benchmarks: ``make bench`` (or ``.venv/bin/python bench/run.py [options]``).
+
+Prints, side by side for SQLite synchronous=NORMAL and FULL, each benchmark's medians and
+its ratios against baselines measured in the same run, then a summary against the targets
+of issue #2. Nothing is asserted: targets are reported, met or not. Results are also written
+as JSON to bench/results/.
+
+    bench/run.py                          # everything (takes several minutes)
+    bench/run.py --quick                  # smaller and faster
+    bench/run.py --only raw,throughput    # a subset (raw is added where ratios need it)
+    bench/run.py --only sleepers --sleepers 20000 --modes NORMAL
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make ``bench`` importable as a package
+    sys.path.insert(0, str(ROOT))
+
+from bench import peer_dbos, raw, recovery, sleepers, throughput  # noqa: E402
+from bench.common import (  # noqa: E402
+    MODES,
+    Config,
+    fmt,
+    fmt_ratio,
+    machine,
+    say,
+    table,
+)
+
+BENCHMARKS: dict[str, Callable[[Config], dict[str, Any]]] = {
+    "raw": raw.run,
+    "throughput": throughput.run,
+    "recovery": recovery.run,
+    "sleepers": sleepers.run,
+    "dbos": peer_dbos.run,
+}
+NEEDS = {"throughput": ["raw"]}  # ratios need the baseline measured in the same run
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default="", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    ap.add_argument("--skip", default="", help="comma-separated benchmarks to leave out")
+    ap.add_argument("--quick", action="store_true",
+                    help="fewer repetitions, 10,000 sleepers, 200 DBOS workflows")
+    ap.add_argument("--reps", type=int, default=0, help="repetitions (default: per benchmark)")
+    ap.add_argument("--sleepers", type=int, default=0,
+                    help="sleeping workflows (default 100,000; 10,000 with --quick)")
+    ap.add_argument("--modes", default=",".join(MODES),
+                    help="SQLite synchronous settings to run (default NORMAL,FULL)")
+    ap.add_argument("--verbose", action="store_true", help="tracebacks of failed benchmarks")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"),
+                    help="folder for the JSON results (default bench/results)")
+    return ap.parse_args(argv)
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        raise SystemExit(f"unknown benchmark(s): {', '.join(unknown)};"
+                         f" choose from {', '.join(BENCHMARKS)}")
+    return names
+
+
+def selection(args: argparse.Namespace) -> list[str]:
+    chosen = set(_names(args.only) or BENCHMARKS)
+    for name in list(chosen):
+        chosen.update(NEEDS.get(name, []))
+    chosen -= set(_names(args.skip))
+    return [n for n in BENCHMARKS if n in chosen]
+
+
+def _get(results: dict[str, Any], *path: str) -> Any:
+    cur: Any = results
+    for key in path:
+        if not isinstance(cur, dict) or key not in cur:
+            return None
+        cur = cur[key]
+    return cur
+
+
+def summary(results: dict[str, Any], modes: list[str]) -> list[dict[str, Any]]:
+    """Issue #2's targets, each with what this run measured (NORMAL is what counts)."""
+    n_sleep = _get(results, "sleepers", "n")
+    targets: list[dict[str, Any]] = [
+        {"target": "steps/s >= 0.5 x raw NORMAL commits/s", "unit": "ratio",
+         "path": ("throughput", "{m}", "paired_ratio"), "ok": lambda v: v >= 0.5,
+         "note": "paired ratio; FULL column: to raw FULL"},
+        {"target": "(info) execute-only steps/s >= 0.5 x raw", "unit": "ratio",
+         "path": ("throughput", "{m}", "execute_only_paired_ratio"),
+         "ok": lambda v: v >= 0.5, "note": "start path excluded"},
+        {"target": "steps/s >= 30 x DBOS", "unit": "x",
+         "path": ("dbos", "{m}", "legato_steps_ratio"), "ok": lambda v: v >= 30},
+        {"target": "10-step latency p50 < 3 ms", "unit": "ms",
+         "path": ("throughput", "{m}", "latency_ms_p50"), "ok": lambda v: v < 3},
+        {"target": "recovery <= 1 s after restart", "unit": "s",
+         "path": ("recovery", "{m}", "recovery_s"), "ok": lambda v: v <= 1},
+        {"target": "re-executed completed steps = 0", "unit": "",
+         "path": ("recovery", "{m}", "reexecuted_completed_steps"), "ok": lambda v: v == 0},
+        {"target": f"worker RSS <= 150 MB, {n_sleep or 100_000:,} sleeping", "unit": "MiB",
+         "path": ("sleepers", "{m}", "worker_rss_mib"),
+         "ok": lambda v: v * 1.048576 <= 150,
+         "note": None if n_sleep in (None, 100_000) else "target is for 100,000"},
+    ]
+    rows, out = [], []
+    for t in targets:
+        values = {m: _get(results, *(p.format(m=m) for p in t["path"])) for m in modes}
+        normal = values.get("NORMAL")
+        met = None if normal is None else bool(t["ok"](normal))
+        out.append({"target": t["target"], "values": values, "met": met,
+                    "note": t.get("note")})
+        cells = []
+        for m in modes:
+            v = values[m]
+            if v is None:
+                cells.append("n/a")
+            elif t["unit"] == "x":
+                cells.append(fmt_ratio(v))
+            elif t["unit"] == "ratio":
+                cells.append(f"{v:.2f}")
+            elif t["unit"] == "":
+                cells.append(str(v))
+            else:
+                cells.append(fmt(v, f" {t['unit']}", 2))
+        verdict = "not run" if met is None else ("met" if met else "MISSED")
+        if t.get("note") and met is not None:
+            verdict += f" ({t['note']})"
+        rows.append([t["target"], *cells, verdict])
+    say()
+    say("== summary against issue #2's targets (judged on NORMAL) ==")
+    table(["target", *modes, "verdict (NORMAL)"], rows)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    names = selection(args)
+    modes = [m.strip().upper() for m in args.modes.split(",") if m.strip()]
+    bad = [m for m in modes if m not in ("OFF", "NORMAL", "FULL", "EXTRA")]
+    if bad or not modes:
+        raise SystemExit(f"--modes: use NORMAL and/or FULL, not {','.join(bad) or 'nothing'}")
+    cfg = Config(quick=args.quick, modes=modes, reps=args.reps or None,
+                 sleepers=args.sleepers or None)
+    info = machine()
+    started = datetime.now(UTC)
+    say(f"legato benchmarks {started:%Y-%m-%d %H:%M:%SZ}"
+        f"{' (quick)' if args.quick else ''}: {', '.join(names)}; synchronous={','.join(modes)}")
+    say(f"machine: {info['cpus']} CPUs ({info.get('cpu_model', '?')}), "
+        f"{info.get('mem_gib', '?')} GiB, Python {info['python']}, SQLite {info['sqlite']},"
+        f" temp fs {info['tmp_fs']}, load {info.get('load_avg')}")
+    say()
+    failed = []
+    t0 = time.perf_counter()
+    for name in names:
+        t = time.perf_counter()
+        try:
+            cfg.results[name] = BENCHMARKS[name](cfg)
+        except Exception as exc:
+            failed.append(name)
+            cfg.results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            say(f"  [{name}] FAILED: {type(exc).__name__}: {exc}")
+            if args.verbose:
+                traceback.print_exc()
+        cfg.results.setdefault(name, {})["elapsed_s"] = time.perf_counter() - t
+        say(f"  ({name}: {time.perf_counter() - t:.1f} s)")
+        say()
+    targets = summary(cfg.results, modes)
+    report = {"started": started.isoformat(), "quick": args.quick, "modes": modes,
+              "benchmarks": names, "machine": info, "results": cfg.results,
+              "targets": targets, "elapsed_s": time.perf_counter() - t0, "failed": failed}
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    path = out_dir / f"bench-{stamp}{'-quick' if args.quick else ''}.json"
+    text = json.dumps(report, indent=2, default=str)
+    path.write_text(text)
+    (out_dir / "latest.json").write_text(text)
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    say(f"\nresults: {shown} (and latest.json); total {report['elapsed_s']:.0f} s")
+    if failed:
+        say(f"benchmarks that failed to run: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""2. legato: 1,000 workflows x 10 trivial steps; 10-step latency; per-step overhead.
+
+Everything runs in this process with a launched engine (defaults: concurrency=500,
+step_threads=32) on a fresh database file per repetition. The workflows are started one
+after another through ``engine.start`` and then awaited through their handles, so the
+measured time includes starting, running, group-committing and reporting results.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+import timeit
+from typing import Any
+
+import legato
+from bench import workloads
+from bench.common import (
+    Config,
+    Stopwatch,
+    fmt,
+    median,
+    percentile,
+    say,
+    sqlite_url,
+    table,
+    tmpdir,
+)
+from bench.raw import commit_rate
+
+WORKFLOWS = 1000
+LONG_WORKFLOW_STEPS = 1000
+
+
+def _engine(url: str) -> legato.Engine:
+    return legato.Engine(url)
+
+
+def throughput_once(url: str, workflows: int) -> dict[str, float]:
+    """Start ``workflows`` ten-step workflows, then wait for every result."""
+    engine = _engine(url)
+    with engine:
+        engine.start(workloads.ten_steps, -1).result(timeout=30)  # warm: threads, caches
+        gc.collect()
+        t0 = time.perf_counter()
+        handles = [engine.start(workloads.ten_steps, i) for i in range(workflows)]
+        t_started = time.perf_counter()
+        for i, h in enumerate(handles):
+            value = h.result(timeout=600)
+            if value != i + workloads.STEPS:
+                raise AssertionError(f"workflow {i} returned {value!r}")
+        t_done = time.perf_counter()
+    total = t_done - t0
+    return {
+        "seconds": total,
+        "start_seconds": t_started - t0,
+        "workflows_per_s": workflows / total,
+        "steps_per_s": workflows * workloads.STEPS / total,
+        "starts_per_s": workflows / (t_started - t0),
+    }
+
+
+def execute_once(url: str, workflows: int) -> dict[str, float]:
+    """The same workload with the start path taken out: all rows are written before the
+    engine launches, then the worker claims and runs them (shows the runtime's own rate)."""
+    engine = _engine(url)
+    t0 = time.perf_counter()
+    handles = [engine.start(workloads.ten_steps, i) for i in range(workflows)]
+    t_written = time.perf_counter()
+    gc.collect()
+    t1 = time.perf_counter()
+    with engine:
+        for i, h in enumerate(handles):
+            if h.result(timeout=600) != i + workloads.STEPS:
+                raise AssertionError(f"workflow {i} returned a wrong value")
+        t_done = time.perf_counter()
+    return {"seconds": t_done - t1, "steps_per_s": workflows * workloads.STEPS / (t_done - t1),
+            "unlaunched_starts_per_s": workflows / (t_written - t0)}
+
+
+def latency(url: str, runs: int) -> list[float]:
+    """Start-to-result seconds of one ten-step workflow at a time, ``runs`` times."""
+    engine = _engine(url)
+    samples: list[float] = []
+    with engine:
+        for i in range(5):  # warm-up
+            engine.start(workloads.ten_steps, i).result(timeout=30)
+        gc.collect()
+        for i in range(runs):
+            t0 = time.perf_counter()
+            engine.start(workloads.ten_steps, i).result(timeout=30)
+            samples.append(time.perf_counter() - t0)
+    return samples
+
+
+def long_workflow(url: str, steps: int) -> float:
+    """Seconds per step of one workflow running ``steps`` steps in a row (nothing else runs:
+    every step is its own durable commit)."""
+    engine = _engine(url)
+    with engine:
+        engine.start(workloads.many_steps, 10).result(timeout=30)
+        with Stopwatch() as sw:
+            value = engine.start(workloads.many_steps, steps).result(timeout=600)
+        assert value == steps
+    return sw.seconds / steps
+
+
+def plain_call_seconds() -> float:
+    n = 200_000
+    best = min(timeit.repeat("f(1)", globals={"f": workloads.plain}, number=n, repeat=5))
+    return best / n
+
+
+def run(cfg: Config) -> dict[str, Any]:
+    reps = cfg.n_reps(5, 3)
+    lat_runs = 50 if cfg.quick else 200
+    long_steps = 300 if cfg.quick else LONG_WORKFLOW_STEPS
+    long_reps = cfg.n_reps(3, 1)
+    say(f"[throughput] {WORKFLOWS} workflows x {workloads.STEPS} steps, {reps} reps per mode;"
+        f" latency over {lat_runs} sequential runs; one {long_steps}-step workflow"
+        f" x {long_reps}")
+    out: dict[str, Any] = {"workflows": WORKFLOWS, "steps": workloads.STEPS, "reps": reps,
+                           "latency_runs": lat_runs, "long_workflow_steps": long_steps}
+    plain = plain_call_seconds()
+    out["plain_call_us"] = plain * 1e6
+    raw = cfg.results.get("raw", {})
+    rows: list[list[str]] = []
+    lat_rows: list[list[str]] = []
+    for sync in cfg.modes:
+        runs: list[dict[str, float]] = []
+        execs: list[dict[str, float]] = []
+        paired: list[float] = []
+        with tmpdir(f"tp-{sync.lower()}") as d:
+            for i in range(reps):  # a raw measurement beside each rep: paired ratios
+                paired.append(commit_rate(d / f"raw{i}.db", sync, 0.5))
+                runs.append(throughput_once(sqlite_url(d / f"tp{i}.db", sync), WORKFLOWS))
+                execs.append(execute_once(sqlite_url(d / f"ex{i}.db", sync), WORKFLOWS))
+            lat = latency(sqlite_url(d / "lat.db", sync), lat_runs)
+            per_step = [long_workflow(sqlite_url(d / f"long{i}.db", sync), long_steps)
+                        for i in range(long_reps)]
+        steps_s = median([r["steps_per_s"] for r in runs])
+        raw_commits = raw.get(sync, {}).get("commits_per_s")
+        seq_step = median(per_step)
+        res = {
+            "steps_per_s": steps_s,
+            "steps_per_s_all": [r["steps_per_s"] for r in runs],
+            "workflows_per_s": median([r["workflows_per_s"] for r in runs]),
+            "starts_per_s": median([r["starts_per_s"] for r in runs]),
+            "start_seconds": median([r["start_seconds"] for r in runs]),
+            "seconds": median([r["seconds"] for r in runs]),
+            "ratio_to_raw_commits": steps_s / raw_commits if raw_commits else None,
+            "paired_raw_commits_per_s": paired,
+            "paired_ratio": median([r["steps_per_s"] / p for r, p in zip(runs, paired,
+                                                                         strict=True)]),
+            "execute_only_paired_ratio": median([r["steps_per_s"] / p for r, p in
+                                                 zip(execs, paired, strict=True)]),
+            "execute_only_steps_per_s": median([r["steps_per_s"] for r in execs]),
+            "execute_only_ratio_to_raw_commits":
+                median([r["steps_per_s"] for r in execs]) / raw_commits if raw_commits else None,
+            "unlaunched_starts_per_s": median([r["unlaunched_starts_per_s"] for r in execs]),
+            "latency_ms_p50": percentile(lat, 50) * 1e3,
+            "latency_ms_p90": percentile(lat, 90) * 1e3,
+            "latency_ms_p99": percentile(lat, 99) * 1e3,
+            "latency_ms_mean": sum(lat) / len(lat) * 1e3,
+            "sequential_step_us": seq_step * 1e6,
+            "sequential_step_overhead_us": (seq_step - plain) * 1e6,
+            "amortized_step_us": 1e6 / steps_s,
+            "amortized_step_overhead_us": 1e6 / steps_s - plain * 1e6,
+        }
+        out[sync] = res
+        ratio_text = "n/a" if raw_commits is None else f"{res['ratio_to_raw_commits']:.2f}"
+        exec_ratio = res["execute_only_ratio_to_raw_commits"]
+        rows.append([sync, fmt(res["starts_per_s"], "/s"), fmt(res["workflows_per_s"], "/s"),
+                     fmt(steps_s, "/s"), ratio_text, f"{res['paired_ratio']:.2f}",
+                     fmt(res["execute_only_steps_per_s"], "/s"),
+                     "n/a" if exec_ratio is None else f"{exec_ratio:.2f}",
+                     f"{res['execute_only_paired_ratio']:.2f}"])
+        lat_rows.append([sync, fmt(res["latency_ms_p50"], " ms", 2),
+                         fmt(res["latency_ms_p90"], " ms", 2),
+                         fmt(res["latency_ms_p99"], " ms", 2),
+                         fmt(res["amortized_step_overhead_us"], " us", 1),
+                         fmt(res["sequential_step_overhead_us"], " us", 1)])
+    table(["synchronous", "starts", "workflows", "steps", "steps/raw", "paired",
+           "execute-only steps", "exec/raw", "paired"], rows)
+    say("  start 1,000 then wait for all (medians); 'execute-only': the same 1,000 written"
+        " before the engine launches, timed from launch (the runtime without the start path)")
+    say("  '/raw': over the raw benchmark's median; 'paired': median of per-rep ratios to a"
+        " 0.5 s raw measurement taken just before each rep (robust to drifting load)")
+    say()
+    table(["synchronous", "10-step p50", "p90", "p99", "step overhead (1,000 wf)",
+           "step overhead (alone)"], lat_rows)
+    say(f"  latency: start -> result of one workflow at a time, {lat_runs} runs; plain"
+        f" function call: {plain * 1e9:.0f} ns")
+    say("  'step overhead (1,000 wf)' = 1/(steps/s) - plain call (amortized over concurrent"
+        f" workflows); '(alone)' = one {long_steps}-step workflow by itself, per step")
+    return out
