@@ -113,6 +113,8 @@ class RunStep:
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     run: StepRun
+    pos: int = 0
+    attempt: int = 1
 
 
 @dataclass(slots=True)
@@ -133,6 +135,7 @@ class StepOutcome:
     value: Any = None
     error: BaseException | None = None
     heartbeat: Any = None  # the attempt's last heartbeat details
+    recorded: bool = False  # the hub journaled and committed the success already
 
 
 @dataclass(slots=True)
@@ -195,6 +198,7 @@ class Fiber(greenlet.greenlet):  # type: ignore[misc]
     parked: object | None = None  # what the fiber waits for, while parked
     step_token: int | None = None  # the step attempt whose outcome is awaited
     wait_token: int | None = None  # the in-memory timer the fiber waits on
+    after_commit: Any = None  # what to resume the fiber with once its records are committed
 
 
 TaskGreenlet = Fiber
@@ -304,6 +308,18 @@ class Task:
         self.pending.append(e)
         self.now = now
         return e
+
+    def record_success(self, req: RunStep, outcome: StepOutcome) -> bool:
+        """Journal a step's success on the hub's side (saves a round trip into the body);
+        False if the result is not JSON, which the body then handles as a failure."""
+        try:
+            raw = codec.dumps({"result": outcome.value})
+        except InvalidInput:
+            return False
+        self._append(ev.STEP_COMPLETED, name=req.sdef.name, pos=req.pos, attempt=req.attempt,
+                     data={"result": outcome.value}, raw=raw)
+        outcome.recorded = True
+        return True
 
     def _commit(self) -> None:
         if self.pending:
@@ -440,7 +456,10 @@ class Task:
             if retry_at is not None:
                 self._wait_until(retry_at)
             self._boundary()
-            outcome: StepOutcome = self._park(RunStep(sdef, args, kwargs, StepRun(key, beat)))
+            outcome: StepOutcome = self._park(RunStep(sdef, args, kwargs, StepRun(key, beat),
+                                                      pos, attempt))
+            if outcome.recorded:
+                return outcome.value
             if outcome.ok:
                 try:
                     raw = codec.dumps({"result": outcome.value},

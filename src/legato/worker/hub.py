@@ -170,8 +170,12 @@ class Hub:
             _, fiber, token, outcome = msg
             if fiber.step_token == token:
                 fiber.step_token = None
-                if fiber.task.dropped:
+                task = fiber.task
+                if task.dropped:
                     self.ready.append((fiber, None, LeaseLost()))
+                elif outcome.ok and task.record_success(fiber.parked, outcome):
+                    fiber.after_commit = outcome  # straight to the group commit
+                    self.commit_waiters.append(fiber)
                 else:
                     self.ready.append((fiber, outcome, None))
         elif kind == "poke":
@@ -504,12 +508,13 @@ class Hub:
         for fiber in waiters:
             task = fiber.task
             task.pending = []
+            value, fiber.after_commit = fiber.after_commit, None
             if task.workflow_id in result.fenced:
                 self.ready.append((fiber, None, LeaseLost()))
             else:
                 if task.workflow_id in result.cancel_requested:
                     task.interrupt(st.CANCELLED, "cancel requested")
-                self.ready.append((fiber, None, None))
+                self.ready.append((fiber, value, None))
         for task, f in all_finals:
             task.pending = []
             if self.tasks.get(task.workflow_id) is task:
