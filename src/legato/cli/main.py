@@ -21,6 +21,7 @@ import typer
 
 from legato import __version__
 from legato.cli import output, people, schedules
+from legato.cli.asl import asl_app
 from legato.cli.common import (
     FAILED,
     INTERRUPTED,
@@ -44,6 +45,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(asl_app, name="asl")
 app.add_typer(people.tasks_app, name="tasks")
 app.add_typer(people.users_app, name="users")
 app.add_typer(schedules.schedules_app, name="schedules")

@@ -1,0 +1,207 @@
+"""``asl.register``: a state machine as a durable legato workflow.
+
+The interpreter runs inside the workflow body and reaches the world only through
+:class:`DurableExecutor`:
+
+- a Task is a journaled step (one ``@legato.step`` per handler, named ``asl:<machine>:<key>``)
+  whose result is an envelope: failures are data, and ASL's Retry/Catch decide what follows;
+- Wait states and retry intervals are ``ctx.sleep`` (durable timers, no thread held);
+- every history event (``PassStateEntered``, ``TaskSucceeded`` ...) is a journal marker
+  ``asl:<event id>:<type>:<state>``, so the run's progress shows in ``handle.history()``;
+- Parallel branches and Map iterations run one after another in the same workflow;
+- time is the journal's and randomness is seeded by the workflow id, so a replay after a
+  crash takes the same path and resumes at the state it was in.
+
+The handle uses legato's statuses: SUCCEEDED -> COMPLETED, FAILED -> FAILED (the error is
+:class:`ExecutionFailed` with the ASL error and cause), TIMED_OUT (the machine's
+``TimeoutSeconds`` is the workflow deadline) and ABORTED -> CANCELLED (``handle.cancel()``).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from legato.asl import model as m
+from legato.asl.api import REGION, run_info
+from legato.asl.errors import HandlerError, StatesFailure
+from legato.asl.executor import BranchAborted, BranchResult, Job, TaskRequest
+from legato.asl.handlers import Handler, Handlers, Outcome, TaskContext, classify, invoke
+from legato.asl.history import History
+from legato.asl.interpreter import Interpreter
+from legato.asl.parser import parse
+from legato.domain.retry import NO_RETRY
+from legato.errors import LegatoError
+from legato.runtime.context import WorkflowContext
+from legato.runtime.registry import step, workflow
+
+
+class ExecutionFailed(LegatoError):
+    """A durable state machine ended FAILED; ``error`` and ``cause`` as AWS words them."""
+
+    def __init__(self, error: str | None, cause: str | None = None) -> None:
+        super().__init__(f"{error}: {cause}" if cause else str(error))
+        self.error = error
+        self.cause = cause
+
+
+@dataclass
+class Binding:
+    """A registered machine: its model, handlers and the steps that call them."""
+
+    name: str
+    machine: m.Machine
+    handlers: Handlers
+    steps: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def step_for(self, key: str) -> Callable[..., Any]:
+        with self.lock:
+            fn = self.steps.get(key)
+            if fn is None:
+                fn = _task_step(self.name, key)
+                self.steps[key] = fn
+            return fn
+
+
+_BINDINGS: dict[str, Binding] = {}
+
+
+def _task_step(machine: str, key: str) -> Callable[..., Any]:
+    def invoke_task(request: dict[str, Any]) -> dict[str, Any]:
+        binding = _BINDINGS.get(machine)
+        target = classify(request["resource"])
+        fn = binding.handlers.find(target, request.get("function")) if binding else None
+        if fn is None:
+            name = request.get("function") or target.key or target.resource
+            return Outcome(False, error="Lambda.ResourceNotFoundException",
+                           cause=f"Function not found: {name}").as_dict()
+        ctx = TaskContext(function_name=request.get("function") or target.key or "",
+                          aws_request_id=request["request_id"], state_name=request["state"],
+                          timeout=request.get("timeout"),
+                          heartbeat_seconds=request.get("heartbeat"), virtual=False,
+                          invoked_function_arn=target.resource)
+        return invoke(fn, request["event"], ctx, target).as_dict()
+
+    invoke_task.__qualname__ = f"asl[{machine}].{key}"
+    return step(name=f"asl:{machine}:{key}", retry=NO_RETRY)(invoke_task)
+
+
+class DurableExecutor:
+    """The :class:`~legato.asl.executor.Executor` that runs on a legato workflow's journal."""
+
+    virtual = False
+
+    def __init__(self, ctx: WorkflowContext, binding: Binding, rng: random.Random,
+                 history: History | None = None, prefix: str = "") -> None:
+        self.ctx = ctx
+        self.binding = binding
+        self.rng = rng
+        self.history = history if history is not None else History()
+        self.prefix = prefix
+        self._stopped = False
+
+    def now(self) -> float:
+        return self.ctx.now().timestamp()
+
+    def record(self, event_type: str, details: dict[str, Any] | None = None) -> int:
+        event_id = self.history.add(event_type, self.now(), details)
+        name = (details or {}).get("name")
+        marker = f"asl:{self.prefix}{event_id}:{event_type}" + (f":{name}" if name else "")
+        self.ctx.patched(marker[:250])
+        return event_id
+
+    @property
+    def next_event_id(self) -> int:
+        return self.history.next_id
+
+    def invoke(self, request: TaskRequest) -> Outcome:
+        key = request.function or request.target.key or request.target.resource
+        call = self.binding.step_for(key)
+        envelope = call({"resource": request.target.resource, "function": request.function,
+                         "event": request.event, "state": request.state,
+                         "timeout": request.timeout, "heartbeat": request.heartbeat,
+                         "request_id": request.request_id})
+        return Outcome.from_dict(envelope)
+
+    def sleep(self, seconds: float, what: str) -> None:
+        if seconds > 0:
+            self.ctx.sleep(seconds, name=f"asl:{what}"[:200])
+
+    def uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def random(self) -> float:
+        return self.rng.random()
+
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def branches(self, jobs: list[Job], max_concurrency: int, *, fail_fast: bool,
+                 isolated: bool) -> list[BranchResult]:
+        """One branch after another, deterministically (replay takes the same order)."""
+        results: list[BranchResult] = []
+        failed = False
+        base = self.history.next_id
+        for i, job in enumerate(jobs):
+            if fail_fast and failed:
+                results.append(BranchResult(False, aborted=True))
+                continue
+            child = (DurableExecutor(self.ctx, self.binding, self.rng, History(),
+                                     f"{self.prefix}{base}.{i}/") if isolated else self)
+            try:
+                results.append(BranchResult(True, job(child), ended_at=self.now()))
+            except StatesFailure as failure:
+                failed = True
+                results.append(BranchResult(False, failure=failure, ended_at=self.now()))
+            except BranchAborted:
+                results.append(BranchResult(False, aborted=True))
+        return results
+
+
+def _run(ctx: WorkflowContext, binding: Binding, value: Any) -> Any:
+    value = {} if value is None else value
+    rng = random.Random(ctx.workflow_id)
+    start = ctx.now().timestamp()
+    info = run_info(binding.name, ctx.workflow_id, value, start)
+    executor = DurableExecutor(ctx, binding, rng)
+    result = Interpreter(binding.machine, info, region=REGION).execute(executor, value)
+    if result.status == "SUCCEEDED":
+        return result.output
+    raise ExecutionFailed(result.error, result.cause)
+
+
+def register(name: str, machine: m.Machine | Mapping[str, Any] | str,
+             handlers: Mapping[str, Handler] | None = None) -> Callable[..., Any]:
+    """Register ``machine`` as a durable workflow named ``name`` and return it.
+
+    >>> asl.register("order", asl.load("order.asl.json"), handlers={"charge": charge})
+    >>> engine.start("order", {"id": 1}).result(timeout=10)
+
+    The workflow takes the execution input as its one argument. Raises
+    :class:`~legato.asl.HandlerError` at once if a Task resource has no handler, and
+    :class:`~legato.asl.DefinitionError` for an invalid definition. Registering the same name
+    again replaces the machine (for runs that start afterwards).
+    """
+    if not isinstance(name, str) or not name:
+        raise HandlerError("asl.register needs a non-empty workflow name")
+    parsed = parse(machine)
+    table = Handlers(handlers)
+    table.check(parsed)
+    binding = Binding(name, parsed, table)
+    for _, st in parsed.walk():
+        if isinstance(st, m.TaskState):
+            target = classify(st.resource)
+            if target.key is not None:
+                binding.step_for(target.key)
+    _BINDINGS[name] = binding
+
+    def run_machine(ctx: WorkflowContext, value: Any = None) -> Any:
+        return _run(ctx, _BINDINGS[name], value)
+
+    run_machine.__qualname__ = f"asl[{name}]"
+    return workflow(name=name, deadline=parsed.timeout_seconds)(run_machine)

@@ -1,0 +1,173 @@
+"""The effectful operations of a run, behind one small interface.
+
+The interpreter is pure state-machine logic; everything that touches the world goes through
+an :class:`Executor`: invoke a Task handler, wait, run Parallel/Map branches, record a history
+event, read the clock, draw randomness. :class:`MemoryExecutor` runs in memory on a virtual
+clock (``asl.execute``); :class:`legato.asl.durable.DurableExecutor` runs on legato's journal.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from legato.asl.errors import StatesFailure
+from legato.asl.handlers import Handlers, Outcome, Target, TaskContext, invoke
+from legato.asl.history import History
+
+
+@dataclass
+class TaskRequest:
+    """One attempt of a Task: what to call, with what, under which limits."""
+
+    state: str
+    target: Target
+    function: str | None  # lambda:invoke's FunctionName
+    event: Any
+    timeout: float | None
+    heartbeat: float | None
+    token: str | None
+    request_id: str
+
+
+class BranchAborted(Exception):
+    """A branch stopped because a sibling failed first."""
+
+
+@dataclass
+class BranchResult:
+    ok: bool
+    value: Any = None
+    failure: StatesFailure | None = None
+    aborted: bool = False
+    ended_at: float = 0.0
+
+
+Job = Callable[["Executor"], Any]
+
+
+class Executor(Protocol):
+    """What the interpreter may do besides computing."""
+
+    virtual: bool
+
+    def now(self) -> float: ...
+
+    def record(self, event_type: str, details: dict[str, Any] | None = None) -> int: ...
+
+    @property
+    def next_event_id(self) -> int: ...
+
+    def invoke(self, request: TaskRequest) -> Outcome: ...
+
+    def sleep(self, seconds: float, what: str) -> None: ...
+
+    def uuid(self) -> str: ...
+
+    def random(self) -> float: ...
+
+    def stopped(self) -> bool: ...
+
+    def branches(self, jobs: list[Job], max_concurrency: int, *, fail_fast: bool,
+                 isolated: bool) -> list[BranchResult]: ...
+
+
+class MemoryExecutor:
+    """In memory, on a virtual clock: waits jump the clock instead of blocking.
+
+    Branches run one after another, each on its own fork of the clock that starts when a
+    concurrency slot frees up, so elapsed times match a concurrent run; a branch that would
+    start (or go on) after a sibling failed is aborted, as AWS aborts it.
+    """
+
+    virtual = True
+
+    def __init__(self, handlers: Handlers, *, start: float | None = None,
+                 history: History | None = None, rng: random.Random | None = None,
+                 stop_at: float | None = None) -> None:
+        self.handlers = handlers
+        self.t = time.time() if start is None else float(start)
+        self.history = history if history is not None else History()
+        self.rng = rng if rng is not None else random.Random()
+        self.stop_at = stop_at
+
+    def now(self) -> float:
+        return self.t
+
+    def record(self, event_type: str, details: dict[str, Any] | None = None) -> int:
+        return self.history.add(event_type, self.t, details)
+
+    @property
+    def next_event_id(self) -> int:
+        return self.history.next_id
+
+    def invoke(self, request: TaskRequest) -> Outcome:
+        fn = self.handlers.find(request.target, request.function)
+        if fn is None:
+            return Outcome(False, error="Lambda.ResourceNotFoundException",
+                           cause=_not_found(request))
+        ctx = TaskContext(function_name=request.function or request.target.key or "",
+                          aws_request_id=request.request_id, state_name=request.state,
+                          task_token=request.token, timeout=request.timeout,
+                          heartbeat_seconds=request.heartbeat, virtual=True,
+                          invoked_function_arn=request.target.resource)
+        outcome = invoke(fn, request.event, ctx, request.target)
+        self.t += outcome.elapsed
+        return outcome
+
+    def sleep(self, seconds: float, what: str) -> None:
+        self.t += max(0.0, seconds)
+
+    def uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def random(self) -> float:
+        return self.rng.random()
+
+    def stopped(self) -> bool:
+        return self.stop_at is not None and self.t >= self.stop_at
+
+    def branches(self, jobs: list[Job], max_concurrency: int, *, fail_fast: bool,
+                 isolated: bool) -> list[BranchResult]:
+        if not jobs:
+            return []
+        width = len(jobs) if max_concurrency <= 0 else min(max_concurrency, len(jobs))
+        slots = [self.t] * width
+        failed_at = math.inf
+        results: list[BranchResult] = []
+        for job in jobs:
+            slot = min(range(width), key=lambda i: slots[i])
+            begin = slots[slot]
+            limit = failed_at if fail_fast else math.inf
+            if self.stop_at is not None:
+                limit = min(limit, self.stop_at)
+            if begin >= limit and limit != math.inf:
+                results.append(BranchResult(False, aborted=True, ended_at=begin))
+                continue
+            child = MemoryExecutor(self.handlers, start=begin,
+                                   history=History() if isolated else self.history,
+                                   rng=self.rng,
+                                   stop_at=None if limit == math.inf else limit)
+            try:
+                value = job(child)
+                results.append(BranchResult(True, value, ended_at=child.t))
+            except StatesFailure as failure:
+                results.append(BranchResult(False, failure=failure, ended_at=child.t))
+                if fail_fast:
+                    failed_at = min(failed_at, child.t)
+            except BranchAborted:
+                results.append(BranchResult(False, aborted=True, ended_at=child.t))
+            slots[slot] = child.t
+        self.t = failed_at if failed_at != math.inf else max(slots)
+        return results
+
+
+def _not_found(request: TaskRequest) -> str:
+    name = request.function or request.target.key or request.target.resource
+    return (f"Function not found: {name} (Service: AWSLambda; Status Code: 404; Error Code: "
+            f"ResourceNotFoundException; Request ID: {request.request_id}; Proxy: null)")
