@@ -568,6 +568,7 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
         if name is not None:
             sql += " WHERE name = ?"
             params.append(name)
-        rows = self._conn().execute(sql + " ORDER BY at DESC LIMIT ?", (*params, limit))
+        rows = self._conn().execute(sql + " ORDER BY at DESC, rowid DESC LIMIT ?",
+                                    (*params, limit))
         return [dict(zip(("name", "at", "source", "target", "reason"), r, strict=True))
                 for r in rows]

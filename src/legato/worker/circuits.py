@@ -43,9 +43,10 @@ class CircuitGate:
                 continue  # another worker changed it first: decide again
             if verdict == "call":
                 return
-            until = cur.next_probe_at if cur.state != "HALF_OPEN" or cur.next_probe_at \
-                else now + min(cb.reset_timeout, 1.0)
-            until = max(until or now, now + 0.05)
+            if cur.state == "HALF_OPEN":  # probes are out: look again shortly
+                until = now + min(cb.reset_timeout, 1.0)
+            else:
+                until = max(cur.next_probe_at or now, now + 0.05)
             if verdict == "reject":
                 raise CircuitOpen(cb.name, until)
             raise CircuitWait(cb.name, until)
