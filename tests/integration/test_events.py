@@ -137,3 +137,19 @@ def test_delivery_while_no_worker_runs_is_not_lost(make_engine: Make, clock: Vir
     assert client.publish("done", key="job-1", data=42).delivered_to == [h.workflow_id]
     second = make_engine(clock=clock).launch()
     assert second.handle(h.workflow_id).result(timeout=10) == 42
+
+
+def test_buffered_events_expire_after_their_ttl(make_engine: Make, clock: VirtualClock,
+                                                unique_name) -> None:
+    @legato.workflow(name=unique_name("late"))
+    def late(ctx: legato.WorkflowContext) -> object:
+        return ctx.wait_event("offer", key="k", timeout=60)
+
+    engine = make_engine(clock=clock).launch()
+    engine.publish("offer", key="k", data="stale", ttl=30)
+    clock.advance(31)
+    assert engine.store.expire_events(clock.now()) == 1
+    h = engine.start(late)
+    h.wait_status("WAITING")  # the expired event is not consumed
+    engine.publish("offer", key="k", data="fresh")
+    assert h.result(timeout=10) == "fresh"

@@ -139,5 +139,7 @@ class SQLiteEvents:
         c.execute("DELETE FROM inbox WHERE workflow_id = ?", (wid,))
 
     def expire_events(self, now: float) -> int:
+        """Buffered events nobody took before their time-to-live (delivered ones too)."""
         with self._tx() as c:
-            return c.execute("DELETE FROM events WHERE expires_at <= ?", (now,)).rowcount
+            return int(c.execute("DELETE FROM events WHERE expires_at <= ?",
+                                 (now,)).rowcount)

@@ -19,6 +19,7 @@ from legato.worker.pool import AsyncRunner, StepPool
 from legato.worker.scheduler import Scheduler
 
 log = logging.getLogger("legato.worker")
+EXPIRY_EVERY = 60.0  # seconds between sweeps of expired buffered events
 
 
 class Worker:
@@ -96,7 +97,14 @@ class Worker:
 
     def _heartbeat(self) -> None:
         interval = self.lease / 3
+        next_expiry = 0.0
         while not self._stop.wait(interval):
+            if time.monotonic() >= next_expiry:  # buffered events past their time-to-live
+                next_expiry = time.monotonic() + EXPIRY_EVERY
+                try:
+                    self.store.expire_events(self.clock.now())
+                except Exception as exc:
+                    log.warning("legato: expiring old events failed: %s", exc)
             try:
                 if not self.store.renew_worker(self.id, time.time() + self.lease):
                     log.warning("legato: worker %s was declared dead; re-registering", self.id)
