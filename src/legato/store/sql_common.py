@@ -54,3 +54,12 @@ def new_row(new: NewWorkflow) -> WorkflowRow:
                        input=new.input, created_at=new.now, updated_at=new.now,
                        owner=new.owner, epoch=1 if new.owner else 0, wake_at=new.now,
                        deadline=new.deadline, queue=new.queue, priority=new.priority)
+
+
+#: the active statuses as an SQL list (the same in every dialect)
+ACTIVE_SQL = "('PENDING', 'RUNNING', 'WAITING')"
+
+
+def prefixed(alias: str) -> str:
+    """:data:`WF_COLUMNS` qualified with a table alias (for joins and ``UPDATE ... FROM``)."""
+    return ", ".join(f"{alias}.{c.strip()}" for c in WF_COLUMNS.split(","))

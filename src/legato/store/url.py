@@ -34,8 +34,7 @@ def open_store(url: str | None = None) -> Store:
     if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
         from legato.store.postgres import PostgresStore
 
-        store: Store = PostgresStore(url)  # type: ignore[assignment]  # until issue #3
-        return store
+        return PostgresStore(url)
     raise ConfigError(
         f"unsupported database URL {url!r}: use sqlite:///FILE.db or postgresql://USER@HOST/DB"
     )

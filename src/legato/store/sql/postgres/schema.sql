@@ -1,5 +1,5 @@
 -- legato schema, PostgreSQL: the whole current schema, for fresh installs.
--- version: 2
+-- version: 6
 -- Every change goes into a new numbered migration AND here; a test compares the two.
 CREATE TABLE workflows (
     id               text PRIMARY KEY,
@@ -20,7 +20,9 @@ CREATE TABLE workflows (
     queue            text,
     priority         integer NOT NULL DEFAULT 0,
     created_order    bigint GENERATED ALWAYS AS IDENTITY,
-    parent_id        text  -- a child workflow: its parent is woken when it ends
+    parent_id        text,  -- a child workflow: its parent is woken when it ends
+    queue_key        text,  -- per-key flow control within the queue
+    started_at       double precision  -- first claimed (a queue admits a run once)
 );
 CREATE INDEX workflows_due ON workflows (wake_at)
     WHERE owner IS NULL AND status IN ('PENDING', 'RUNNING', 'WAITING');
@@ -29,6 +31,7 @@ CREATE INDEX workflows_created ON workflows (created_at, created_order);
 CREATE INDEX workflows_status ON workflows (status, created_at);
 CREATE INDEX workflows_name ON workflows (name, created_at);
 CREATE INDEX workflows_parent ON workflows (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX workflows_queue ON workflows (queue, started_at) WHERE queue IS NOT NULL;
 
 CREATE TABLE journal (
     workflow_id text NOT NULL,
@@ -79,3 +82,127 @@ CREATE TABLE circuit_transitions (
     reason text NOT NULL
 );
 CREATE INDEX circuit_transitions_name ON circuit_transitions (name, at);
+
+CREATE TABLE events (
+    id           text PRIMARY KEY,
+    type         text NOT NULL,
+    key          text NOT NULL DEFAULT '',
+    data         text,
+    published_at double precision NOT NULL,
+    expires_at   double precision NOT NULL,
+    taken_by     text,               -- "<workflow id>:<pos>" of the wait that consumed it
+    delivered    boolean NOT NULL DEFAULT false,  -- handed to workflows already waiting
+    seq          bigint GENERATED ALWAYS AS IDENTITY  -- publication order among equal times
+);
+CREATE INDEX events_buffered ON events (type, key, published_at)
+    WHERE taken_by IS NULL AND NOT delivered;
+CREATE INDEX events_expiry ON events (expires_at);
+
+-- what suspended workflows wait for; one row per condition of a wait
+CREATE TABLE waits (
+    workflow_id text NOT NULL,
+    pos         integer NOT NULL,
+    kind        text NOT NULL,       -- 'event' | 'signal' | 'task'
+    name        text NOT NULL,
+    key         text NOT NULL DEFAULT '',
+    created_at  double precision NOT NULL,
+    PRIMARY KEY (workflow_id, pos, kind, name, key)
+);
+CREATE INDEX waits_match ON waits (kind, name, key);
+
+-- what was delivered to a wait, kept until the workflow ends (so a crash loses nothing)
+CREATE TABLE inbox (
+    workflow_id text NOT NULL,
+    pos         integer NOT NULL,
+    kind        text NOT NULL,
+    name        text NOT NULL,
+    key         text NOT NULL DEFAULT '',
+    data        text,
+    source      text,
+    at          double precision NOT NULL,
+    PRIMARY KEY (workflow_id, pos)
+);
+
+CREATE TABLE signals (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    workflow_id text NOT NULL,
+    name        text NOT NULL,
+    data        text,
+    sent_at     double precision NOT NULL,
+    taken_pos   integer
+);
+CREATE INDEX signals_queue ON signals (workflow_id, name, id) WHERE taken_pos IS NULL;
+
+CREATE TABLE workflow_state (
+    workflow_id text NOT NULL,
+    key         text NOT NULL,
+    value       text,
+    updated_at  double precision NOT NULL,
+    PRIMARY KEY (workflow_id, key)
+);
+
+CREATE TABLE users (
+    name       text PRIMARY KEY,
+    created_at double precision NOT NULL
+);
+CREATE TABLE user_groups (
+    user_name  text NOT NULL,
+    group_name text NOT NULL,
+    PRIMARY KEY (user_name, group_name)
+);
+CREATE TABLE tasks (
+    id          text PRIMARY KEY,
+    workflow_id text NOT NULL,
+    name        text NOT NULL,
+    status      text NOT NULL,
+    assignee    text,
+    group_name  text,
+    data        text,
+    form        text,
+    due         double precision,
+    escalate_to text,
+    four_eyes   boolean NOT NULL DEFAULT false,
+    approvals   text NOT NULL DEFAULT '[]',
+    claimed_by  text,
+    result      text,
+    escalated   boolean NOT NULL DEFAULT false,
+    created_at  double precision NOT NULL,
+    updated_at  double precision NOT NULL,
+    version     integer NOT NULL DEFAULT 1
+);
+CREATE INDEX tasks_assignee ON tasks (assignee, status);
+CREATE INDEX tasks_group ON tasks (group_name, status);
+CREATE INDEX tasks_workflow ON tasks (workflow_id);
+CREATE TABLE task_audit (
+    task_id text NOT NULL,
+    at      double precision NOT NULL,
+    "user"  text,
+    action  text NOT NULL,
+    detail  text,
+    seq     bigint GENERATED ALWAYS AS IDENTITY  -- order among equal times
+);
+CREATE INDEX task_audit_task ON task_audit (task_id, at);
+
+CREATE TABLE schedules (
+    name       text PRIMARY KEY,
+    workflow   text NOT NULL,
+    cron       text NOT NULL,
+    timezone   text NOT NULL,
+    catch_up   text NOT NULL,
+    args       text NOT NULL,
+    paused     boolean NOT NULL DEFAULT false,
+    next_tick  double precision NOT NULL,
+    last_tick  double precision,
+    created_at double precision NOT NULL,
+    updated_at double precision NOT NULL
+);
+CREATE INDEX schedules_due ON schedules (next_tick) WHERE NOT paused;
+
+CREATE TABLE queues (
+    name        text PRIMARY KEY,
+    concurrency integer,
+    rate_count  integer,
+    rate_period double precision,
+    per_key     integer,
+    updated_at  double precision NOT NULL
+);

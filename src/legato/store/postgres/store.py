@@ -1,0 +1,591 @@
+"""The shared store: PostgreSQL through psycopg 3, for many worker processes on many hosts.
+
+Semantics mirror the SQLite store exactly (``legato.store.sqlite``); what differs is how they
+are enforced when writers really run in parallel:
+
+* claiming takes due rows ``FOR UPDATE SKIP LOCKED``, so concurrent claimers never wait for
+  or get the same workflow; claiming bumps the epoch;
+* a group commit locks the rows it writes and the rows they affect (parents, children) in
+  id order, so two commits cannot deadlock; drops every write whose epoch is stale
+  (fencing) and writes the rest in one transaction, one round-trip per statement kind
+  (``executemany`` in pipeline mode);
+* a worker holds a session advisory lock for its lifetime (:class:`LockKeeper`); a worker
+  whose lock is gone is provably dead and its workflows are taken over at once;
+* anything that makes work runnable for other processes sends ``NOTIFY`` in its own
+  transaction; :meth:`subscribe` hears it through a ``LISTEN`` thread (:class:`Listener`).
+
+Events, human tasks, schedules and queues live in mixins beside this module (events.py,
+tasks.py, schedules.py, queues.py), each saying what it serialises and why.
+
+A connection lost mid-run makes the operation raise; callers retry. Commits are idempotent
+under retry (a commit whose reply was lost may be sent again), and a claim or an adopted
+start whose reply was lost is handed out again by the worker's next claim.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from legato.domain import status as st
+from legato.domain.circuit import CircuitState
+from legato.domain.events import STATE_UPDATED, WORKFLOW_REDRIVEN, Event
+from legato.errors import ConfigError
+from legato.runtime import codec
+from legato.runtime.journal import plan_redrive
+from legato.store.base import (
+    Claimed,
+    CommitResult,
+    NewWorkflow,
+    Store,
+    WorkerInfo,
+    WorkflowRow,
+    Write,
+)
+from legato.store.postgres import schema as pg_schema
+from legato.store.postgres.conninfo import Settings, parse
+from legato.store.postgres.events import EventQueries, PostgresEvents
+from legato.store.postgres.queries import Queries
+from legato.store.postgres.queues import PostgresQueues, QueueQueries
+from legato.store.postgres.schedules import PostgresSchedules, ScheduleQueries
+from legato.store.postgres.session import Listener, LockKeeper
+from legato.store.postgres.tasks import PostgresTasks, TaskQueries
+from legato.store.sql_common import (
+    error_json,
+    event_params,
+    new_row,
+    row_to_event,
+    row_to_workflow,
+)
+
+log = logging.getLogger("legato.store.postgres")
+
+_POOL_CHECK_EVERY = 0.5  # seconds between pool sweeps after connection errors
+_FALLBACK_POLLS_PER_S = 10  # while notifications cannot be heard
+_RECLAIM_DELAY = 0.01  # seconds before claiming again rows that were locked a moment ago
+
+
+class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQueues, Store):
+    """Workflows, journals and workers in one schema of a PostgreSQL database.
+
+    >>> store = PostgresStore("postgresql://app@db.internal/app?schema=orders")
+    """
+
+    def __init__(self, url: str, *, schema: str | None = None,
+                 pool_size: int | None = None) -> None:
+        self.url = url
+        self.settings: Settings = parse(url, schema=schema, pool_size=pool_size)
+        self.safe_url = self.settings.safe_url
+        self.schema = self.settings.schema
+        self.sql = Queries(self.settings.quoted_schema)
+        self.ev = EventQueries(self.settings.quoted_schema)
+        self.tq = TaskQueries(self.settings.quoted_schema)
+        self.sq = ScheduleQueries(self.settings.quoted_schema)
+        self.qq = QueueQueries(self.settings.quoted_schema)
+        self.channel = self.settings.channel
+        self._doubt: dict[str, list[tuple[str, int]]] = {}  # worker -> maybe-owned rows
+        self._doubt_lock = threading.Lock()
+        self._last_check = 0.0
+        self._callbacks: list[Callable[[], None]] = []
+        self._cb_lock = threading.Lock()
+        self._listener: Listener | None = None
+        self._poke_timer: threading.Timer | None = None
+        #: tests may set this to raise at named points ("claim_committed": a claim's
+        #: transaction committed but its reply is about to be lost)
+        self.fault: Callable[[str], None] | None = None
+        self.migrate()  # also proves the database is reachable, with a clear error if not
+        app = self.settings.application_name
+        self.keeper = LockKeeper(self.settings.conninfo, self.settings.lock_prefix(),
+                                 self.sql.workers_table, f"{app} worker")
+        self._pool_lock = threading.Lock()
+        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        self._get_pool()
+
+    # --- connections ---------------------------------------------------------------------
+
+    def _get_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
+        """The pool, opened on first use (again after :meth:`close`, like the SQLite store)."""
+        pool = self._pool
+        if pool is None:
+            with self._pool_lock:
+                pool = self._pool
+                if pool is None:
+                    pool = ConnectionPool(
+                        self.settings.conninfo, min_size=self.settings.pool_min,
+                        max_size=self.settings.pool_size, kwargs={"autocommit": True},
+                        timeout=self.settings.pool_timeout, open=False,
+                        name=f"legato-{self.schema}")
+                    pool.open(wait=False)
+                    self._pool = pool
+        return pool
+
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection[Any]]:
+        pool = self._get_pool()
+        try:
+            with pool.connection() as conn:
+                yield conn
+        except psycopg.OperationalError:
+            self._sweep(pool)
+            raise
+
+    def _sweep(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
+        """After a connection error, drop every idle connection that is dead as well."""
+        now = time.monotonic()
+        if now - self._last_check < _POOL_CHECK_EVERY or pool.closed:
+            return
+        self._last_check = now
+        with contextlib.suppress(Exception):
+            pool.check()
+
+    def _event_lock_name(self, type_: str, key: str) -> str:
+        return f"{self.settings.lock_prefix()}event:{len(type_)}:{type_}:{key}"
+
+    def _queue_lock_name(self, queue: str) -> str:
+        return f"{self.settings.lock_prefix()}queue:{queue}"
+
+    def _fetchall(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        with self._conn() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        """Stop listening, drop the workers' locks and close the pool.
+
+        The store stays usable: a later call opens a new pool (handles outlive engines).
+        """
+        with self._cb_lock:
+            listener, self._listener = self._listener, None
+            self._callbacks.clear()
+        if listener is not None:
+            listener.stop()
+        self.keeper.close()
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    def migrate(self, target: int | None = None) -> int:
+        try:
+            conn = psycopg.connect(self.settings.conninfo, autocommit=True)
+        except psycopg.Error as exc:
+            raise ConfigError(f"cannot connect to PostgreSQL at {self.safe_url}: "
+                              f"{_one_line(exc)}") from None
+        try:
+            return pg_schema.migrate(conn, self.schema, self.settings.lock_prefix() + "migrate",
+                                     target=target)
+        except psycopg.Error as exc:
+            raise ConfigError(f"cannot create or upgrade legato's tables in schema "
+                              f"{self.schema!r} of {self.safe_url}: {_one_line(exc)}") from None
+        finally:
+            conn.close()
+
+    # --- notifications -------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        with self._cb_lock:
+            self._callbacks.append(callback)
+            start = self._listener is None
+            if start:
+                self._listener = Listener(self.settings.conninfo, self.channel, self._notified,
+                                          self.safe_url,
+                                          f"{self.settings.application_name} listen")
+            listener = self._listener
+        if start and listener is not None:
+            listener.start()
+
+        def unsubscribe() -> None:
+            with self._cb_lock, contextlib.suppress(ValueError):
+                self._callbacks.remove(callback)
+
+        return unsubscribe
+
+    def _poke_soon(self) -> None:
+        if self._poke_timer is not None and self._poke_timer.is_alive():
+            return
+        timer = threading.Timer(_RECLAIM_DELAY, self._notified)
+        timer.daemon = True
+        self._poke_timer = timer
+        timer.start()
+
+    def _notified(self) -> None:
+        with self._cb_lock:
+            callbacks = list(self._callbacks)
+        for cb in callbacks:
+            cb()
+
+    @property
+    def listening(self) -> bool:
+        """Whether notifications are being heard right now."""
+        listener = self._listener
+        return listener is not None and listener.connected
+
+    def change_token(self) -> int | None:
+        listener = self._listener
+        if listener is not None and listener.connected:
+            return listener.count  # changes exactly when a notification arrived
+        # not listening (yet, or the connection is being re-established): a token that
+        # changes ten times a second makes the worker poll at that pace meanwhile
+        return -int(time.monotonic() * _FALLBACK_POLLS_PER_S)
+
+    # --- client side ---------------------------------------------------------------------
+
+    def _create_params(self, new: NewWorkflow, started: Event) -> tuple[Any, ...]:
+        row = new_row(new)
+        return (row.id, row.name, row.status, row.input, row.created_at, row.updated_at,
+                row.owner, row.epoch, row.wake_at, row.deadline, row.queue, row.priority,
+                new.parent_id, new.queue_key, new.now if new.owner else None,
+                *event_params(new.id, started)[1:], self.channel, new.owner is None)
+
+    def create(self, new: NewWorkflow, started: Event) -> tuple[WorkflowRow, bool]:
+        try:
+            rows = self._fetchall(self.sql.create, self._create_params(new, started))
+        except psycopg.OperationalError:
+            self._creates_in_doubt([new])
+            raise
+        if rows[0][0] == 0:
+            existing = self.get(new.id)
+            if existing is None:  # pragma: no cover - rows are never deleted
+                raise RuntimeError(f"workflow {new.id!r} vanished while being created")
+            return existing, False
+        return new_row(new), True
+
+    def _insert_workflows(self, conn: psycopg.Connection[Any],
+                          news: Sequence[tuple[NewWorkflow, Event]]) -> None:
+        """Insert new workflows (idempotent by id) inside the caller's transaction."""
+        if news:
+            with conn.cursor() as cur:
+                cur.executemany(self.sql.create, [self._create_params(n, e) for n, e in news])
+
+    def _creates_in_doubt(self, news: Sequence[NewWorkflow]) -> None:
+        """An insert owned by a worker whose reply was lost: its next claim hands it out."""
+        for new in news:
+            if new.owner:
+                self._in_doubt(new.owner, [(new.id, 1)])
+
+    def get(self, workflow_id: str) -> WorkflowRow | None:
+        rows = self._fetchall(self.sql.get, (workflow_id,))
+        return row_to_workflow(rows[0]) if rows else None
+
+    def list_workflows(self, status: str | None, name: str | None,
+                       limit: int) -> list[WorkflowRow]:
+        where: list[str] = []
+        params: list[Any] = []
+        if status:
+            where.append("status = %s")
+            params.append(status)
+        if name:
+            where.append("name = %s")
+            params.append(name)
+        sql = self.sql.list
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        params.append(limit)
+        return [row_to_workflow(r) for r in self._fetchall(sql + self.sql.list_order, params)]
+
+    def journal(self, workflow_id: str) -> list[Event]:
+        return [row_to_event(r) for r in self._fetchall(self.sql.journal, (workflow_id,))]
+
+    def request_cancel(self, workflow_id: str, now: float) -> WorkflowRow | None:
+        self._fetchall(self.sql.request_cancel, (now, now, workflow_id, self.channel))
+        return self.get(workflow_id)
+
+    def terminate(self, workflow_id: str, reason: str, now: float) -> WorkflowRow | None:
+        with self._conn() as conn, conn.transaction():
+            locked = {r[0]: r for r in conn.execute(
+                self.sql.lock_for_commit, ([workflow_id], [workflow_id], [workflow_id]))}
+            r = locked.get(workflow_id)
+            if r is not None and r[3] in st.ACTIVE:
+                err = {"type": "Terminated", "message": reason}
+                data = event_params(workflow_id, Event(0, "WorkflowTerminated", now,
+                                                       data={"reason": reason}))[-1]
+                conn.execute(self.sql.terminate_event,
+                             (workflow_id, "WorkflowTerminated", now, data, workflow_id))
+                conn.execute(self.sql.terminate,
+                             (st.CANCELLED, f"terminated: {reason}", error_json(err), now, now,
+                              workflow_id))
+                self._ended(conn, [workflow_id], [workflow_id], now)
+        return self.get(workflow_id)
+
+    def _ended(self, conn: psycopg.Connection[Any], ended: list[str], cancelled: list[str],
+               now: float) -> None:
+        """Workflows ended: wake their waiting parents, cancel the children of those that
+        were cancelled or timed out (their rows are locked already)."""
+        if ended:
+            conn.execute(self.sql.wake_parents, (now, ended, self.channel))
+            self._forget_waits(conn, ended)
+            self._cancel_tasks(conn, ended, now)
+        if cancelled:
+            conn.execute(self.sql.cancel_children, (now, cancelled, self.channel))
+
+    def redrive(self, workflow_id: str, now: float) -> WorkflowRow | None:
+        with self._conn() as conn, conn.transaction():
+            r = conn.execute(self.sql.lock_status, (workflow_id,)).fetchone()
+            if r is None:
+                return None
+            events = [row_to_event(e) for e in
+                      conn.execute(self.sql.journal, (workflow_id,)).fetchall()]
+            plan = plan_redrive(events, r[0], r[1])  # raises RedriveRefused: rolled back
+            conn.execute(self.sql.append_one, event_params(
+                workflow_id, Event(events[-1].seq + 1, WORKFLOW_REDRIVEN, now, data=plan)))
+            conn.execute(self.sql.redrive, (now, now, workflow_id))
+            conn.execute(self.sql.notify, (self.channel,))
+        return self.get(workflow_id)
+
+    # --- workers -------------------------------------------------------------------------
+
+    def register_worker(self, info: WorkerInfo) -> None:
+        lease = max(info.lease_until - info.started_at, 0.0)
+        self.keeper.hold(info.id, self.sql.upsert_worker,
+                         (info.id, info.host, info.pid, info.started_at, info.lease_until, lease))
+
+    def renew_worker(self, worker_id: str, lease_until: float) -> bool:
+        # on the lock session: a renewal that succeeds also proves the lock is still held
+        if worker_id in self.keeper.held:
+            return self.keeper.run(self.sql.renew, (lease_until, worker_id)) == 1
+        with self._conn() as conn:
+            return conn.execute(self.sql.renew, (lease_until, worker_id)).rowcount == 1
+
+    def remove_worker(self, worker_id: str, now: float) -> int:
+        with self._conn() as conn, conn.transaction():
+            freed = conn.execute(self.sql.release_owned,
+                                 {"now": now, "worker": worker_id}).rowcount
+            conn.execute(self.sql.delete_worker, (worker_id,))
+            if freed:
+                conn.execute(self.sql.notify, (self.channel,))
+        self.keeper.release(worker_id)
+        return freed
+
+    def workers(self) -> list[WorkerInfo]:
+        return [WorkerInfo(r[0], r[1], int(r[2]), float(r[3]), float(r[4]))
+                for r in self._fetchall(self.sql.workers, ())]
+
+    def is_alive(self, info: WorkerInfo) -> bool | None:
+        if info.id in self.keeper.held:
+            return True
+        rows = self._fetchall(self.sql.liveness + " WHERE id = %s",
+                              (self.settings.lock_prefix(), info.id))
+        return None if not rows or rows[0][5] is None else bool(rows[0][5])
+
+    def reap(self, me: str, now: float, wake_at: float | None = None,
+             on_reaped: Callable[[WorkerInfo], None] | None = None) -> int:
+        """Remove dead workers and free their workflows.
+
+        Dead means: its lock is provably gone, or its lease expired. A lease that ran out
+        while the server itself was down does not count until the worker has had one full
+        lease since the server came back to renew it.
+        """
+        rows = self._fetchall(self.sql.liveness + " WHERE id <> %s",
+                              (self.settings.lock_prefix(), me))
+        freed = 0
+        for r in rows:
+            info = WorkerInfo(r[0], r[1], int(r[2]), float(r[3]), float(r[4]))
+            if r[0] in self.keeper.held:
+                continue
+            expired = info.lease_until < now and float(r[6]) < now
+            if r[5] is False or expired:
+                freed += self.remove_worker(info.id, now if wake_at is None else wake_at)
+                if on_reaped is not None:
+                    on_reaped(info)
+        return freed
+
+    def claim(self, worker_id: str, names: Sequence[str], now: float,
+              limit: int) -> list[Claimed]:
+        if not names or limit <= 0:
+            return []
+        with self._doubt_lock:
+            doubt = self._doubt.pop(worker_id, [])
+        maybe: list[tuple[str, int]] = []
+        try:
+            # two round-trips: BEGIN + claim; then COMMIT + the claimed rows' journals
+            with self._conn() as conn, conn.pipeline() as pipeline:
+                with conn.transaction():
+                    claim = conn.execute(self.sql.claim, (now, list(names), limit, worker_id,
+                                                          now, now))
+                    skipped = conn.execute(self.sql.skipped, (now, list(names)))
+                    rows = claim.fetchall()
+                    if len(rows) < limit and _first(skipped.fetchone()):
+                        # SQLite would have waited for those rows; a worker that believes
+                        # them "due but not ours" would not look again until its clock
+                        # moves on. Ask it to look again in a moment instead.
+                        self._poke_soon()
+                    if len(rows) < limit:
+                        admitted = self._admit_queued(conn, names, now, limit - len(rows))
+                        if admitted:
+                            rows += conn.execute(self.sql.claim_ids, (worker_id, now, now,
+                                                                      admitted)).fetchall()
+                    maybe = [(r[0], int(r[11])) for r in rows]
+                    if doubt:
+                        ids = [d[0] for d in doubt]
+                        rows += conn.execute(self.sql.reclaim,
+                                             (ids, [d[1] for d in doubt], worker_id)).fetchall()
+                claimed = {r[0]: Claimed(row_to_workflow(r), []) for r in rows}
+                journals = (conn.execute(self.sql.journals, (list(claimed),))
+                            if claimed else None)
+                pipeline.sync()
+                if self.fault is not None:
+                    self.fault("claim_committed")
+                if journals is not None:
+                    for r in journals.fetchall():
+                        claimed[r[0]].journal.append(row_to_event(r[1:]))
+        except BaseException:
+            # rows this worker may own without knowing it: hand them out on the next claim
+            self._in_doubt(worker_id, doubt + maybe)
+            raise
+        return sorted(claimed.values(), key=lambda c: (-c.row.priority, c.row.wake_at or 0.0))
+
+    def _in_doubt(self, worker_id: str, rows: list[tuple[str, int]]) -> None:
+        if rows:
+            with self._doubt_lock:
+                self._doubt.setdefault(worker_id, []).extend(rows)
+
+    def commit(self, writes: Sequence[Write], now: float,
+               creates: Sequence[tuple[NewWorkflow, Event]] = ()) -> CommitResult:
+        result = CommitResult()
+        if not writes and not creates:
+            return result
+        try:
+            self._commit(writes, now, creates, result)
+        except psycopg.OperationalError:
+            self._creates_in_doubt([new for new, _ in creates])
+            raise
+        return result
+
+    def _commit(self, writes: Sequence[Write], now: float,
+                creates: Sequence[tuple[NewWorkflow, Event]], result: CommitResult) -> None:
+        ids = sorted({w.workflow_id for w in writes})
+        children = [w.await_child for w in writes if w.await_child]
+        ending = [w.workflow_id for w in writes if w.status in st.TERMINAL]
+        stopping = [w.workflow_id for w in writes if w.status in (st.CANCELLED, st.TIMED_OUT)]
+        with self._conn() as conn, conn.pipeline(), conn.transaction(), conn.cursor() as cur:
+            # phase 1 (one round-trip): insert the new workflows, lock the rows to write
+            rows_cur = lock_cur = None
+            if creates:
+                cur.executemany(self.sql.create,
+                                [self._create_params(n, e) for n, e in creates],
+                                returning=True)
+                rows_cur = conn.execute(self.sql.get_many, ([n.id for n, _ in creates],))
+            if ids:
+                lock_cur = conn.execute(self.sql.lock_for_commit,
+                                        (ids + children, ending, stopping))
+            if creates and rows_cur is not None:
+                inserted: list[bool] = []
+                while True:
+                    row = cur.fetchone()
+                    inserted.append(bool(row and row[0]))
+                    if not cur.nextset():
+                        break
+                existing = {r[0]: r for r in rows_cur.fetchall()}
+                for (new, _), made in zip(creates, inserted, strict=True):
+                    result.created[new.id] = ((new_row(new), True) if made else
+                                              (row_to_workflow(existing[new.id]), False))
+            current: dict[str, tuple[int, bool]] = {}
+            if lock_cur is not None:
+                current = {r[0]: (int(r[1]), bool(r[2])) for r in lock_cur.fetchall()}
+            # phase 2 (one round-trip): fence, append, update, wake/cancel related, commit
+            events: list[tuple[Any, ...]] = []
+            states: list[tuple[str, str, str | None, float]] = []
+            updates: list[dict[str, Any]] = []
+            ended: list[str] = []
+            cancelled: list[str] = []
+            notify = False
+            for w in writes:
+                state = current.get(w.workflow_id)
+                if state is None or state[0] != w.epoch:
+                    result.fenced.add(w.workflow_id)
+                    continue
+                if state[1]:
+                    result.cancel_requested.add(w.workflow_id)
+                events.extend(event_params(w.workflow_id, e) for e in w.events)
+                states.extend((w.workflow_id, str(e.name), codec.dumps(e.data.get("value")), now)
+                              for e in w.events if e.type == STATE_UPDATED)
+                if w.status is None:
+                    continue
+                terminal = w.status in st.TERMINAL
+                updates.append({
+                    "status": w.status, "result": w.result, "error": error_json(w.error),
+                    "detail": w.detail, "active": not terminal, "now": now,
+                    "child": w.await_child, "pos": w.await_pos, "wake": w.wake_at,
+                    "release": w.release,
+                    "done": now if terminal else None, "id": w.workflow_id, "epoch": w.epoch})
+                if terminal:
+                    ended.append(w.workflow_id)
+                    if w.status in (st.CANCELLED, st.TIMED_OUT):
+                        cancelled.append(w.workflow_id)
+                elif w.release:
+                    notify = True  # runnable again, now or later: the others should look
+            if events:
+                cur.executemany(self.sql.append, events)
+            if states:
+                cur.executemany(self.ev.state_set, states)
+            if updates:
+                cur.executemany(self.sql.update, updates)
+            self._ended(conn, ended, cancelled, now)
+            if notify:
+                cur.execute(self.sql.notify, (self.channel,))
+
+    def next_wake(self, names: Sequence[str]) -> float | None:
+        if not names:
+            return None
+        rows = self._fetchall(self.sql.next_wake, (list(names),))
+        return None if not rows or rows[0][0] is None else float(rows[0][0])
+
+    def owned_cancels(self, worker_id: str) -> list[str]:
+        return [r[0] for r in self._fetchall(self.sql.owned_cancels, (worker_id,))]
+
+    def record_names(self, names: Sequence[str], now: float) -> None:
+        if names:
+            with self._conn() as conn, conn.cursor() as cur:
+                cur.executemany(self.sql.record_names, [(n, now) for n in sorted(set(names))])
+
+    def known_names(self) -> list[str]:
+        return [r[0] for r in self._fetchall(self.sql.known_names, ())]
+
+    # --- circuit breakers ----------------------------------------------------------------
+
+    def circuit_load(self, name: str) -> CircuitState | None:
+        rows = self._fetchall(self.sql.circuit_load, (name,))
+        return CircuitState(*rows[0]) if rows else None
+
+    def circuit_save(self, new: CircuitState, expected_version: int, now: float,
+                     source: str | None) -> bool:
+        params = (new.state, new.failures, new.opened_at, new.next_probe_at, new.probes,
+                  new.recent, expected_version + 1, now)
+        with self._conn() as conn, conn.transaction():
+            if expected_version == 0:
+                cur = conn.execute(self.sql.circuit_insert, (new.name, *params))
+            else:
+                cur = conn.execute(self.sql.circuit_update,
+                                   (*params, new.name, expected_version))
+            if cur.rowcount != 1:
+                return False
+            if source is not None and source != new.state:
+                conn.execute(self.sql.transition_insert,
+                             (new.name, now, source, new.state, new.reason))
+        return True
+
+    def circuits(self) -> list[CircuitState]:
+        return [CircuitState(*r) for r in self._fetchall(self.sql.circuits, ())]
+
+    def circuit_transitions(self, name: str | None, limit: int) -> list[dict[str, Any]]:
+        sql, params = self.sql.transitions, []
+        if name is not None:
+            sql += " WHERE name = %s"
+            params.append(name)
+        rows = self._fetchall(sql + self.sql.transitions_order, (*params, limit))
+        return [dict(zip(("name", "at", "source", "target", "reason"), r, strict=True))
+                for r in rows]
+
+
+def _first(row: tuple[Any, ...] | None) -> Any:
+    return None if row is None else row[0]
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

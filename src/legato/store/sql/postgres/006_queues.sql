@@ -1,0 +1,12 @@
+-- legato schema, PostgreSQL, migration 6: queues and flow control
+CREATE TABLE queues (
+    name        text PRIMARY KEY,
+    concurrency integer,
+    rate_count  integer,
+    rate_period double precision,
+    per_key     integer,
+    updated_at  double precision NOT NULL
+);
+ALTER TABLE workflows ADD COLUMN queue_key text;
+ALTER TABLE workflows ADD COLUMN started_at double precision;
+CREATE INDEX workflows_queue ON workflows (queue, started_at) WHERE queue IS NOT NULL;
