@@ -242,6 +242,32 @@ class Engine:
                 self._worker is not None:
             self._worker.hub.poke()
 
+    def send_task_success(self, token: str, output: Any) -> None:
+        """Answer an ASL ``.waitForTaskToken`` Task: it succeeds with ``output`` (JSON).
+
+        Like AWS's ``SendTaskSuccess``: raises :class:`legato.asl.TaskTokenError` (``code``
+        ``InvalidToken``, ``TaskDoesNotExist``, ``TaskTimedOut``, ``InvalidOutput``) when the
+        token is not one legato issued, or its Task is over. An answer that arrives before
+        the Task waits is kept for it.
+        """
+        from legato.asl.callbacks import send_task_success
+
+        send_task_success(self, token, output)
+
+    def send_task_failure(self, token: str, error: str | None = None,
+                          cause: str | None = None) -> None:
+        """Fail an ASL ``.waitForTaskToken`` Task with ``error`` and ``cause`` (its Retry
+        and Catch apply); see :meth:`send_task_success`."""
+        from legato.asl.callbacks import send_task_failure
+
+        send_task_failure(self, token, error, cause)
+
+    def send_task_heartbeat(self, token: str) -> None:
+        """Keep an ASL ``.waitForTaskToken`` Task with ``HeartbeatSeconds`` alive."""
+        from legato.asl.callbacks import send_task_heartbeat
+
+        send_task_heartbeat(self, token)
+
     def query(self, workflow_id: str, key: str) -> Any:
         """The latest value the workflow set with ``ctx.set_state(key, ...)`` (or None)."""
         found, raw = self.store.query_state(workflow_id, key)

@@ -8,12 +8,13 @@
 ``asl.load(path)`` / ``asl.parse(dict | str)`` read JSON or YAML into one immutable model and
 raise :class:`DefinitionError` listing every problem with its JSON path. ``asl.execute`` runs
 a machine to its end on a virtual clock and returns an :class:`ExecutionResult`.
-``asl.register(name, machine, handlers=...)`` makes it a durable legato workflow.
+``asl.register(name, machine, handlers=...)`` makes it a durable legato workflow, whose
+``.waitForTaskToken`` Tasks ``engine.send_task_success/failure/heartbeat`` answer.
 """
 
 from legato.asl.api import ExecutionResult, execute
 from legato.asl.durable import ExecutionFailed, register
-from legato.asl.errors import DefinitionError, HandlerError, Problem
+from legato.asl.errors import DefinitionError, HandlerError, Problem, TaskTokenError
 from legato.asl.handlers import TaskContext, TaskFailed, heartbeat, sleep
 from legato.asl.model import Machine, StateMachine
 from legato.asl.parser import load, parse
@@ -28,6 +29,7 @@ __all__ = [
     "StateMachine",
     "TaskContext",
     "TaskFailed",
+    "TaskTokenError",
     "execute",
     "heartbeat",
     "load",

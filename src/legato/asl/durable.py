@@ -6,6 +6,11 @@ The interpreter runs inside the workflow body and reaches the world only through
 - a Task is a journaled step (one ``@legato.step`` per handler, named ``asl:<machine>:<key>``)
   whose result is an envelope: failures are data, and ASL's Retry/Catch decide what follows;
 - Wait states and retry intervals are ``ctx.sleep`` (durable timers, no thread held);
+- a ``.waitForTaskToken`` Task waits with ``ctx.wait_any`` for the events that
+  ``engine.send_task_success/failure/heartbeat`` publish under its token, and a timer for
+  TimeoutSeconds/HeartbeatSeconds (see :mod:`legato.asl.callbacks`);
+- ``states:startExecution.sync`` runs a registered machine as a child workflow
+  (``ctx.child``, its id the execution name);
 - every history event (``PassStateEntered``, ``TaskSucceeded`` ...) is a journal marker
   ``asl:<event id>:<type>:<state>``, so the run's progress shows in ``handle.history()``;
 - Parallel branches and Map iterations run one after another in the same workflow;
@@ -26,16 +31,33 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from legato.asl import callbacks, errors
 from legato.asl import model as m
 from legato.asl.api import REGION, run_info
+from legato.asl.callbacks import make_token, parse_token
 from legato.asl.errors import HandlerError, StatesFailure
-from legato.asl.executor import BranchAborted, BranchResult, Job, TaskRequest
-from legato.asl.handlers import Handler, Handlers, Outcome, TaskContext, classify, invoke
+from legato.asl.executor import (
+    BranchAborted,
+    BranchResult,
+    ExecutionOutcome,
+    ExecutionRequest,
+    Job,
+    TaskRequest,
+)
+from legato.asl.handlers import (
+    Handler,
+    Handlers,
+    Outcome,
+    Target,
+    TaskContext,
+    classify,
+    invoke,
+)
 from legato.asl.history import History
 from legato.asl.interpreter import Interpreter
 from legato.asl.parser import parse
 from legato.domain.retry import NO_RETRY
-from legato.errors import LegatoError
+from legato.errors import LegatoError, WorkflowFailed
 from legato.runtime.context import WorkflowContext
 from legato.runtime.registry import step, workflow
 
@@ -44,9 +66,12 @@ class ExecutionFailed(LegatoError):
     """A durable state machine ended FAILED; ``error`` and ``cause`` as AWS words them."""
 
     def __init__(self, error: str | None, cause: str | None = None) -> None:
-        super().__init__(f"{error}: {cause}" if cause else str(error))
+        super().__init__(error, cause)  # args rebuild it from a journal (a parent's .sync)
         self.error = error
         self.cause = cause
+
+    def __str__(self) -> str:
+        return f"{self.error}: {self.cause}" if self.cause else str(self.error)
 
 
 @dataclass
@@ -58,6 +83,7 @@ class Binding:
     handlers: Handlers
     steps: dict[str, Callable[..., Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    workflow: Callable[..., Any] | None = None  # the registered workflow (for ctx.child)
 
     def step_for(self, key: str) -> Callable[..., Any]:
         with self.lock:
@@ -69,6 +95,9 @@ class Binding:
 
 
 _BINDINGS: dict[str, Binding] = {}
+#: a child workflow's legato status -> the child execution's AWS status
+_STATUS = {"COMPLETED": "SUCCEEDED", "FAILED": "FAILED", "TIMED_OUT": "TIMED_OUT",
+           "CANCELLED": "ABORTED"}
 
 
 def _task_step(machine: str, key: str) -> Callable[..., Any]:
@@ -82,7 +111,7 @@ def _task_step(machine: str, key: str) -> Callable[..., Any]:
                            cause=f"Function not found: {name}").as_dict()
         ctx = TaskContext(function_name=request.get("function") or target.key or "",
                           aws_request_id=request["request_id"], state_name=request["state"],
-                          timeout=request.get("timeout"),
+                          task_token=request.get("token"), timeout=request.get("timeout"),
                           heartbeat_seconds=request.get("heartbeat"), virtual=False,
                           invoked_function_arn=target.resource)
         return invoke(fn, request["event"], ctx, target).as_dict()
@@ -125,8 +154,81 @@ class DurableExecutor:
         envelope = call({"resource": request.target.resource, "function": request.function,
                          "event": request.event, "state": request.state,
                          "timeout": request.timeout, "heartbeat": request.heartbeat,
-                         "request_id": request.request_id})
+                         "request_id": request.request_id, "token": request.token})
         return Outcome.from_dict(envelope)
+
+    def handles(self, target: Target) -> bool:
+        return self.binding.handlers.find(target) is not None
+
+    def task_token(self, where: str) -> str:
+        return make_token(self.ctx.workflow_id, f"{self.prefix}{where}")
+
+    def await_token(self, request: TaskRequest, started: float) -> Outcome | None:
+        """Wait durably for send_task_success/failure, heartbeats, or a time limit.
+
+        ``started`` and every heartbeat time come from the journal (the same on replay), so
+        which limit fires is decided the same way on every replay.
+        """
+        token = request.token or ""
+        ctx = self.ctx
+        deadline = None if request.timeout is None else started + request.timeout
+        beat = started
+        name = f"asl:callback:{request.state}"[:200]
+        outcome: Outcome | None = None
+        while outcome is None:
+            limits = [(at, kind) for at, kind in (
+                (deadline, "timeout"),
+                (None if request.heartbeat is None else beat + request.heartbeat, "heartbeat"))
+                if at is not None]
+            waits: list[Any] = [ctx.event(callbacks.RESULT, key=token)]
+            if request.heartbeat is not None:  # else heartbeats need not wake the workflow
+                waits.append(ctx.event(callbacks.HEARTBEAT, key=token))
+            limit = min(limits) if limits else None
+            if limit is not None:
+                waits.append(ctx.timer(max(0.0, limit[0] - self.now())))
+            index, data = ctx.wait_any(waits, name=name)
+            if index == 1 and request.heartbeat is not None:
+                beat = self.now()
+            elif index == 0:
+                answer = data if isinstance(data, dict) else {}
+                outcome = (Outcome(True, answer.get("output")) if answer.get("ok") else
+                           Outcome(False, error=answer.get("error"), cause=answer.get("cause")))
+            else:
+                assert limit is not None
+                outcome = Outcome(False, timed_out=limit[1])
+        ctx.set_state(callbacks.closed_key(parse_token(token)[1]), True)
+        return outcome
+
+    def start_execution(self, request: ExecutionRequest) -> ExecutionOutcome:
+        """A child machine as a legato child workflow (``.sync``: waited for durably)."""
+        started = self.now()
+        binding = _BINDINGS.get(request.machine)
+        if binding is None or binding.workflow is None:
+            return ExecutionOutcome(started, refused="missing")
+        if not request.wait:  # refused by register(): the engine cannot start and go on
+            raise HandlerError("a durable machine cannot start a child execution without "
+                               "waiting for it yet (use .sync)")
+        try:
+            output = self.ctx.child(binding.workflow, request.input, workflow_id=request.name)
+        except WorkflowFailed as exc:
+            err = exc.error or {}
+            if str(err.get("type", "")).endswith("WorkflowConflict"):
+                return ExecutionOutcome(started, refused="exists")
+            status = _STATUS.get(exc.status, "FAILED")
+            args = err.get("args")
+            if str(err.get("type", "")).endswith("ExecutionFailed") and \
+                    isinstance(args, list) and len(args) == 2:
+                error, cause = args[0], args[1]
+            elif status == "TIMED_OUT":
+                error, cause = errors.TIMEOUT, "The execution ran longer than the state " \
+                                               "machine's TimeoutSeconds."
+            elif status == "ABORTED":
+                error, cause = None, None
+            else:
+                error, cause = str(err.get("type", "")) or None, err.get("message")
+            return ExecutionOutcome(started, status, error=error, cause=cause,
+                                    stopped=self.now())
+        return ExecutionOutcome(started, "SUCCEEDED", output, stopped=self.now())
 
     def sleep(self, seconds: float, what: str) -> None:
         if seconds > 0:
@@ -193,15 +295,28 @@ def register(name: str, machine: m.Machine | Mapping[str, Any] | str,
     table = Handlers(handlers)
     table.check(parsed)
     binding = Binding(name, parsed, table)
+    detached: list[str] = []
     for _, st in parsed.walk():
         if isinstance(st, m.TaskState):
             target = classify(st.resource)
+            if target.kind == "execution" and table.find(target) is None:
+                if not st.resource.endswith((".sync", ".sync:2")):
+                    detached.append(f"state {st.name!r}: {st.resource}")
+                continue
             if target.key is not None:
                 binding.step_for(target.key)
-    _BINDINGS[name] = binding
+    if detached:
+        raise HandlerError(
+            "asl.register cannot run " + "; ".join(detached) + ": starting a child execution "
+            "without waiting for it needs an engine primitive legato lacks (a workflow "
+            "starting another one it does not wait for). Use .sync or .sync:2, or pass a "
+            "handler for the resource that starts it (e.g. with engine.start)")
 
     def run_machine(ctx: WorkflowContext, value: Any = None) -> Any:
         return _run(ctx, _BINDINGS[name], value)
 
     run_machine.__qualname__ = f"asl[{name}]"
-    return workflow(name=name, deadline=parsed.timeout_seconds)(run_machine)
+    registered = workflow(name=name, deadline=parsed.timeout_seconds)(run_machine)
+    binding.workflow = registered
+    _BINDINGS[name] = binding
+    return registered

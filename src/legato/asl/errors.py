@@ -5,7 +5,8 @@
     LegatoError
     ├── DefinitionError      an invalid state machine definition: every problem, each with its
     │                        JSON path (``States.Check.Next: state 'Shipp' does not exist``)
-    └── HandlerError         a Task resource with no handler, or a handler that cannot be imported
+    ├── HandlerError         a Task resource with no handler, or a handler that cannot be imported
+    └── TaskTokenError       send_task_success/failure/heartbeat with a token that is not open
 
 Inside a running machine, failures are data: :class:`StatesFailure` carries an AWS error name and
 cause and is caught by the interpreter (Retry/Catch), never by the caller.
@@ -70,6 +71,20 @@ class DefinitionError(LegatoError):
 
 class HandlerError(LegatoError):
     """A Task resource has no handler, or its ``python:`` handler cannot be imported."""
+
+
+class TaskTokenError(LegatoError):
+    """``engine.send_task_success/failure/heartbeat`` refused a task token.
+
+    ``code`` is the error AWS's API returns: ``InvalidToken`` (not a token legato issued),
+    ``TaskDoesNotExist`` (its execution is unknown), ``TaskTimedOut`` (the task is over:
+    answered, timed out, or its execution ended) or ``InvalidOutput`` (not JSON, or over
+    256 KiB).
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
 
 
 class StatesFailure(Exception):

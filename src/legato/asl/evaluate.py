@@ -22,6 +22,7 @@ from legato.asl.jsonpath import JsonPath, PathNotFound
 from legato.asl.timeutil import iso
 
 MAX_PAYLOAD = 256 * 1024
+MAX_WAIT = 2147483647  # seconds; AWS keeps a wait's delay in a 32-bit int
 
 
 def compact(value: Any) -> str:

@@ -1,9 +1,10 @@
 """The effectful operations of a run, behind one small interface.
 
 The interpreter is pure state-machine logic; everything that touches the world goes through
-an :class:`Executor`: invoke a Task handler, wait, run Parallel/Map branches, record a history
-event, read the clock, draw randomness. :class:`MemoryExecutor` runs in memory on a virtual
-clock (``asl.execute``); :class:`legato.asl.durable.DurableExecutor` runs on legato's journal.
+an :class:`Executor`: invoke a Task handler, wait for a task token, start a child execution,
+wait, run Parallel/Map branches, record a history event, read the clock, draw randomness.
+:class:`MemoryExecutor` runs in memory on a virtual clock (``asl.execute``);
+:class:`legato.asl.durable.DurableExecutor` runs on legato's journal.
 """
 
 from __future__ import annotations
@@ -33,6 +34,40 @@ class TaskRequest:
     heartbeat: float | None
     token: str | None
     request_id: str
+
+
+@dataclass
+class ExecutionRequest:
+    """A child execution to start (``arn:aws:states:::states:startExecution``)."""
+
+    machine: str  # the state machine's name
+    name: str  # the execution's name
+    input: Any
+    wait: bool  # .sync / .sync:2: until it ends
+
+
+@dataclass
+class ExecutionOutcome:
+    """How a child execution started, and (when waited for) how it ended."""
+
+    started: float
+    status: str = "RUNNING"  # SUCCEEDED | FAILED | TIMED_OUT | ABORTED once it ended
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    stopped: float | None = None
+    refused: str | None = None  # "missing": no such machine; "exists": the name is taken
+
+
+Callback = Callable[[str, Any], Any]
+
+
+class World(Protocol):
+    """What ``asl.execute`` knows beyond handlers: callback answers and child machines."""
+
+    def callback(self, request: TaskRequest) -> Callback | None: ...
+
+    def start(self, request: ExecutionRequest, at: float) -> ExecutionOutcome: ...
 
 
 class BranchAborted(Exception):
@@ -65,6 +100,14 @@ class Executor(Protocol):
 
     def invoke(self, request: TaskRequest) -> Outcome: ...
 
+    def handles(self, target: Target) -> bool: ...
+
+    def task_token(self, where: str) -> str: ...
+
+    def await_token(self, request: TaskRequest, started: float) -> Outcome | None: ...
+
+    def start_execution(self, request: ExecutionRequest) -> ExecutionOutcome: ...
+
     def sleep(self, seconds: float, what: str) -> None: ...
 
     def uuid(self) -> str: ...
@@ -89,12 +132,13 @@ class MemoryExecutor:
 
     def __init__(self, handlers: Handlers, *, start: float | None = None,
                  history: History | None = None, rng: random.Random | None = None,
-                 stop_at: float | None = None) -> None:
+                 stop_at: float | None = None, world: World | None = None) -> None:
         self.handlers = handlers
         self.t = time.time() if start is None else float(start)
         self.history = history if history is not None else History()
         self.rng = rng if rng is not None else random.Random()
         self.stop_at = stop_at
+        self.world = world
 
     def now(self) -> float:
         return self.t
@@ -118,6 +162,48 @@ class MemoryExecutor:
                           invoked_function_arn=request.target.resource)
         outcome = invoke(fn, request.event, ctx, request.target)
         self.t += outcome.elapsed
+        return outcome
+
+    def handles(self, target: Target) -> bool:
+        return self.handlers.find(target) is not None
+
+    def task_token(self, where: str) -> str:
+        return self.uuid()
+
+    def await_token(self, request: TaskRequest, started: float) -> Outcome | None:
+        """Ask the ``callbacks`` of ``asl.execute`` for the answer; None if none is given.
+
+        The callback runs like a handler (``asl.sleep`` moves the virtual clock,
+        ``asl.heartbeat`` resets HeartbeatSeconds), so it can also answer late or never.
+        """
+        answer = self.world.callback(request) if self.world is not None else None
+        if answer is None:
+            return None
+        spent = self.t - started
+        remaining = None if request.timeout is None else request.timeout - spent
+        if remaining is not None and remaining <= 0:
+            return Outcome(False, timed_out="timeout")
+        token = request.token or ""
+        ctx = TaskContext(function_name=request.function or request.target.key or "",
+                          aws_request_id=request.request_id, state_name=request.state,
+                          task_token=token, timeout=remaining,
+                          heartbeat_seconds=request.heartbeat, virtual=True,
+                          invoked_function_arn=request.target.resource)
+
+        def respond(event: Any) -> Any:
+            return answer(token, event)
+
+        outcome = invoke(respond, request.event, ctx,
+                         Target("service", None, request.target.resource))
+        self.t += outcome.elapsed
+        return outcome
+
+    def start_execution(self, request: ExecutionRequest) -> ExecutionOutcome:
+        if self.world is None:
+            return ExecutionOutcome(self.t, refused="missing")
+        outcome = self.world.start(request, self.t)
+        if request.wait and outcome.stopped is not None:
+            self.t = max(self.t, outcome.stopped)
         return outcome
 
     def sleep(self, seconds: float, what: str) -> None:
@@ -152,7 +238,8 @@ class MemoryExecutor:
             child = MemoryExecutor(self.handlers, start=begin,
                                    history=History() if isolated else self.history,
                                    rng=self.rng,
-                                   stop_at=None if limit == math.inf else limit)
+                                   stop_at=None if limit == math.inf else limit,
+                                   world=self.world)
             try:
                 value = job(child)
                 results.append(BranchResult(True, value, ended_at=child.t))

@@ -27,6 +27,7 @@ from legato.asl import model as m
 from legato.asl.errors import HandlerError
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+START_EXECUTION = "arn:aws:states:::states:startExecution"
 Handler = Callable[..., Any]
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -46,7 +47,8 @@ class _Killed(BaseException):
 
 @dataclass(frozen=True)
 class Target:
-    """How a resource is called: ``kind`` is lambda, invoke, python, activity or service."""
+    """How a resource is called: ``kind`` is lambda, invoke, python, activity, service or
+    execution (``states:startExecution``, a child state machine)."""
 
     kind: str
     key: str | None  # the handler key, None when only known at run time (lambda:invoke)
@@ -58,17 +60,14 @@ class Target:
 
     @property
     def resource_type(self) -> str:
-        if self.kind == "invoke":
-            return "lambda"
-        if self.kind == "service":
+        if self.kind in ("invoke", "service", "execution"):
             return self.resource.split(":::", 1)[1].split(":", 1)[0]
         return self.kind
 
     @property
     def resource_name(self) -> str:
-        if self.kind == "invoke":
-            return "invoke"
-        if self.kind == "service":
+        """As AWS's history names it: ``invoke``, ``sendMessage.waitForTaskToken`` ..."""
+        if self.kind in ("invoke", "service", "execution"):
             return self.resource.split(":::", 1)[1].split(":", 1)[-1]
         return self.key or self.resource
 
@@ -83,18 +82,24 @@ def function_name(value: str) -> str:
     return value
 
 
-def classify(resource: str) -> Target:
-    base = resource
+def without_pattern(resource: str) -> str:
+    """The resource without its integration pattern (``.waitForTaskToken``, ``.sync``...)."""
     for suffix in (".waitForTaskToken", ".sync:2", ".sync"):
-        if base.endswith(suffix):
-            base = base[: -len(suffix)]
-            break
+        if resource.endswith(suffix):
+            return resource[: -len(suffix)]
+    return resource
+
+
+def classify(resource: str) -> Target:
+    base = without_pattern(resource)
     if resource.startswith("python:"):
         return Target("python", resource[len("python:"):], resource)
     if base == LAMBDA_INVOKE:
         return Target("invoke", None, resource)
     if base.startswith("arn:") and ":lambda:" in base and ":function:" in base:
         return Target("lambda", function_name(base), resource)
+    if base == START_EXECUTION:
+        return Target("execution", resource, resource)
     if base.startswith("arn:") and ":activity:" in base:
         return Target("activity", base.rsplit(":", 1)[-1], resource)
     if base.startswith("arn:") and ":::" in base:
@@ -125,7 +130,7 @@ class Handlers:
         self._imported: dict[str, Handler] = {}
 
     def find(self, target: Target, function: str | None = None) -> Handler | None:
-        for key in (target.resource, target.key, function,
+        for key in (target.resource, target.key, without_pattern(target.resource), function,
                     function_name(function) if function else None):
             if key is not None and key in self.table:
                 value = self.table[key]
@@ -146,6 +151,8 @@ class Handlers:
             fn_name = static_function_name(st)
             if target.kind == "invoke" and fn_name is None:
                 continue  # FunctionName is only known at run time
+            if target.kind == "execution":
+                continue  # starts a child state machine (a handler may stand in for it)
             if self.find(target, fn_name) is None:
                 wanted = fn_name if target.kind == "invoke" else (target.key or st.resource)
                 missing.append(f"state {st.name!r}: {st.resource}"
@@ -329,7 +336,10 @@ def invoke(fn: Handler, event: Any, ctx: TaskContext, target: Target) -> Outcome
     if ctx.killed is None and ctx.timeout is not None and elapsed > ctx.timeout:
         ctx.killed = "timeout"
     if ctx.killed is not None:
-        limit = ctx.timeout if ctx.killed == "timeout" else ctx.heartbeat_seconds
+        if ctx.killed == "timeout":
+            limit = ctx.timeout
+        else:  # the last heartbeat (or the start) plus the interval
+            limit = ctx._last_beat + (ctx.heartbeat_seconds or 0.0)
         return Outcome(False, error=None, timed_out=ctx.killed,
                        elapsed=min(elapsed, limit or elapsed))
     if "error" in result:

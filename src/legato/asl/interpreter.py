@@ -16,14 +16,12 @@ from typing import Any
 from legato.asl import errors
 from legato.asl import model as m
 from legato.asl.errors import StatesFailure
-from legato.asl.evaluate import MAX_PAYLOAD, Frame, RunInfo, compact, runtime, size
-from legato.asl.executor import BranchAborted, Executor, TaskRequest
-from legato.asl.handlers import Outcome, classify, invoke_event, lambda_invoke_output
-from legato.asl.jsonpath import PathNotFound, set_path
+from legato.asl.evaluate import MAX_PAYLOAD, MAX_WAIT, Frame, RunInfo, compact, runtime, size
+from legato.asl.executor import BranchAborted, Executor
+from legato.asl.jsonpath import set_path
 from legato.asl.retry import delay, find_catcher, find_retrier
+from legato.asl.task import run_task
 from legato.asl.timeutil import parse_timestamp, to_seconds
-
-MAX_WAIT = 2147483647  # seconds; AWS keeps a wait's delay in a 32-bit int
 
 
 class TimedOut(Exception):
@@ -316,6 +314,10 @@ class Interpreter:
                 return self._caught(state, value, frame, catcher, f)
 
     def _attempt(self, state: m.ExecState, value: Any, frame: Frame, body: Body) -> Step:
+        if isinstance(state, m.TaskState) and state.wait_for_token:
+            # $$.Task.Token: one token per attempt, known before Parameters are evaluated
+            frame.token = frame.executor.task_token(
+                f"{frame.entered_id}.{frame.retry_count or 0}")
         if state.jsonata:
             args = value
             if state.parameters is not None and not isinstance(state, m.MapState):
@@ -348,95 +350,5 @@ class Interpreter:
 
     # --- Task ------------------------------------------------------------------------------
 
-    def _seconds(self, node: m.Node | None, path: Any, data: Any, frame: Frame,
-                 name: str) -> float | None:
-        if node is not None:
-            v = frame.node(node, data)
-        elif path is not None:
-            try:
-                v = frame.lookup(path, data)
-            except PathNotFound as exc:
-                raise runtime(f"Invalid path '{path.text}' : {exc}") from None
-        else:
-            return None
-        if isinstance(v, str) and v.strip().lstrip("-").isdigit():
-            v = int(v)
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            shown = v if isinstance(v, str) else compact(v)
-            if isinstance(node, m.TJsonata):
-                raise StatesFailure(
-                    errors.QUERY_EVALUATION_ERROR,
-                    f"The JSONata expression '{node.expression}' specified for the field "
-                    f"'{name}' returned an unexpected result: {shown} is not a positive "
-                    "integer", locate=True, event="EvaluationFailed")
-            raise runtime(f"The {name}Path field refers to value \"{shown}\" which is not a "
-                          f"valid positive integer: {path.text if path else ''}")
-        return float(v)
-
     def _task(self, state: m.TaskState, params: Any, frame: Frame) -> Any:
-        executor = frame.executor
-        target = classify(state.resource)
-        timeout = self._seconds(state.timeout_seconds, state.timeout_seconds_path,
-                                frame.extra["input"] if state.jsonata else params, frame,
-                                "TimeoutSeconds")
-        heartbeat = self._seconds(state.heartbeat_seconds, state.heartbeat_seconds_path,
-                                  frame.extra["input"] if state.jsonata else params, frame,
-                                  "HeartbeatSeconds")
-        if state.wait_for_token:
-            raise StatesFailure(
-                errors.RUNTIME, f"'{state.resource}': callbacks (.waitForTaskToken) are not "
-                "supported yet: they need a durable signal the engine does not have",
-                locate=True)
-        function: str | None = None
-        event = params
-        if target.kind == "invoke":
-            function = params.get("FunctionName") if isinstance(params, dict) else None
-            if not isinstance(function, str):
-                raise runtime("The field 'FunctionName' is required for "
-                              "arn:aws:states:::lambda:invoke")
-            event = invoke_event(params)
-        request_id = executor.uuid()
-        if target.kind == "lambda":
-            executor.record("LambdaFunctionScheduled", _details(
-                resource=state.resource, input=compact(event),
-                inputDetails={"truncated": False},
-                timeoutInSeconds=int(timeout) if timeout else None))
-            executor.record("LambdaFunctionStarted")
-        else:
-            executor.record("TaskScheduled", _details(
-                resourceType=target.resource_type, resource=target.resource_name,
-                region=self.region, parameters=compact(params),
-                timeoutInSeconds=int(timeout) if timeout else None,
-                heartbeatInSeconds=int(heartbeat) if heartbeat else None))
-            executor.record("TaskStarted", {"resourceType": target.resource_type,
-                                            "resource": target.resource_name})
-        outcome = executor.invoke(TaskRequest(
-            state=state.name, target=target, function=function, event=event,
-            timeout=timeout, heartbeat=heartbeat if not target.lambda_like else None,
-            token=None, request_id=request_id))
-        self.check_deadline(executor)
-        kind = "LambdaFunction" if target.kind == "lambda" else "Task"
-        resource = ({} if target.kind == "lambda" else
-                    {"resourceType": target.resource_type, "resource": target.resource_name})
-        if outcome.ok:
-            result = outcome.value
-            if target.kind == "invoke":
-                from legato.asl.timeutil import iso
-
-                result = lambda_invoke_output(result, request_id, iso(executor.now()))
-            if size(result) > MAX_PAYLOAD:
-                who = state.resource if target.kind == "lambda" else target.resource_type
-                outcome = Outcome(False, error=errors.DATA_LIMIT_EXCEEDED, cause=(
-                    f"The state/task '{who}' returned a result with a size exceeding the "
-                    "maximum number of bytes service limit."))
-            else:
-                executor.record(f"{kind}Succeeded", {**resource, "output": compact(result),
-                                                     "outputDetails": {"truncated": False}})
-                return result
-        if outcome.timed_out:
-            error = errors.TIMEOUT if outcome.timed_out == "timeout" else errors.HEARTBEAT_TIMEOUT
-            executor.record(f"{kind}TimedOut", {**resource, "error": error})
-            raise StatesFailure(error, None)
-        executor.record(f"{kind}Failed", _details(**resource, error=outcome.error,
-                                                  cause=outcome.cause))
-        raise StatesFailure(outcome.error, outcome.cause)
+        return run_task(self, state, params, frame)
