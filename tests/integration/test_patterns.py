@@ -527,3 +527,29 @@ def test_saga_can_compensate_with_a_child_workflow(engine: legato.Engine, unique
     assert log == ["charge 10", "refund 10"]
     assert h.describe()["detail"] == "compensated"
     assert "ChildWorkflowStarted" in [e["type"] for e in h.history()]
+
+
+def test_start_child_detached_carries_on(make_engine: Make, clock: VirtualClock,
+                                         unique_name) -> None:
+    @legato.workflow(name=unique_name("detached"))
+    def later(ctx: legato.WorkflowContext, x: int) -> int:
+        ctx.sleep(3600)
+        return x * 2
+
+    @legato.workflow(name=unique_name("starter"))
+    def starter(ctx: legato.WorkflowContext) -> str:
+        kid = ctx.start_child(later, 21)
+        ctx.sleep(60)  # replays the start from the journal afterwards
+        return kid
+
+    engine = make_engine(clock=clock).launch()
+    h = engine.start(starter, workflow_id="boss")
+    h.wait_status("WAITING")
+    clock.advance(61)
+    kid = h.result(timeout=10)
+    assert kid == "boss:2"
+    child = engine.handle(kid)
+    assert child.wait_status("WAITING") == "WAITING"  # the parent ended; the child goes on
+    clock.advance(3600)
+    assert child.result(timeout=10) == 42
+    assert len([e for e in h.history() if e["type"] == "ChildWorkflowStarted"]) == 1

@@ -156,6 +156,21 @@ class WorkflowContext:
             raise LegatoError(f"ctx.child needs a @legato.workflow, got {workflow!r}")
         return self._task.child(wdef, args, workflow_id)
 
+    def start_child(self, workflow: Callable[..., Any], *args: Any,
+                    workflow_id: str | None = None) -> str:
+        """Start ``workflow(*args)`` as a detached workflow and carry on; returns its id.
+
+        Durable and idempotent (recorded in this run's journal; the default id is
+        ``"<this id>:<seq>"``). Unlike :meth:`child`, the new run is not tied to this one:
+        it is not cancelled with it and does not inherit its deadline.
+        """
+        from legato.runtime.registry import workflow_def
+
+        wdef = workflow_def(workflow)
+        if wdef is None:
+            raise LegatoError(f"ctx.start_child needs a @legato.workflow, got {workflow!r}")
+        return str(self._task.child(wdef, args, workflow_id, wait=False))
+
     async def child_async(self, workflow: Callable[..., Any], *args: Any,
                           workflow_id: str | None = None) -> Any:
         return self.child(workflow, *args, workflow_id=workflow_id)

@@ -533,6 +533,7 @@ class Task:
             value = e.type == ev.PATCH_MARKER and e.name == patch_id
             if value:
                 self.journal.advance()
+                self.now = e.at
         else:
             self._append(ev.PATCH_MARKER, name=patch_id)
             value = True
@@ -546,8 +547,10 @@ class Task:
 
         return run_parallel(self, calls, limit, fail_fast, return_exceptions)
 
-    def child(self, wdef: WorkflowDef, args: tuple[Any, ...], workflow_id: str | None) -> Any:
-        """Start (or find, on replay) a child workflow and wait durably for its result."""
+    def child(self, wdef: WorkflowDef, args: tuple[Any, ...], workflow_id: str | None,
+              wait: bool = True) -> Any:
+        """Start (or find, on replay) a child workflow and wait durably for its result; with
+        ``wait=False`` start it detached (no link to this run) and return its id."""
         from legato.errors import WorkflowFailed
         from legato.store.base import NewWorkflow
 
@@ -555,10 +558,14 @@ class Task:
         if e is not None:
             started = self.expect(ev.CHILD_STARTED, wdef.name, "child workflow")
             self.journal.advance()
+            self.now = started.at
             child_id, pos = str(started.data["child_id"]), started.seq
+            if not wait:
+                return child_id
             end = self.journal.peek()
             if end is not None and end.type == ev.CHILD_ENDED and end.pos == pos:
                 self.journal.advance()
+                self.now = end.at
                 return self._child_outcome(wdef, child_id, end.data)
         else:
             self._boundary()
@@ -567,13 +574,18 @@ class Task:
             input_json = codec.dumps(list(args), f"the input of child workflow {wdef.name!r}")
             now = self.clock.now()
             deadline = None if wdef.deadline is None else now + wdef.deadline
-            if self.deadline is not None:  # a child never outlives its parent's deadline
+            if self.deadline is not None and wait:  # a child never outlives its parent
                 deadline = self.deadline if deadline is None else min(deadline, self.deadline)
             self._append(ev.CHILD_STARTED, name=wdef.name, pos=pos,
-                         data={"child_id": child_id, "input": list(args)})
+                         data={"child_id": child_id, "input": list(args), "detached": not wait})
+            parent = self.workflow_id if wait else None
             new = NewWorkflow(id=child_id, name=wdef.name, input=input_json, now=now,
-                              deadline=deadline, parent_id=self.workflow_id)
-            data: dict[str, Any] = {"input": list(args), "parent_id": self.workflow_id}
+                              deadline=deadline, parent_id=parent)
+            data: dict[str, Any] = {"input": list(args)}
+            if parent is not None:
+                data["parent_id"] = parent
+            else:
+                data["started_by"] = self.workflow_id
             if deadline is not None:
                 data["deadline"] = deadline
             row, created = self._park(StartChild(
@@ -582,6 +594,8 @@ class Task:
                 raise WorkflowFailed(child_id, "FAILED", {
                     "type": "legato.errors.WorkflowConflict",
                     "message": f"workflow id {child_id!r} exists already as {row.name}"})
+            if not wait:
+                return child_id
         while True:
             self._boundary()
             row = self._park(AwaitChild(child_id))
