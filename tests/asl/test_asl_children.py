@@ -195,12 +195,25 @@ def test_durable_unknown_child_fails_the_task(make_engine: Callable[..., legato.
     assert "StateMachineDoesNotExist" in info.value.error["message"]
 
 
-def test_durable_start_without_waiting_needs_a_handler(
+def test_durable_start_without_waiting_runs_the_child_detached(
         make_engine: Callable[..., legato.Engine], clock: VirtualClock,
         unique_name: Callable[[str], str]) -> None:
-    with pytest.raises(asl.HandlerError, match="without waiting"):
-        asl.register(unique_name("asl_parent"), parent(START))
-    # a handler for the resource stands in, e.g. starting the child with engine.start
+    child, name = unique_name("Child"), unique_name("asl_parent")
+    asl.register(child, CHILD)
+    asl.register(name, parent(START, child, name="fire-and-forget"))
+    engine = make_engine(clock=clock).launch()
+    out = engine.start(name, {"n": 3}).result(timeout=10)  # does not wait for the child
+    assert out["ExecutionArn"].endswith(f":execution:{child}:fire-and-forget")
+    assert "StartDate" in out
+    kid = _started(engine, "fire-and-forget")
+    kid.wait_status("WAITING")  # the child runs on its own, in its Wait state
+    clock.advance(61)
+    assert kid.result(timeout=10) == {"doubled": 6}
+
+
+def test_a_handler_can_stand_in_for_start_execution(
+        make_engine: Callable[..., legato.Engine], clock: VirtualClock,
+        unique_name: Callable[[str], str]) -> None:
     started: list[Any] = []
     name = unique_name("asl_parent")
     asl.register(name, parent(START), handlers={

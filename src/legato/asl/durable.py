@@ -205,10 +205,10 @@ class DurableExecutor:
         binding = _BINDINGS.get(request.machine)
         if binding is None or binding.workflow is None:
             return ExecutionOutcome(started, refused="missing")
-        if not request.wait:  # refused by register(): the engine cannot start and go on
-            raise HandlerError("a durable machine cannot start a child execution without "
-                               "waiting for it yet (use .sync)")
         try:
+            if not request.wait:  # fire and forget: a detached run, recorded once
+                self.ctx.start_child(binding.workflow, request.input, workflow_id=request.name)
+                return ExecutionOutcome(started)
             output = self.ctx.child(binding.workflow, request.input, workflow_id=request.name)
         except WorkflowFailed as exc:
             err = exc.error or {}
@@ -300,17 +300,16 @@ def register(name: str, machine: m.Machine | Mapping[str, Any] | str,
         if isinstance(st, m.TaskState):
             target = classify(st.resource)
             if target.kind == "execution" and table.find(target) is None:
-                if not st.resource.endswith((".sync", ".sync:2")):
+                if st.resource.endswith(".waitForTaskToken"):
                     detached.append(f"state {st.name!r}: {st.resource}")
                 continue
             if target.key is not None:
                 binding.step_for(target.key)
     if detached:
         raise HandlerError(
-            "asl.register cannot run " + "; ".join(detached) + ": starting a child execution "
-            "without waiting for it needs an engine primitive legato lacks (a workflow "
-            "starting another one it does not wait for). Use .sync or .sync:2, or pass a "
-            "handler for the resource that starts it (e.g. with engine.start)")
+            "asl.register cannot run " + "; ".join(detached) + ": a child execution that "
+            "answers its parent's task token is not supported durably yet. Use .sync or "
+            ".sync:2, or pass a handler for the resource that starts it")
 
     def run_machine(ctx: WorkflowContext, value: Any = None) -> Any:
         return _run(ctx, _BINDINGS[name], value)
