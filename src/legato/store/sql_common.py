@@ -8,6 +8,7 @@ from typing import Any
 
 from legato.domain import status as st
 from legato.domain.events import Event
+from legato.domain.tasks import Task
 from legato.runtime import codec
 from legato.store.base import NewWorkflow, WorkflowRow
 
@@ -63,3 +64,17 @@ ACTIVE_SQL = "('PENDING', 'RUNNING', 'WAITING')"
 def prefixed(alias: str) -> str:
     """:data:`WF_COLUMNS` qualified with a table alias (for joins and ``UPDATE ... FROM``)."""
     return ", ".join(f"{alias}.{c.strip()}" for c in WF_COLUMNS.split(","))
+
+
+#: the columns of a human task row, in the order :func:`row_to_task` reads them
+TASK_COLUMNS = ("id, workflow_id, name, status, assignee, group_name, data, form, due,"
+                " escalate_to, four_eyes, approvals, claimed_by, result, escalated, created_at,"
+                " updated_at, version")
+
+
+def row_to_task(r: Sequence[Any]) -> Task:
+    return Task(id=r[0], workflow_id=r[1], name=r[2], status=r[3], assignee=r[4], group=r[5],
+                data=codec.loads(r[6]), form=codec.loads(r[7]), due=r[8], escalate_to=r[9],
+                four_eyes=bool(r[10]), approvals=tuple(json.loads(r[11] or "[]")),
+                claimed_by=r[12], result=codec.loads(r[13]), escalated=bool(r[14]),
+                created_at=float(r[15]), updated_at=float(r[16]), version=int(r[17]))

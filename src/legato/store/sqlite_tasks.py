@@ -9,17 +9,7 @@ from typing import Any
 
 from legato.domain.tasks import Task
 from legato.runtime import codec
-
-_COLS = ("id, workflow_id, name, status, assignee, group_name, data, form, due, escalate_to,"
-         " four_eyes, approvals, claimed_by, result, escalated, created_at, updated_at, version")
-
-
-def _task(r: Sequence[Any]) -> Task:
-    return Task(id=r[0], workflow_id=r[1], name=r[2], status=r[3], assignee=r[4], group=r[5],
-                data=codec.loads(r[6]), form=codec.loads(r[7]), due=r[8], escalate_to=r[9],
-                four_eyes=bool(r[10]), approvals=tuple(json.loads(r[11] or "[]")),
-                claimed_by=r[12], result=codec.loads(r[13]), escalated=bool(r[14]),
-                created_at=float(r[15]), updated_at=float(r[16]), version=int(r[17]))
+from legato.store.sql_common import TASK_COLUMNS, row_to_task
 
 
 class SQLiteTasks:
@@ -61,7 +51,7 @@ class SQLiteTasks:
     def create_task(self, task: Task, now: float) -> Task:
         with self._tx() as c:
             c.execute(
-                f"INSERT INTO tasks ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                f"INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (id) DO NOTHING",
                 (task.id, task.workflow_id, task.name, task.status, task.assignee, task.group,
                  codec.dumps(task.data), codec.dumps(task.form), task.due, task.escalate_to,
@@ -70,13 +60,13 @@ class SQLiteTasks:
                 c.execute("INSERT INTO task_audit VALUES (?,?,?,?,?)",
                           (task.id, now, None, "created", codec.dumps(
                               {"assignee": task.assignee, "group": task.group})))
-            r = c.execute(f"SELECT {_COLS} FROM tasks WHERE id = ?", (task.id,)).fetchone()
-        return _task(r)
+            r = c.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (task.id,)).fetchone()
+        return row_to_task(r)
 
     def get_task(self, task_id: str) -> Task | None:
-        r = self._conn().execute(f"SELECT {_COLS} FROM tasks WHERE id = ?",
+        r = self._conn().execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?",
                                  (task_id,)).fetchone()
-        return None if r is None else _task(r)
+        return None if r is None else row_to_task(r)
 
     def list_tasks(self, assignee: str | None, groups: Sequence[str] | None,
                    status: str | None, limit: int) -> list[Task]:
@@ -96,11 +86,11 @@ class SQLiteTasks:
         if status is not None:
             where.append("status = ?")
             params.append(status)
-        sql = f"SELECT {_COLS} FROM tasks"
+        sql = f"SELECT {TASK_COLUMNS} FROM tasks"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at, id LIMIT ?"
-        return [_task(r) for r in self._conn().execute(sql, (*params, limit))]
+        return [row_to_task(r) for r in self._conn().execute(sql, (*params, limit))]
 
     def save_task(self, task: Task, expected_version: int, now: float, user: str | None,
                   action: str, detail: Any, deliver: bool) -> bool:

@@ -15,17 +15,7 @@ import psycopg
 
 from legato.domain.tasks import Task
 from legato.runtime import codec
-
-_COLS = ("id, workflow_id, name, status, assignee, group_name, data, form, due, escalate_to,"
-         " four_eyes, approvals, claimed_by, result, escalated, created_at, updated_at, version")
-
-
-def _task(r: Sequence[Any]) -> Task:
-    return Task(id=r[0], workflow_id=r[1], name=r[2], status=r[3], assignee=r[4], group=r[5],
-                data=codec.loads(r[6]), form=codec.loads(r[7]), due=r[8], escalate_to=r[9],
-                four_eyes=bool(r[10]), approvals=tuple(json.loads(r[11] or "[]")),
-                claimed_by=r[12], result=codec.loads(r[13]), escalated=bool(r[14]),
-                created_at=float(r[15]), updated_at=float(r[16]), version=int(r[17]))
+from legato.store.sql_common import TASK_COLUMNS, row_to_task
 
 
 class TaskQueries:
@@ -38,12 +28,13 @@ class TaskQueries:
         self.groups_of = f"SELECT group_name FROM {ug} WHERE user_name = %s"
         self.users = f"SELECT name FROM {us} ORDER BY name"
         self.memberships = f"SELECT user_name, group_name FROM {ug} ORDER BY group_name"
-        self.insert = (f"INSERT INTO {tk} ({_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s,"
-                       " %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING")
+        marks = ", ".join(["%s"] * 18)
+        self.insert = (f"INSERT INTO {tk} ({TASK_COLUMNS}) VALUES ({marks})"
+                       " ON CONFLICT (id) DO NOTHING")
         self.audit = (f'INSERT INTO {au} (task_id, at, "user", action, detail)'
                       " VALUES (%s, %s, %s, %s, %s)")
-        self.get = f"SELECT {_COLS} FROM {tk} WHERE id = %s"
-        self.list = f"SELECT {_COLS} FROM {tk}"
+        self.get = f"SELECT {TASK_COLUMNS} FROM {tk} WHERE id = %s"
+        self.list = f"SELECT {TASK_COLUMNS} FROM {tk}"
         self.list_order = " ORDER BY created_at, id LIMIT %s"
         self.save = (
             f"UPDATE {tk} SET status = %s, assignee = %s, group_name = %s, approvals = %s,"
@@ -110,12 +101,12 @@ class PostgresTasks:
                     {"assignee": task.assignee, "group": task.group})))
             r = conn.execute(self.tq.get, (task.id,)).fetchone()
         assert r is not None
-        return _task(r)
+        return row_to_task(r)
 
     def get_task(self, task_id: str) -> Task | None:
         with self._conn() as conn:
             r = conn.execute(self.tq.get, (task_id,)).fetchone()
-        return None if r is None else _task(r)
+        return None if r is None else row_to_task(r)
 
     def list_tasks(self, assignee: str | None, groups: Sequence[str] | None,
                    status: str | None, limit: int) -> list[Task]:
@@ -140,7 +131,7 @@ class PostgresTasks:
             sql += " WHERE " + " AND ".join(where)
         with self._conn() as conn:
             rows = conn.execute(sql + self.tq.list_order, (*params, limit)).fetchall()
-        return [_task(r) for r in rows]
+        return [row_to_task(r) for r in rows]
 
     def save_task(self, task: Task, expected_version: int, now: float, user: str | None,
                   action: str, detail: Any, deliver: bool) -> bool:
