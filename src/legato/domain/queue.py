@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 _lock = threading.Lock()
@@ -41,3 +42,20 @@ class Queue:
                 raise ValueError(f"Queue {self.name!r}: rate must be (n >= 1, seconds > 0)")
         with _lock:
             QUEUES[self.name] = self
+
+
+def admit(candidates: Iterable[tuple[str, str | None]], slots: int, per_key: int | None,
+          busy: dict[str, int]) -> list[str]:
+    """Which queued runs start now: in candidate order (priority, then FIFO), at most
+    ``slots`` of them, and no ``queue_key`` above ``per_key`` runs (``busy`` counts the
+    ones running already; it is updated)."""
+    admitted: list[str] = []
+    for wid, key in candidates:
+        if len(admitted) >= slots:
+            break
+        if per_key is not None and key is not None:
+            if busy.get(key, 0) >= per_key:
+                continue
+            busy[key] = busy.get(key, 0) + 1
+        admitted.append(wid)
+    return admitted

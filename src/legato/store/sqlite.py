@@ -19,6 +19,7 @@ from typing import Any
 from legato.domain import status as st
 from legato.domain.circuit import CircuitState
 from legato.domain.events import STATE_UPDATED, WORKFLOW_REDRIVEN, Event
+from legato.domain.queue import admit
 from legato.errors import ConfigError
 from legato.runtime import codec
 from legato.runtime.journal import plan_redrive
@@ -401,19 +402,12 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
                     "SELECT queue_key, COUNT(*) FROM workflows WHERE queue = ? AND"
                     f" queue_key IS NOT NULL AND started_at IS NOT NULL AND status IN {_ACTIVE}"
                     " GROUP BY queue_key", (q,)).fetchall())
-            for wid, key in c.execute(
-                    "SELECT id, queue_key FROM workflows WHERE queue = ? AND owner IS NULL"
-                    " AND started_at IS NULL AND status = 'PENDING' AND wake_at <= ?"
-                    f" AND name IN ({marks}) ORDER BY priority DESC, created_at, rowid",
-                    (q, now, *names)):
-                if slots <= 0:
-                    break
-                if per_key is not None and key is not None:
-                    if busy.get(key, 0) >= per_key:
-                        continue
-                    busy[key] = busy.get(key, 0) + 1
-                admitted.append(wid)
-                slots -= 1
+            candidates = c.execute(
+                "SELECT id, queue_key FROM workflows WHERE queue = ? AND owner IS NULL"
+                " AND started_at IS NULL AND status = 'PENDING' AND wake_at <= ?"
+                f" AND name IN ({marks}) ORDER BY priority DESC, created_at, rowid",
+                (q, now, *names))
+            admitted += admit(candidates, slots, per_key, busy)
         return admitted
 
     def put_queue(self, name: str, concurrency: int | None, rate: tuple[int, float] | None,

@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 
+from legato.domain.queue import admit
 from legato.store.sql_common import ACTIVE_SQL
 
 
@@ -85,15 +86,8 @@ class PostgresQueues:
                 busy = {k: int(n) for k, n in conn.execute(self.qq.busy_keys, (q,)).fetchall()}
             # with per-key limits some candidates are skipped: look further than ``slots``
             limit = slots if per_key is None else max(slots * 20, 100)
-            for wid, key in conn.execute(self.qq.candidates, (q, now, names, limit)).fetchall():
-                if slots <= 0:
-                    break
-                if per_key is not None and key is not None:
-                    if busy.get(key, 0) >= per_key:
-                        continue
-                    busy[key] = busy.get(key, 0) + 1
-                admitted.append(wid)
-                slots -= 1
+            candidates = conn.execute(self.qq.candidates, (q, now, names, limit)).fetchall()
+            admitted += admit(candidates, slots, per_key, busy)
         return admitted
 
     def put_queue(self, name: str, concurrency: int | None, rate: tuple[int, float] | None,
