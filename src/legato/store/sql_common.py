@@ -78,3 +78,17 @@ def row_to_task(r: Sequence[Any]) -> Task:
                 four_eyes=bool(r[10]), approvals=tuple(json.loads(r[11] or "[]")),
                 claimed_by=r[12], result=codec.loads(r[13]), escalated=bool(r[14]),
                 created_at=float(r[15]), updated_at=float(r[16]), version=int(r[17]))
+
+
+def list_filter(status: str | None, name: str | None, mark: str) -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause (or "") and parameters of ``list_workflows``; ``mark`` is the
+    dialect's placeholder (``?`` or ``%s``)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if status:
+        where.append(f"status = {mark}")
+        params.append(status)
+    if name:
+        where.append(f"name = {mark}")
+        params.append(name)
+    return (" WHERE " + " AND ".join(where) if where else ""), params

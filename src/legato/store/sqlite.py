@@ -38,6 +38,7 @@ from legato.store.sql_common import (
     WF_COLUMNS,
     error_json,
     event_params,
+    list_filter,
     new_row,
     row_to_event,
     row_to_workflow,
@@ -211,17 +212,8 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
 
     def list_workflows(self, status: str | None, name: str | None,
                        limit: int) -> list[WorkflowRow]:
-        where: list[str] = []
-        params: list[Any] = []
-        if status:
-            where.append("status = ?")
-            params.append(status)
-        if name:
-            where.append("name = ?")
-            params.append(name)
-        sql = f"SELECT {WF_COLUMNS} FROM workflows"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        where, params = list_filter(status, name, "?")
+        sql = f"SELECT {WF_COLUMNS} FROM workflows{where}"
         sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
         params.append(limit)
         return [row_to_workflow(r) for r in self._conn().execute(sql, params)]

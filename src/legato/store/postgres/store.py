@@ -60,6 +60,7 @@ from legato.store.postgres.tasks import PostgresTasks, TaskQueries
 from legato.store.sql_common import (
     error_json,
     event_params,
+    list_filter,
     new_row,
     row_to_event,
     row_to_workflow,
@@ -275,17 +276,8 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
 
     def list_workflows(self, status: str | None, name: str | None,
                        limit: int) -> list[WorkflowRow]:
-        where: list[str] = []
-        params: list[Any] = []
-        if status:
-            where.append("status = %s")
-            params.append(status)
-        if name:
-            where.append("name = %s")
-            params.append(name)
-        sql = self.sql.list
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        where, params = list_filter(status, name, "%s")
+        sql = self.sql.list + where
         params.append(limit)
         return [row_to_workflow(r) for r in self._fetchall(sql + self.sql.list_order, params)]
 
