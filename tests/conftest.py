@@ -122,6 +122,12 @@ def pg_url(schema: str) -> str:
     return f"{PG_URL}{sep}schema={schema}"
 
 
+@pytest.fixture
+def pg_db_url(pg_schema: str) -> str:
+    """A PostgreSQL URL on this test's own fresh schema."""
+    return pg_url(pg_schema)
+
+
 @pytest.fixture(scope="session")
 def pg_server_restart_lock() -> Callable[[], contextlib.AbstractContextManager[None]]:
     """For a test that restarts the PostgreSQL server: ``with pg_server_restart_lock():``

@@ -136,10 +136,10 @@ class WorkerProc:
 class Procs:
     """Starts worker processes on one database and kills (by PID) whatever is left at the end."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, url: str | None = None) -> None:
         self.tmp_path = tmp_path
         self.db_path = tmp_path / "legato.db"
-        self.url = f"sqlite:///{self.db_path}"
+        self.url = url or f"sqlite:///{self.db_path}"
         self.effects_path = tmp_path / "effects.db"
         self.broken_path = tmp_path / "dependency-broken"  # exists: the dependency fails
         self.all: list[WorkerProc] = []

@@ -19,6 +19,29 @@ def procs(tmp_path: Path) -> Iterator[Procs]:
         p.cleanup()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_procs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Procs]:
+    """Like ``procs``, on SQLite and on a fresh PostgreSQL schema (engine API only: the
+    Inspector's SQL on the legato database is SQLite's; its side-effect table works)."""
+    url = None
+    if request.param == "postgresql":  # a fresh schema per test (the root conftest)
+        url = str(request.getfixturevalue("pg_db_url"))
+    p = Procs(tmp_path, url)
+    try:
+        yield p
+    finally:
+        p.cleanup()
+
+
+@pytest.fixture
+def any_inspector(any_procs: Procs) -> Iterator[Inspector]:
+    i = Inspector(any_procs)
+    try:
+        yield i
+    finally:
+        i.close()
+
+
 @pytest.fixture
 def inspector(procs: Procs) -> Iterator[Inspector]:
     i = Inspector(procs)

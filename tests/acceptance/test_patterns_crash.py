@@ -14,17 +14,17 @@ from acceptance_support import Inspector, Procs, wait_until
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("kill_at", [5, 6])  # in_step hits: 3 books, fail, undo 103, undo 102
 def test_crash_during_compensation_resumes_with_the_next_one(
-        procs: Procs, inspector: Inspector, kill_at: int) -> None:
-    client = procs.client()
+        any_procs: Procs, any_inspector: Inspector, kill_at: int) -> None:
+    client = any_procs.client()
     try:
-        a = procs.spawn(lease=5.0, faults=f"in_step:{kill_at}").wait_ready()
+        a = any_procs.spawn(lease=5.0, faults=f"in_step:{kill_at}").wait_ready()
         client.start(wf.SAGA_WORKFLOW, 3, workflow_id="trip")
         wait_until(lambda: not a.alive, 30, "the kill during compensation")
-        b = procs.spawn(lease=5.0).wait_ready()
+        b = any_procs.spawn(lease=5.0).wait_ready()
         h = client.handle("trip")
         wait_until(lambda: h.status == "FAILED", 30, "the compensated failure")
         assert h.describe()["detail"] == "compensated"
-        done = inspector.executions("trip", "done")
+        done = any_inspector.executions("trip", "done")
         # every booking and every compensation ran to completion exactly once
         assert {k: len(v) for k, v in done.items()} == {
             ("trip", 1): 1, ("trip", 2): 1, ("trip", 3): 1,
@@ -44,23 +44,23 @@ def test_crash_during_compensation_resumes_with_the_next_one(
 
 @pytest.mark.acceptance
 @pytest.mark.timeout(90)
-def test_crash_while_circuit_open_resumes_after_reset(procs: Procs,
-                                                      inspector: Inspector) -> None:
-    procs.broken_path.write_text("down")
-    client = procs.client()
+def test_crash_while_circuit_open_resumes_after_reset(any_procs: Procs,
+                                                      any_inspector: Inspector) -> None:
+    any_procs.broken_path.write_text("down")
+    client = any_procs.client()
     try:
-        a = procs.spawn(lease=5.0).wait_ready()
+        a = any_procs.spawn(lease=5.0).wait_ready()
         for i in range(3):
             client.start(wf.CIRCUIT_WORKFLOW, workflow_id=f"c{i}")
         wait_until(lambda: any(c["state"] == "OPEN" for c in client.circuits()), 30,
                    "the breaker to open")
         wait_until(lambda: all(client.handle(f"c{i}").status == "WAITING"
                                for i in range(3)), 30, "all three to wait durably")
-        calls_while_open = len(inspector.executions(None, "start").get(("c0", 1), []))
+        calls_while_open = len(any_inspector.executions(None, "start").get(("c0", 1), []))
         a.kill9()
-        procs.broken_path.unlink()  # the dependency recovers while nobody runs
+        any_procs.broken_path.unlink()  # the dependency recovers while nobody runs
         t0 = time.monotonic()
-        procs.spawn(lease=5.0).wait_ready()
+        any_procs.spawn(lease=5.0).wait_ready()
         wait_until(lambda: all(client.handle(f"c{i}").status == "COMPLETED"
                                for i in range(3)), 45, "completion after the reset")
         took = time.monotonic() - t0
@@ -69,7 +69,7 @@ def test_crash_while_circuit_open_resumes_after_reset(procs: Procs,
         moves = [(t["source"], t["target"])
                  for t in client.circuit_transitions(wf.CIRCUIT_NAME)][::-1]
         assert moves[:1] == [("CLOSED", "OPEN")] and moves[-1] == ("HALF_OPEN", "CLOSED")
-        starts = inspector.executions(None, "start")
+        starts = any_inspector.executions(None, "start")
         total = sum(len(v) for v in starts.values())
         # two failures opened it; at most one probe per half-open round before it closed
         assert total <= 2 + 2 * len(moves) + 3, starts
@@ -82,10 +82,10 @@ def test_crash_while_circuit_open_resumes_after_reset(procs: Procs,
 @pytest.mark.acceptance
 @pytest.mark.timeout(90)
 def test_crash_between_event_delivery_and_consumption_loses_nothing(
-        procs: Procs, inspector: Inspector) -> None:
-    client = procs.client()
+        any_procs: Procs, any_inspector: Inspector) -> None:
+    client = any_procs.client()
     try:
-        a = procs.spawn(lease=5.0, faults="after_take:1").wait_ready()
+        a = any_procs.spawn(lease=5.0, faults="after_take:1").wait_ready()
         client.start(wf.WAITER_WORKFLOW, workflow_id="w1")
         h = client.handle("w1")
         wait_until(lambda: h.status == "WAITING", 30, "the workflow to wait")
@@ -94,7 +94,7 @@ def test_crash_between_event_delivery_and_consumption_loses_nothing(
         wait_until(lambda: not a.alive, 30, "the kill after the event was taken")
         hist = h.history()
         assert "WaitCompleted" not in [e["type"] for e in hist]  # taken, not yet journaled
-        procs.spawn(lease=5.0).wait_ready()
+        any_procs.spawn(lease=5.0).wait_ready()
         wait_until(lambda: h.status == "COMPLETED", 30, "the resumed workflow")
         assert h.result(timeout=1) == {"got": {"n": 1}}
         done = [e for e in h.history() if e["type"] == "WaitCompleted"]
