@@ -305,9 +305,12 @@ class Hub:
             self._start(c)
         self._dirty = len(claimed) >= room
         if self._next_due is not None and self._next_due <= self.clock.now():
-            # due but not ours to take yet (a queue at its limit): look again shortly; a run
-            # of ours ending, or another process's commit, looks at once
-            self._next_due = self.clock.now() + 0.25
+            # due but not ours to take yet (a queue at its limit, a row locked for a moment):
+            # look again in a quarter of a second of real time (the engine's clock may be a
+            # frozen test clock); a run of ours ending, or another process's commit, sooner
+            self._next_due = None
+            self._token = None  # makes the next poll claim
+            self._next_poll = min(self._next_poll, time.monotonic() + 0.25)
 
     def _start(self, c: Claimed) -> None:
         row = c.row
