@@ -34,6 +34,7 @@ class Kill:
 
 
 @pytest.mark.acceptance
+@pytest.mark.chaos
 @pytest.mark.timeout(150)
 def test_sqlite_chaos_kill9_random_worker_every_1_to_2s(procs: Procs,
                                                         inspector: Inspector) -> None:

@@ -38,7 +38,7 @@ import legato
 sys.path.insert(0, str(Path(__file__).parent))
 import pg_worker
 
-pytestmark = [pytest.mark.acceptance, pytest.mark.postgres]
+pytestmark = [pytest.mark.acceptance, pytest.mark.postgres, pytest.mark.chaos]
 
 PG_URL = os.environ.get("LEGATO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 N_WORKFLOWS = 500
