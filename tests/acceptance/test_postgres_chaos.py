@@ -255,6 +255,8 @@ def test_postgres_chaos(tmp_path: Path, chaos_schema: str,
                 next_kill = time.time() + rng.uniform(1, 2)
             time.sleep(0.05)
         t_end = time.time()
+        for t in takeovers:  # the last kills need live workers to be taken over by
+            t.thread.join(max(0.0, t.killed_at + TAKEOVER_LIMIT + 1.0 - time.time()))
     finally:
         for w in workers:
             if w.alive():
