@@ -9,12 +9,15 @@ as JSON to bench/results/.
     bench/run.py --quick                  # smaller and faster
     bench/run.py --only raw,throughput    # a subset (raw is added where ratios need it)
     bench/run.py --only sleepers --sleepers 20000 --modes NORMAL
+    bench/run.py --only pg [--quick]      # the PostgreSQL benchmarks (issue #3), opt-in
+    bench/run.py --only pg_latency,pg_notify --pg-url postgresql://user@host/db
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import traceback
@@ -27,7 +30,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make ``bench`` importable as a package
     sys.path.insert(0, str(ROOT))
 
-from bench import peer_dbos, raw, recovery, sleepers, throughput  # noqa: E402
+from bench import (  # noqa: E402
+    peer_dbos,
+    pg_common,
+    pg_latency,
+    pg_raw,
+    pg_throughput,
+    raw,
+    recovery,
+    sleepers,
+    throughput,
+)
 from bench.common import (  # noqa: E402
     MODES,
     Config,
@@ -44,14 +57,26 @@ BENCHMARKS: dict[str, Callable[[Config], dict[str, Any]]] = {
     "recovery": recovery.run,
     "sleepers": sleepers.run,
     "dbos": peer_dbos.run,
+    # PostgreSQL (issue #3): opt-in, they need a server (--pg-url)
+    # (latency first: the most sensitive to other load on a shared machine)
+    "pg_raw": pg_common.once_more(pg_raw.run),
+    "pg_latency": pg_common.once_more(pg_latency.run),
+    "pg_notify": pg_common.once_more(pg_latency.run_notify),
+    "pg_throughput": pg_common.once_more(pg_throughput.run),
+    "pg_scale": pg_common.once_more(pg_throughput.run_scale),
 }
-NEEDS = {"throughput": ["raw"]}  # ratios need the baseline measured in the same run
+PG = [n for n in BENCHMARKS if n.startswith("pg_")]
+GROUPS = {"pg": PG, "sqlite": [n for n in BENCHMARKS if n not in PG], "all": list(BENCHMARKS)}
+# ratios need the baseline measured in the same run
+NEEDS = {"throughput": ["raw"], "pg_throughput": ["pg_raw"], "pg_scale": ["pg_raw"]}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    ap.add_argument("--only", default="",
+                    help=f"comma-separated subset of {','.join(BENCHMARKS)}, or a group:"
+                         " pg, sqlite (the default), all")
     ap.add_argument("--skip", default="", help="comma-separated benchmarks to leave out")
     ap.add_argument("--quick", action="store_true",
                     help="fewer repetitions, 10,000 sleepers, 200 DBOS workflows")
@@ -60,6 +85,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                     help="sleeping workflows (default 100,000; 10,000 with --quick)")
     ap.add_argument("--modes", default=",".join(MODES),
                     help="SQLite synchronous settings to run (default NORMAL,FULL)")
+    ap.add_argument("--pg-url", default="",
+                    help="PostgreSQL server for the pg_* benchmarks (default"
+                         " LEGATO_BENCH_PG_URL, else LEGATO_TEST_PG_URL, else"
+                         f" {pg_common.DEFAULT_URL}); each run uses its own schemas")
     ap.add_argument("--verbose", action="store_true", help="tracebacks of failed benchmarks")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"),
                     help="folder for the JSON results (default bench/results)")
@@ -67,16 +96,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _names(text: str) -> list[str]:
-    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    names = []
+    for n in (n.strip().lower() for n in text.split(",") if n.strip()):
+        names.extend(GROUPS.get(n, [n]))
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         raise SystemExit(f"unknown benchmark(s): {', '.join(unknown)};"
-                         f" choose from {', '.join(BENCHMARKS)}")
+                         f" choose from {', '.join([*BENCHMARKS, *GROUPS])}")
     return names
 
 
 def selection(args: argparse.Namespace) -> list[str]:
-    chosen = set(_names(args.only) or BENCHMARKS)
+    chosen = set(_names(args.only) or GROUPS["sqlite"])
     for name in list(chosen):
         chosen.update(NEEDS.get(name, []))
     chosen -= set(_names(args.skip))
@@ -154,13 +185,24 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--modes: use NORMAL and/or FULL, not {','.join(bad) or 'nothing'}")
     cfg = Config(quick=args.quick, modes=modes, reps=args.reps or None,
                  sleepers=args.sleepers or None)
+    pg_common.set_base_url(args.pg_url)
+    on_sqlite = [n for n in names if n not in PG]
+    on_pg = [n for n in names if n in PG]
     info = machine()
     started = datetime.now(UTC)
     say(f"legato benchmarks {started:%Y-%m-%d %H:%M:%SZ}"
-        f"{' (quick)' if args.quick else ''}: {', '.join(names)}; synchronous={','.join(modes)}")
+        f"{' (quick)' if args.quick else ''}: {', '.join(names)}"
+        f"{f'; synchronous={chr(44).join(modes)}' if on_sqlite else ''}")
     say(f"machine: {info['cpus']} CPUs ({info.get('cpu_model', '?')}), "
         f"{info.get('mem_gib', '?')} GiB, Python {info['python']}, SQLite {info['sqlite']},"
         f" temp fs {info['tmp_fs']}, load {info.get('load_avg')}")
+    if on_pg:
+        try:
+            info["postgresql"] = pg_common.server_info()
+        except Exception as exc:
+            raise SystemExit(f"cannot reach PostgreSQL at {pg_common.safe_url()}:"
+                             f" {type(exc).__name__}: {' '.join(str(exc).split())}")
+        say(pg_common.describe_server(info["postgresql"]))
     say()
     failed = []
     t0 = time.perf_counter()
@@ -175,16 +217,23 @@ def main(argv: list[str] | None = None) -> int:
             if args.verbose:
                 traceback.print_exc()
         cfg.results.setdefault(name, {})["elapsed_s"] = time.perf_counter() - t
-        say(f"  ({name}: {time.perf_counter() - t:.1f} s)")
+        load = ""
+        if name in PG:  # a shared server and machine: what else ran meanwhile shows here
+            load = f", load {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+            cfg.results[name]["load_avg_after"] = list(os.getloadavg())
+        say(f"  ({name}: {time.perf_counter() - t:.1f} s{load})")
         say()
-    targets = summary(cfg.results, modes)
+    targets = summary(cfg.results, modes) if on_sqlite else []
+    pg_targets = pg_common.summary(cfg.results) if on_pg else []
     report = {"started": started.isoformat(), "quick": args.quick, "modes": modes,
               "benchmarks": names, "machine": info, "results": cfg.results,
-              "targets": targets, "elapsed_s": time.perf_counter() - t0, "failed": failed}
+              "targets": targets, "pg_targets": pg_targets,
+              "elapsed_s": time.perf_counter() - t0, "failed": failed}
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    path = out_dir / f"bench-{stamp}{'-quick' if args.quick else ''}.json"
+    kind = "-pg" if not on_sqlite else ""
+    path = out_dir / f"bench-{stamp}{kind}{'-quick' if args.quick else ''}.json"
     text = json.dumps(report, indent=2, default=str)
     path.write_text(text)
     (out_dir / "latest.json").write_text(text)

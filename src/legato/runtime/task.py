@@ -652,8 +652,7 @@ class Task:
                 value = codec.loads(got.data)
                 self._append(ev.WAIT_COMPLETED, name=what, pos=pos,
                              data={"index": got.index, "value": value, "source": got.source})
-                self._commit()
-                return got.index, value
+                return got.index, value  # committed with whatever the run does next
             raise Suspend(timeout_at, await_pos=pos)
 
     def human_task(self, spec: Any, due_in: float | None) -> dict[str, Any]:

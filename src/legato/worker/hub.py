@@ -56,6 +56,15 @@ _TIMEOUT = 0
 _HEARTBEAT = 1
 
 
+class _Deferred:
+    """A request a fiber made while it had uncommitted records: carried out after the commit."""
+
+    __slots__ = ("req",)
+
+    def __init__(self, req: object) -> None:
+        self.req = req
+
+
 class Hub:
     def __init__(
         self,
@@ -174,8 +183,9 @@ class Hub:
                 if task.dropped:
                     self.ready.append((fiber, None, LeaseLost()))
                 elif outcome.ok and task.record_success(fiber.parked, outcome):
-                    fiber.after_commit = outcome  # straight to the group commit
-                    self.commit_waiters.append(fiber)
+                    # journaled here; committed with whatever the run does next (the next
+                    # step waits for it, the end or a suspension carries it)
+                    self.ready.append((fiber, outcome, None))
                 else:
                     self.ready.append((fiber, outcome, None))
         elif kind == "poke":
@@ -362,7 +372,18 @@ class Hub:
                 self.ready.extend((f, None, None) for f in more)
                 if done:
                     self.ready.append((fiber.group.parent, None, None))
-        elif isinstance(req, RunStep):
+        elif task.pending and req is not COMMIT and not isinstance(req, StartChild):
+            # what the run recorded (a step's result, say) becomes durable before it acts
+            # on the world again; a run that ends or suspends writes it with its final state
+            fiber.after_commit = _Deferred(req)
+            self.commit_waiters.append(fiber)
+        else:
+            self._dispatch(fiber, req)
+
+    def _dispatch(self, fiber: Fiber, req: object) -> None:
+        """Carry out what a parked fiber asked for."""
+        task = fiber.task
+        if isinstance(req, RunStep):
             self._run_step(fiber, req)
         elif req is COMMIT:
             self.commit_waiters.append(fiber)
@@ -517,7 +538,10 @@ class Hub:
             else:
                 if task.workflow_id in result.cancel_requested:
                     task.interrupt(st.CANCELLED, "cancel requested")
-                self.ready.append((fiber, value, None))
+                if isinstance(value, _Deferred):
+                    self._dispatch(fiber, value.req)
+                else:
+                    self.ready.append((fiber, value, None))
         for task, f in all_finals:
             task.pending = []
             if self.tasks.get(task.workflow_id) is task:
