@@ -265,6 +265,8 @@ class Task:
         self.detail: str | None = None  # e.g. "compensated", written with the final status
         self.capturing = False  # ctx.parallel is learning which steps its branches call
         self.wakes_others = False  # its end may make other runs due (a parent, a queue)
+        # deliveries read with the claim: wait position -> (kind, name, key, data, source)
+        self.prefetched: dict[int, tuple[str, str, str, str | None, str | None]] = {}
         self.fibers: set[Fiber] = set()  # every live fiber (main and branches)
         self.greenlet: Fiber | None = None
         self._hub: greenlet.greenlet | None = None
@@ -642,7 +644,7 @@ class Task:
                          data={"conditions": described, "timeout_at": timeout_at})
         while True:
             self._boundary()
-            got = self._park(Take(pos, conditions, True))
+            got = self._prefetched(pos, conditions) or self._park(Take(pos, conditions, True))
             if got is None and timeout_at is not None and self.clock.now() >= timeout_at:
                 got = self._park(Take(pos, conditions, False))  # give up, atomically
                 if got is None:
@@ -696,6 +698,20 @@ class Task:
             if outcome["status"] != ht.OPEN:
                 raise ht.TaskExpired(f"human task {spec.name!r} ({task_id}) expired unanswered")
             due_at = None  # escalated once: now it waits for the escalation group
+
+    def _prefetched(self, pos: int, conditions: list[Any]) -> Any:
+        """What woke the run, if the claim brought it along (saves asking the store)."""
+        from legato.store.base import Delivery
+
+        got = self.prefetched.pop(pos, None)
+        if got is None:
+            return None
+        kind, name, key, data, source = got
+        for i, c in enumerate(conditions):
+            if (c.kind, c.name, c.key) == (kind, name, key):
+                faults.hit("after_take")  # taken for the wait, not yet journaled
+                return Delivery(i, data, source)
+        return None  # the code waits for something else now: let the store decide
 
     def set_state(self, key: str, value: Any) -> None:
         e = self.journal.peek()

@@ -59,6 +59,9 @@ class NewWorkflow:
 class Claimed:
     row: WorkflowRow
     journal: list[Event]
+    #: deliveries waiting for the run (wait position -> kind, name, key, data, source), read
+    #: with the claim so a woken run needs no round trip to take what woke it
+    inbox: dict[int, tuple[str, str, str, str | None, str | None]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -361,6 +361,10 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
                 f"SELECT workflow_id, {EVENT_COLUMNS} FROM journal"
                 f" WHERE workflow_id IN ({_marks(len(part))}) ORDER BY workflow_id, seq", part):
                 claimed[r[0]].journal.append(row_to_event(r[1:]))
+            for r in conn.execute(
+                "SELECT workflow_id, pos, kind, name, key, data, source FROM inbox"
+                f" WHERE workflow_id IN ({_marks(len(part))})", part):
+                claimed[r[0]].inbox[int(r[1])] = (r[2], r[3], r[4], r[5], r[6])
         return list(claimed.values())
 
     def _admit_queued(self, c: sqlite3.Connection, names: Sequence[str], now: float,

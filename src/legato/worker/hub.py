@@ -103,6 +103,7 @@ class Hub:
         self._seq = itertools.count()
         self._dirty = True
         self._next_due: float | None = None
+        self._wake_stale = False  # _next_due must be read again before the hub idles
         self._token: int | None = None
         self._poll = POLL_MIN
         self._next_poll = 0.0
@@ -129,6 +130,9 @@ class Hub:
         self.g = greenlet.getcurrent()
         try:
             while True:
+                if self._wake_stale and not (self.ready or self.commit_waiters or self.finals
+                                             or self.creates):
+                    self._refresh_next_due()
                 self._drain(self._block_time())
                 if self._stopping and (not self.tasks or time.monotonic() > self._stop_deadline):
                     break
@@ -306,7 +310,6 @@ class Hub:
         room = self.room
         try:
             claimed = self.store.claim(self.worker_id, names, self.clock.now(), room)
-            self._next_due = None if len(claimed) >= room else self.store.next_wake(names)
         except Exception as exc:
             log.warning("legato: claiming work failed (will retry): %s", exc)
             self._poll = min(max(self._poll * 2, 0.05), RETRY_MAX)
@@ -314,13 +317,32 @@ class Hub:
         for c in claimed:
             self._start(c)
         self._dirty = len(claimed) >= room
-        if self._next_due is not None and self._next_due <= self.clock.now():
-            # due but not ours to take yet (a queue at its limit, a row locked for a moment):
-            # look again in a quarter of a second of real time (the engine's clock may be a
-            # frozen test clock); a run of ours ending, or another process's commit, sooner
-            self._next_due = None
-            self._token = None  # makes the next poll claim
-            self._next_poll = min(self._next_poll, time.monotonic() + 0.25)
+        self._next_due = None
+        self._wake_stale = len(claimed) < room
+        if not claimed:
+            self._refresh_next_due(after_empty_claim=True)
+        # else: the next wake-up is read once the claimed runs have gone as far as they can
+
+    def _refresh_next_due(self, after_empty_claim: bool = False) -> None:
+        self._wake_stale = False
+        try:
+            nxt = self.store.next_wake(list(self._names()))
+        except Exception as exc:
+            log.warning("legato: reading the next wake-up failed (will retry): %s", exc)
+            self._wake_stale = True
+            return
+        self._next_due = nxt
+        if nxt is None or nxt > self.clock.now():
+            return
+        if not after_empty_claim:
+            self._dirty = True  # became due while we were busy: claim it
+            return
+        # due but not ours to take yet (a queue at its limit, a row locked for a moment):
+        # look again in a quarter of a second of real time (the engine's clock may be a
+        # frozen test clock); a run of ours ending, or another process's commit, sooner
+        self._next_due = None
+        self._token = None  # makes the next poll claim
+        self._next_poll = min(self._next_poll, time.monotonic() + 0.25)
 
     def _start(self, c: Claimed) -> None:
         row = c.row
@@ -336,6 +358,7 @@ class Hub:
         task = Task(wdef, row.id, row.args(), c.journal, row.epoch, self.clock, row.deadline,
                     row.cancel_requested)
         start = c.journal[0] if c.journal else None
+        task.prefetched = dict(c.inbox)
         task.wakes_others = row.queue is not None or (
             start is not None and "parent_id" in start.data)
         self.tasks[row.id] = task

@@ -105,6 +105,8 @@ class Queries:
         self.journals = (
             f"SELECT workflow_id, {EVENT_COLUMNS} FROM {jr} WHERE workflow_id = ANY(%s::text[])"
             " ORDER BY workflow_id, seq")
+        self.inboxes = ("SELECT workflow_id, pos, kind, name, key, data, source"
+                        f" FROM {schema}.inbox WHERE workflow_id = ANY(%s::text[])")
         # A commit locks, in id order, the rows it writes and every row it may touch
         # because of them: the children they wait for, the parents of those that end, the
         # children of those cancelled. One ordered lock statement: commits cannot deadlock,

@@ -420,12 +420,17 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
                 claimed = {r[0]: Claimed(row_to_workflow(r), []) for r in rows}
                 journals = (conn.execute(self.sql.journals, (list(claimed),))
                             if claimed else None)
+                inboxes = (conn.execute(self.sql.inboxes, (list(claimed),))
+                           if claimed else None)
                 pipeline.sync()
                 if self.fault is not None:
                     self.fault("claim_committed")
                 if journals is not None:
                     for r in journals.fetchall():
                         claimed[r[0]].journal.append(row_to_event(r[1:]))
+                if inboxes is not None:
+                    for r in inboxes.fetchall():
+                        claimed[r[0]].inbox[int(r[1])] = (r[2], r[3], r[4], r[5], r[6])
         except BaseException:
             # rows this worker may own without knowing it: hand them out on the next claim
             self._in_doubt(worker_id, doubt + maybe)
