@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from legato.domain import status as st
-from legato.domain.events import Event
+from legato.domain.events import STATE_UPDATED, Event
 from legato.domain.tasks import Task
 from legato.runtime import codec
-from legato.store.base import NewWorkflow, WorkflowRow
+from legato.store.base import CommitResult, NewWorkflow, WorkflowRow, Write
 
 WF_COLUMNS = (
     "id, name, status, detail, input, result, error, created_at, updated_at, completed_at, "
@@ -92,3 +93,41 @@ def list_filter(status: str | None, name: str | None, mark: str) -> tuple[str, l
         where.append(f"name = {mark}")
         params.append(name)
     return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+@dataclass(slots=True)
+class Batch:
+    """A group commit sorted for the SQL: what survives fencing, as rows to write."""
+
+    events: list[tuple[Any, ...]] = field(default_factory=list)  # journal rows
+    states: list[tuple[str, str, str | None, float]] = field(default_factory=list)  # queries
+    updates: list[dict[str, Any]] = field(default_factory=list)  # new workflow states
+    accepted: list[Write] = field(default_factory=list)  # writes whose epoch held
+
+
+def sort_writes(writes: Sequence[Write], current: dict[str, tuple[int, Any]], now: float,
+                result: CommitResult) -> Batch:
+    """Fence ``writes`` against ``current`` (id -> (epoch, cancel requested)): stale ones go
+    to ``result.fenced``, cancel flags to ``result.cancel_requested``; the rest become rows.
+    The update rows carry the named parameters both dialects' final UPDATE uses."""
+    batch = Batch()
+    for w in writes:
+        cur = current.get(w.workflow_id)
+        if cur is None or cur[0] != w.epoch:
+            result.fenced.add(w.workflow_id)
+            continue
+        if cur[1]:
+            result.cancel_requested.add(w.workflow_id)
+        batch.accepted.append(w)
+        batch.events.extend(event_params(w.workflow_id, e) for e in w.events)
+        batch.states.extend((w.workflow_id, str(e.name), codec.dumps(e.data.get("value")), now)
+                            for e in w.events if e.type == STATE_UPDATED)
+        if w.status is not None:
+            terminal = w.status in st.TERMINAL
+            batch.updates.append({
+                "status": w.status, "result": w.result, "error": error_json(w.error),
+                "detail": w.detail, "active": not terminal, "now": now,
+                "child": w.await_child, "pos": w.await_pos, "wake": w.wake_at,
+                "release": w.release, "done": now if terminal else None,
+                "id": w.workflow_id, "epoch": w.epoch})
+    return batch

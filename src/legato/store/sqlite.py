@@ -18,10 +18,9 @@ from typing import Any
 
 from legato.domain import status as st
 from legato.domain.circuit import CircuitState
-from legato.domain.events import STATE_UPDATED, WORKFLOW_REDRIVEN, Event
+from legato.domain.events import WORKFLOW_REDRIVEN, Event
 from legato.domain.queue import admit
 from legato.errors import ConfigError
-from legato.runtime import codec
 from legato.runtime.journal import plan_redrive
 from legato.store.base import (
     HOST,
@@ -42,6 +41,7 @@ from legato.store.sql_common import (
     new_row,
     row_to_event,
     row_to_workflow,
+    sort_writes,
 )
 from legato.store.sqlite_events import SQLiteEvents
 from legato.store.sqlite_schedules import SQLiteSchedules
@@ -451,38 +451,16 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
                 for r in c.execute(f"SELECT id, epoch, cancel_requested FROM workflows"
                                    f" WHERE id IN ({_marks(len(part))})", part):
                     current[r[0]] = (int(r[1]), int(r[2]))
-            events: list[tuple[Any, ...]] = []
-            states: list[tuple[str, str, str | None, float]] = []
-            updates: list[dict[str, Any]] = []
-            ended: list[tuple[str, str]] = []
-            for w in writes:
-                cur = current.get(w.workflow_id)
-                if cur is None or cur[0] != w.epoch:
-                    result.fenced.add(w.workflow_id)
-                    continue
-                if cur[1]:
-                    result.cancel_requested.add(w.workflow_id)
-                events.extend(event_params(w.workflow_id, e) for e in w.events)
-                states.extend((w.workflow_id, str(e.name), codec.dumps(e.data.get("value")), now)
-                              for e in w.events if e.type == STATE_UPDATED)
-                if w.status is not None:
-                    terminal = w.status in st.TERMINAL
-                    updates.append({
-                        "status": w.status, "result": w.result, "error": error_json(w.error),
-                        "detail": w.detail, "active": 0 if terminal else 1, "now": now,
-                        "child": w.await_child, "pos": w.await_pos, "wake": w.wake_at,
-                        "release": 1 if w.release else 0, "done": now if terminal else None,
-                        "id": w.workflow_id, "epoch": w.epoch})
-                    if terminal:
-                        ended.append((w.workflow_id, w.status))
-            if events:
-                c.executemany("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?)", events)
-            if states:
-                self._set_state_in(c, states)
-            if updates:
-                c.executemany(_FINAL_UPDATE, updates)
-            for wid, status in ended:
-                self._ended_in(c, wid, status, now)
+            batch = sort_writes(writes, current, now, result)
+            if batch.events:
+                c.executemany("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?)", batch.events)
+            if batch.states:
+                self._set_state_in(c, batch.states)
+            if batch.updates:
+                c.executemany(_FINAL_UPDATE, batch.updates)
+            for w in batch.accepted:
+                if w.status in st.TERMINAL:
+                    self._ended_in(c, w.workflow_id, w.status, now)
         return result
 
     @staticmethod

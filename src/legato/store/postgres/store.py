@@ -36,9 +36,8 @@ from psycopg_pool import ConnectionPool
 
 from legato.domain import status as st
 from legato.domain.circuit import CircuitState
-from legato.domain.events import STATE_UPDATED, WORKFLOW_REDRIVEN, Event
+from legato.domain.events import WORKFLOW_REDRIVEN, Event
 from legato.errors import ConfigError
-from legato.runtime import codec
 from legato.runtime.journal import plan_redrive
 from legato.store.base import (
     Claimed,
@@ -64,6 +63,7 @@ from legato.store.sql_common import (
     new_row,
     row_to_event,
     row_to_workflow,
+    sort_writes,
 )
 
 log = logging.getLogger("legato.store.postgres")
@@ -486,43 +486,19 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
             if lock_cur is not None:
                 current = {r[0]: (int(r[1]), bool(r[2])) for r in lock_cur.fetchall()}
             # phase 2 (one round-trip): fence, append, update, wake/cancel related, commit
-            events: list[tuple[Any, ...]] = []
-            states: list[tuple[str, str, str | None, float]] = []
-            updates: list[dict[str, Any]] = []
-            ended: list[str] = []
-            cancelled: list[str] = []
-            notify = False
-            for w in writes:
-                state = current.get(w.workflow_id)
-                if state is None or state[0] != w.epoch:
-                    result.fenced.add(w.workflow_id)
-                    continue
-                if state[1]:
-                    result.cancel_requested.add(w.workflow_id)
-                events.extend(event_params(w.workflow_id, e) for e in w.events)
-                states.extend((w.workflow_id, str(e.name), codec.dumps(e.data.get("value")), now)
-                              for e in w.events if e.type == STATE_UPDATED)
-                if w.status is None:
-                    continue
-                terminal = w.status in st.TERMINAL
-                updates.append({
-                    "status": w.status, "result": w.result, "error": error_json(w.error),
-                    "detail": w.detail, "active": not terminal, "now": now,
-                    "child": w.await_child, "pos": w.await_pos, "wake": w.wake_at,
-                    "release": w.release,
-                    "done": now if terminal else None, "id": w.workflow_id, "epoch": w.epoch})
-                if terminal:
-                    ended.append(w.workflow_id)
-                    if w.status in (st.CANCELLED, st.TIMED_OUT):
-                        cancelled.append(w.workflow_id)
-                elif w.release:
-                    notify = True  # runnable again, now or later: the others should look
-            if events:
-                cur.executemany(self.sql.append, events)
-            if states:
-                cur.executemany(self.ev.state_set, states)
-            if updates:
-                cur.executemany(self.sql.update, updates)
+            batch = sort_writes(writes, current, now, result)
+            ended = [w.workflow_id for w in batch.accepted if w.status in st.TERMINAL]
+            cancelled = [w.workflow_id for w in batch.accepted
+                         if w.status in (st.CANCELLED, st.TIMED_OUT)]
+            # runnable again, now or later: the others should look
+            notify = any(w.release and w.status is not None and w.status not in st.TERMINAL
+                         for w in batch.accepted)
+            if batch.events:
+                cur.executemany(self.sql.append, batch.events)
+            if batch.states:
+                cur.executemany(self.ev.state_set, batch.states)
+            if batch.updates:
+                cur.executemany(self.sql.update, batch.updates)
             self._ended(conn, ended, cancelled, now)
             if notify:
                 cur.execute(self.sql.notify, (self.channel,))
