@@ -391,3 +391,17 @@ def test_change_token_moves_when_another_process_starts_work(open_stores: OpenSt
     while me.change_token() == before and time.monotonic() < end:
         time.sleep(0.005)
     assert me.change_token() != before
+
+
+def test_reap_frees_rows_of_a_worker_no_longer_registered(store: Store) -> None:
+    worker(store, "me")
+    worker(store, "ghost", lease_until=T0 + 3600)
+    new(store, "a")
+    store.remove_worker("ghost", T0)  # declared dead, while a claim of its is in flight:
+    [c] = store.claim("ghost", ["wf"], T0, 1)  # the claim lands after the reap
+    assert "ghost" not in [w.id for w in store.workers()]
+    assert store.reap("me", T0, T0 + 1) == 1  # nobody registered owns it: freed
+    row = store.get("a")
+    assert row is not None and row.owner is None and row.epoch > c.row.epoch
+    assert [x.row.id for x in store.claim("me", ["wf"], T0 + 1, 1)] == ["a"]
+    assert store.reap("me", T0 + 1) == 0  # a registered owner's rows stay its own

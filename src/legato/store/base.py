@@ -378,4 +378,9 @@ class Store(abc.ABC):
                 freed += self.remove_worker(w.id, now if wake_at is None else wake_at)
                 if on_reaped is not None:
                     on_reaped(w)
-        return freed
+        return freed + self.release_orphans(me, now if wake_at is None else wake_at)
+
+    @abc.abstractmethod
+    def release_orphans(self, me: str, now: float) -> int:
+        """Free active workflows owned by a worker that is no longer registered (its claim
+        committed just after it was declared dead): nobody else would ever reap them."""

@@ -310,6 +310,16 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
             os.unlink(os.path.join(self.lock_dir, f"{worker_id}.lock"))
         return freed
 
+    def release_orphans(self, me: str, now: float) -> int:
+        with self._tx() as c:
+            return int(c.execute(
+                "UPDATE workflows SET owner = NULL, epoch = epoch + 1,"
+                " wake_at = MIN(COALESCE(wake_at, ?), ?),"
+                " status = CASE WHEN status = 'RUNNING' THEN 'PENDING' ELSE status END,"
+                f" updated_at = ? WHERE owner IS NOT NULL AND owner <> ? AND status IN {_ACTIVE}"
+                " AND owner NOT IN (SELECT id FROM workers)",
+                (now, now, now, me)).rowcount)
+
     def workers(self) -> list[WorkerInfo]:
         rows = self._conn().execute("SELECT id, host, pid, started_at, lease_until FROM workers")
         return [WorkerInfo(r[0], r[1], int(r[2]), float(r[3]), float(r[4])) for r in rows]

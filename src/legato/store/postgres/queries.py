@@ -67,6 +67,14 @@ class Queries:
             f" WHERE id IN (SELECT id FROM {wf} WHERE owner = %(worker)s"
             f" AND status IN {ACTIVE_SQL}"
             " ORDER BY id FOR UPDATE)")
+        self.release_orphans = (  # owned by a worker no longer registered
+            f"UPDATE {wf} SET owner = NULL, epoch = epoch + 1,"
+            " wake_at = LEAST(COALESCE(wake_at, %(now)s), %(now)s),"
+            " status = CASE WHEN status = 'RUNNING' THEN 'PENDING' ELSE status END,"
+            " updated_at = %(now)s"
+            f" WHERE id IN (SELECT id FROM {wf} WHERE owner IS NOT NULL AND owner <> %(me)s"
+            f" AND status IN {ACTIVE_SQL} AND owner NOT IN (SELECT id FROM {wk})"
+            " ORDER BY id FOR UPDATE)")
         self.delete_worker = f"DELETE FROM {wk} WHERE id = %s"
         self.workers = f"SELECT id, host, pid, started_at, lease_until FROM {wk}"
         # alive: NULL when PostgreSQL cannot tell (no lock taken since the server started),

@@ -385,7 +385,14 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
                 freed += self.remove_worker(info.id, now if wake_at is None else wake_at)
                 if on_reaped is not None:
                     on_reaped(info)
-        return freed
+        return freed + self.release_orphans(me, now if wake_at is None else wake_at)
+
+    def release_orphans(self, me: str, now: float) -> int:
+        with self._conn() as conn, conn.transaction():
+            freed = conn.execute(self.sql.release_orphans, {"now": now, "me": me}).rowcount
+            if freed:
+                conn.execute(self.sql.notify, (self.channel,))
+        return int(freed)
 
     def claim(self, worker_id: str, names: Sequence[str], now: float,
               limit: int) -> list[Claimed]:
