@@ -174,3 +174,21 @@ def test_client_engine_without_workers_only_records(make_engine: Make, unique_na
     assert h.status == "PENDING"
     worker = make_engine().launch()
     assert worker.handle(h.workflow_id).result(timeout=10) == "done"
+
+
+def test_a_backlog_larger_than_concurrency_is_claimed_without_waiting_for_a_poll(
+        make_engine: Make, unique_name) -> None:
+    # a bug report: 40 queued runs on a worker with room for one took ~0.1 s each, because
+    # the hub slept a poll interval after every batch although it knew more was claimable
+    @legato.workflow(name=unique_name("backlog"))
+    def wf(ctx: legato.WorkflowContext, i: int) -> int:
+        return i
+
+    client = make_engine()
+    handles = [client.start(wf, i) for i in range(40)]
+    worker = make_engine(concurrency=1)
+    t0 = time.monotonic()
+    worker.launch()
+    assert [h.result(timeout=30) for h in handles] == list(range(40))
+    # one poll interval per run would take ~4 s; claiming at once takes well under 0.5 s
+    assert time.monotonic() - t0 < 2.0

@@ -105,29 +105,68 @@ class Batch:
     accepted: list[Write] = field(default_factory=list)  # writes whose epoch held
 
 
-def sort_writes(writes: Sequence[Write], current: dict[str, tuple[int, Any]], now: float,
-                result: CommitResult) -> Batch:
-    """Fence ``writes`` against ``current`` (id -> (epoch, cancel requested)): stale ones go
-    to ``result.fenced``, cancel flags to ``result.cancel_requested``; the rest become rows.
-    The update rows carry the named parameters both dialects' final UPDATE uses."""
-    batch = Batch()
+#: one write's rows, built before its transaction begins: (write, journal rows, state rows,
+#: the parameters of its state update or None)
+Prepared = tuple[Write, list[tuple[Any, ...]], list[tuple[str, str, str | None, float]],
+                 dict[str, Any] | None]
+
+
+def prepare_writes(writes: Sequence[Write], now: float) -> list[Prepared]:
+    """The rows of ``writes``, encoded outside the transaction so that the store's write
+    lock is held for the SQL alone. The update rows carry the named parameters both
+    dialects' final UPDATE uses."""
+    out: list[Prepared] = []
+    terminal_statuses = st.TERMINAL
     for w in writes:
+        wid = w.workflow_id
+        rows: list[tuple[Any, ...]] = []
+        states: list[tuple[str, str, str | None, float]] = []
+        for e in w.events:
+            raw = e.raw
+            if raw is None and e.data:
+                raw = codec.dumps(e.data)
+            rows.append((wid, e.seq, e.type, e.at, e.name, e.pos, e.attempt, raw))
+            if e.type == STATE_UPDATED:
+                states.append((wid, str(e.name), codec.dumps(e.data.get("value")), now))
+        update: dict[str, Any] | None = None
+        status = w.status
+        if status is not None:
+            terminal = status in terminal_statuses
+            update = {
+                "status": status, "result": w.result, "error": error_json(w.error),
+                "detail": w.detail, "active": not terminal, "now": now,
+                "child": w.await_child, "pos": w.await_pos, "wake": w.wake_at,
+                "release": w.release, "done": now if terminal else None,
+                "id": wid, "epoch": w.epoch}
+        out.append((w, rows, states, update))
+    return out
+
+
+def fence(prepared: Sequence[Prepared], current: dict[str, tuple[int, Any]],
+          result: CommitResult) -> Batch:
+    """Fence prepared writes against ``current`` (id -> (epoch, cancel requested)): stale
+    ones go to ``result.fenced``, cancel flags to ``result.cancel_requested``; the rest
+    become the batch's rows."""
+    batch = Batch()
+    events, states, updates, accepted = batch.events, batch.states, batch.updates, \
+        batch.accepted
+    for w, rows, state_rows, update in prepared:
         cur = current.get(w.workflow_id)
         if cur is None or cur[0] != w.epoch:
             result.fenced.add(w.workflow_id)
             continue
         if cur[1]:
             result.cancel_requested.add(w.workflow_id)
-        batch.accepted.append(w)
-        batch.events.extend(event_params(w.workflow_id, e) for e in w.events)
-        batch.states.extend((w.workflow_id, str(e.name), codec.dumps(e.data.get("value")), now)
-                            for e in w.events if e.type == STATE_UPDATED)
-        if w.status is not None:
-            terminal = w.status in st.TERMINAL
-            batch.updates.append({
-                "status": w.status, "result": w.result, "error": error_json(w.error),
-                "detail": w.detail, "active": not terminal, "now": now,
-                "child": w.await_child, "pos": w.await_pos, "wake": w.wake_at,
-                "release": w.release, "done": now if terminal else None,
-                "id": w.workflow_id, "epoch": w.epoch})
+        accepted.append(w)
+        events += rows
+        if state_rows:
+            states += state_rows
+        if update is not None:
+            updates.append(update)
     return batch
+
+
+def sort_writes(writes: Sequence[Write], current: dict[str, tuple[int, Any]], now: float,
+                result: CommitResult) -> Batch:
+    """:func:`prepare_writes` and :func:`fence` in one go."""
+    return fence(prepare_writes(writes, now), current, result)

@@ -37,11 +37,12 @@ from legato.store.sql_common import (
     WF_COLUMNS,
     error_json,
     event_params,
+    fence,
     list_filter,
     new_row,
+    prepare_writes,
     row_to_event,
     row_to_workflow,
-    sort_writes,
 )
 from legato.store.sqlite_events import SQLiteEvents
 from legato.store.sqlite_schedules import SQLiteSchedules
@@ -248,7 +249,7 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
                     " WHERE id = ?",
                     (st.CANCELLED, f"terminated: {reason}", error_json(err), now, now,
                      workflow_id))
-                self._ended_in(c, workflow_id, st.CANCELLED, now)
+                self._ended_in(c, [(workflow_id, st.CANCELLED)], now)
         return self.get(workflow_id)
 
     def redrive(self, workflow_id: str, now: float) -> WorkflowRow | None:
@@ -451,40 +452,51 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
         result = CommitResult()
         if not writes and not creates:
             return result
+        prepared = prepare_writes(writes, now)  # encoded before the write lock is taken
+        ids = list({w.workflow_id for w in writes})
         with self._tx() as c:
             for new, started in creates:
                 result.created[new.id] = self._create_in(c, new, started)
             current: dict[str, tuple[int, int]] = {}
-            ids = list({w.workflow_id for w in writes})
             for i in range(0, len(ids), _CHUNK):
                 part = ids[i:i + _CHUNK]
                 for r in c.execute(f"SELECT id, epoch, cancel_requested FROM workflows"
                                    f" WHERE id IN ({_marks(len(part))})", part):
                     current[r[0]] = (int(r[1]), int(r[2]))
-            batch = sort_writes(writes, current, now, result)
+            batch = fence(prepared, current, result)
             if batch.events:
                 c.executemany("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?)", batch.events)
             if batch.states:
                 self._set_state_in(c, batch.states)
             if batch.updates:
                 c.executemany(_FINAL_UPDATE, batch.updates)
-            for w in batch.accepted:
-                if w.status in st.TERMINAL:
-                    self._ended_in(c, w.workflow_id, w.status, now)
+            ended = [(w.workflow_id, w.status) for w in batch.accepted
+                     if w.status in st.TERMINAL]
+            if ended:
+                self._ended_in(c, ended, now)
         return result
 
     @staticmethod
-    def _ended_in(c: sqlite3.Connection, wid: str, status: str, now: float) -> None:
-        """A workflow ended: wake its parent if it waits, cancel its children if it was
-        cancelled (or timed out)."""
-        c.execute("UPDATE workflows SET wake_at = ? WHERE status = 'WAITING' AND owner IS NULL"
-                  " AND id = (SELECT parent_id FROM workflows WHERE id = ?)", (now, wid))
-        SQLiteEvents._forget_waits_in(c, wid)
-        SQLiteTasks._cancel_tasks_in(c, wid, now)
-        if status in (st.CANCELLED, st.TIMED_OUT):
-            c.execute("UPDATE workflows SET cancel_requested = 1,"
-                      " wake_at = CASE WHEN owner IS NULL THEN ? ELSE wake_at END"
-                      f" WHERE parent_id = ? AND status IN {_ACTIVE}", (now, wid))
+    def _ended_in(c: sqlite3.Connection, ended: Sequence[tuple[str, str | None]],
+                  now: float) -> None:
+        """Workflows ended (id, status): wake their parents if they wait, forget their
+        waits, cancel their human tasks, and cancel the children of cancelled (or timed out)
+        ones."""
+        for i in range(0, len(ended), _CHUNK):
+            part = ended[i:i + _CHUNK]
+            ids = [wid for wid, _ in part]
+            marks = _marks(len(ids))
+            c.execute("UPDATE workflows SET wake_at = ? WHERE status = 'WAITING' AND owner IS"
+                      " NULL AND id IN (SELECT parent_id FROM workflows WHERE id IN"
+                      f" ({marks}) AND parent_id IS NOT NULL)", (now, *ids))
+            SQLiteEvents._forget_waits_in(c, ids, marks)
+            SQLiteTasks._cancel_tasks_in(c, ids, marks, now)
+            stopped = [(now, wid) for wid, status in part
+                       if status in (st.CANCELLED, st.TIMED_OUT)]
+            if stopped:
+                c.executemany("UPDATE workflows SET cancel_requested = 1,"
+                              " wake_at = CASE WHEN owner IS NULL THEN ? ELSE wake_at END"
+                              f" WHERE parent_id = ? AND status IN {_ACTIVE}", stopped)
 
     def next_wake(self, names: Sequence[str]) -> float | None:
         if not names:

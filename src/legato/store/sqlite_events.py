@@ -133,10 +133,11 @@ class SQLiteEvents:
                       " updated_at = excluded.updated_at", rows)
 
     @staticmethod
-    def _forget_waits_in(c: sqlite3.Connection, wid: str) -> None:
-        """A workflow ended: what it waited for and what it was handed are done with."""
-        c.execute("DELETE FROM waits WHERE workflow_id = ?", (wid,))
-        c.execute("DELETE FROM inbox WHERE workflow_id = ?", (wid,))
+    def _forget_waits_in(c: sqlite3.Connection, ids: Sequence[str], marks: str) -> None:
+        """Workflows ended: what they waited for and what they were handed are done with
+        (``marks``: one ``?`` per id)."""
+        c.execute(f"DELETE FROM waits WHERE workflow_id IN ({marks})", ids)
+        c.execute(f"DELETE FROM inbox WHERE workflow_id IN ({marks})", ids)
 
     def expire_events(self, now: float) -> int:
         """Buffered events nobody took before their time-to-live (delivered ones too)."""

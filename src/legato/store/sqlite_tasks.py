@@ -128,9 +128,14 @@ class SQLiteTasks:
                     " ORDER BY at, rowid", (task_id,))]
 
     @staticmethod
-    def _cancel_tasks_in(c: sqlite3.Connection, wid: str, now: float) -> None:
-        ids = [r[0] for r in c.execute("SELECT id FROM tasks WHERE workflow_id = ? AND status"
-                                       " IN ('OPEN', 'CLAIMED')", (wid,))]
+    def _cancel_tasks_in(c: sqlite3.Connection, wids: Sequence[str], marks: str,
+                         now: float) -> None:
+        """Workflows ended: their open human tasks are cancelled (``marks``: one ``?`` per
+        id)."""
+        ids = [r[0] for r in c.execute(f"SELECT id FROM tasks WHERE workflow_id IN ({marks})"
+                                       " AND status IN ('OPEN', 'CLAIMED')", wids)]
+        if not ids:
+            return
         c.executemany("UPDATE tasks SET status = 'CANCELLED', updated_at = ?,"
                       " version = version + 1 WHERE id = ?", [(now, i) for i in ids])
         c.executemany("INSERT INTO task_audit VALUES (?,?,?,?,?)",

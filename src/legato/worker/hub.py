@@ -155,6 +155,8 @@ class Hub:
     def _block_time(self) -> float:
         if self.ready or self.commit_waiters or self.finals or self.creates:
             return 0.0
+        if self._dirty and self.room > 0 and not self._stopping:
+            return 0.0  # more is known to be claimable: take it now, not at the next poll
         t = self._poll
         now = self.clock.now()
         if self._clock_timers:
