@@ -405,3 +405,42 @@ def test_reap_frees_rows_of_a_worker_no_longer_registered(store: Store) -> None:
     assert row is not None and row.owner is None and row.epoch > c.row.epoch
     assert [x.row.id for x in store.claim("me", ["wf"], T0 + 1, 1)] == ["a"]
     assert store.reap("me", T0 + 1) == 0  # a registered owner's rows stay its own
+
+
+def test_concurrent_creates_are_each_committed_once(store: Store) -> None:
+    # many threads starting at once (a web server's request threads) while a worker commits:
+    # on SQLite they are group-committed by whichever transaction holds the write lock
+    worker(store, "w1")
+    new(store, "busy", owner="w1")
+    errors: list[BaseException] = []
+    results: dict[str, bool] = {}
+
+    def starter(t: int) -> None:
+        try:
+            for i in range(25):
+                wid = f"t{t}-{i}"
+                row, created = store.create(NewWorkflow(wid, "wf", f"[{i}]", T0),
+                                            started("wf"))
+                assert row.id == wid and row.input == f"[{i}]"
+                results[wid] = created
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def committer() -> None:
+        try:
+            for seq in range(2, 40):
+                store.commit([Write("busy", 1, [step_event(seq)])], T0)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=starter, args=(t,)) for t in range(8)]
+    threads.append(threading.Thread(target=committer))
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert len(results) == 200 and all(results.values())
+    for wid in results:
+        assert [e.type for e in store.journal(wid)] == ["WorkflowStarted"]
+    assert [e.seq for e in store.journal("busy")] == list(range(1, 40))

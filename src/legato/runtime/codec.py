@@ -22,15 +22,24 @@ def _default(obj: Any) -> Any:
         raise TypeError(f"{type(obj).__name__} is not JSON serialisable") from exc
 
 
+# The C encoder ``json.dumps`` builds on every call, built once: compact separators, UTF-8
+# kept as is, NaN/Infinity allowed as in ``json``. No circular-reference bookkeeping: a cycle
+# ends in RecursionError, reported like any other value that cannot be encoded.
+_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+_encode: Any = None if _c_encoder is None else _c_encoder(
+    None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
 _encoder = json.JSONEncoder(separators=(",", ":"), default=_default, ensure_ascii=False)
 
 
 def dumps(value: Any, what: str = "value") -> str:
     """Encode ``value`` as compact JSON; dataclasses and pydantic models become objects."""
     try:
-        return _encoder.encode(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"{what} is not JSON serialisable: {exc}") from None
+        if _encode is not None:
+            return "".join(_encode(value, 0))
+        return _encoder.encode(value)  # pragma: no cover - Pythons without the C encoder
+    except (TypeError, ValueError, RecursionError) as exc:
+        reason = "it refers to itself" if isinstance(exc, RecursionError) else exc
+        raise InvalidInput(f"{what} is not JSON serialisable: {reason}") from None
 
 
 def loads(text: str | None) -> Any:

@@ -12,6 +12,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
 from importlib import resources
 from typing import Any
@@ -76,14 +77,35 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-_write_locks: dict[str, threading.Lock] = {}
-_write_locks_guard = threading.Lock()
+class _Start:
+    """A workflow start waiting for the write lock; whoever commits next may carry it."""
+
+    __slots__ = ("new", "queued", "result", "started")
+
+    def __init__(self, new: NewWorkflow, started: Event) -> None:
+        self.new, self.started = new, started
+        self.result: tuple[WorkflowRow, bool] | None = None
+        self.queued = True
 
 
-def _write_lock_for(path: str) -> threading.Lock:
+class _WriteGate:
+    """This process's writers to one file queue on ``lock`` (not on SQLite's busy handler,
+    which sleeps in milliseconds; other processes still meet the file lock). Starts that wait
+    for it are group-committed: the transaction holding the lock carries them along."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.starts: deque[_Start] = deque()
+
+
+_gates: dict[str, _WriteGate] = {}
+_gates_guard = threading.Lock()
+
+
+def _gate_for(path: str) -> _WriteGate:
     key = os.path.realpath(path)
-    with _write_locks_guard:
-        return _write_locks.setdefault(key, threading.Lock())
+    with _gates_guard:
+        return _gates.setdefault(key, _WriteGate())
 
 
 def _marks(n: int) -> str:
@@ -104,7 +126,7 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._locks: dict[str, int] = {}  # worker id -> fd of its liveness lock
-        self._write_lock = _write_lock_for(path)
+        self._gate = _gate_for(path)
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):
             raise ConfigError(f"cannot open {self.url}: folder {folder!r} does not exist")
@@ -138,18 +160,38 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
         return c
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        # Writers in this process queue on a lock instead of SQLite's busy handler, which
-        # sleeps in milliseconds; other processes still meet the file lock.
+    def _tx(self, carry: bool = False) -> Iterator[sqlite3.Connection]:
+        """A write transaction; with ``carry`` it also commits the starts waiting for it."""
+        with self._gate.lock, self._locked_tx(carry) as c:
+            yield c
+
+    @contextlib.contextmanager
+    def _locked_tx(self, carry: bool) -> Iterator[sqlite3.Connection]:
         c = self._conn()
-        with self._write_lock:
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                yield c
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
-            c.execute("COMMIT")
+        c.execute("BEGIN IMMEDIATE")
+        carried: list[tuple[_Start, tuple[WorkflowRow, bool]]] = []
+        try:
+            yield c
+            if carry:
+                carried = self._carry_starts(c)
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+        for start, result in carried:  # published while the write lock is still held
+            start.result = result
+
+    def _carry_starts(self, c: sqlite3.Connection) -> list[tuple[_Start, tuple[WorkflowRow,
+                                                                                bool]]]:
+        """Insert every start queued on the gate (a start whose carrier fails is no longer
+        queued, and its own thread commits it)."""
+        taken: list[_Start] = []
+        starts = self._gate.starts
+        while starts:
+            start = starts.popleft()
+            start.queued = False
+            taken.append(start)
+        return [(start, self._create_in(c, start.new, start.started)) for start in taken]
 
     def close(self) -> None:
         with self._all_lock:
@@ -187,8 +229,20 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
     # --- client side ---------------------------------------------------------------------
 
     def create(self, new: NewWorkflow, started: Event) -> tuple[WorkflowRow, bool]:
-        with self._tx() as c:
-            return self._create_in(c, new, started)
+        # group commit: while this thread waits for the write lock, the transaction holding
+        # it (the worker's, or another start's) may carry this start along
+        start = _Start(new, started)
+        gate = self._gate
+        gate.starts.append(start)
+        with gate.lock:
+            if start.result is None:
+                if not start.queued:  # taken by a transaction that failed: ours carries it
+                    gate.starts.append(start)
+                    start.queued = True
+                with self._locked_tx(carry=True):
+                    pass
+        assert start.result is not None
+        return start.result
 
     def _create_in(self, c: sqlite3.Connection, new: NewWorkflow,
                    started: Event) -> tuple[WorkflowRow, bool]:
@@ -454,7 +508,7 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
             return result
         prepared = prepare_writes(writes, now)  # encoded before the write lock is taken
         ids = list({w.workflow_id for w in writes})
-        with self._tx() as c:
+        with self._tx(carry=True) as c:
             for new, started in creates:
                 result.created[new.id] = self._create_in(c, new, started)
             current: dict[str, tuple[int, int]] = {}
