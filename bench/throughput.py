@@ -36,14 +36,18 @@ def _engine(url: str) -> legato.Engine:
     return legato.Engine(url)
 
 
-def throughput_once(url: str, workflows: int) -> dict[str, float]:
-    """Start ``workflows`` ten-step workflows, then wait for every result."""
+def throughput_once(url: str, workflows: int, bulk: bool = False) -> dict[str, float]:
+    """Start ``workflows`` ten-step workflows, then wait for every result: one by one with
+    ``engine.start``, or with ``bulk`` in one ``engine.start_many`` transaction."""
     engine = _engine(url)
     with engine:
         engine.start(workloads.ten_steps, -1).result(timeout=30)  # warm: threads, caches
         gc.collect()
         t0 = time.perf_counter()
-        handles = [engine.start(workloads.ten_steps, i) for i in range(workflows)]
+        if bulk:
+            handles = engine.start_many(workloads.ten_steps, [(i,) for i in range(workflows)])
+        else:
+            handles = [engine.start(workloads.ten_steps, i) for i in range(workflows)]
         t_started = time.perf_counter()
         for i, h in enumerate(handles):
             value = h.result(timeout=600)
@@ -128,12 +132,15 @@ def run(cfg: Config) -> dict[str, Any]:
     lat_rows: list[list[str]] = []
     for sync in cfg.modes:
         runs: list[dict[str, float]] = []
+        bulks: list[dict[str, float]] = []
         execs: list[dict[str, float]] = []
         paired: list[float] = []
         with tmpdir(f"tp-{sync.lower()}") as d:
             for i in range(reps):  # a raw measurement beside each rep: paired ratios
                 paired.append(commit_rate(d / f"raw{i}.db", sync, 0.5))
                 runs.append(throughput_once(sqlite_url(d / f"tp{i}.db", sync), WORKFLOWS))
+                bulks.append(throughput_once(sqlite_url(d / f"bk{i}.db", sync), WORKFLOWS,
+                                             bulk=True))
                 execs.append(execute_once(sqlite_url(d / f"ex{i}.db", sync), WORKFLOWS))
             lat = latency(sqlite_url(d / "lat.db", sync), lat_runs)
             per_step = [long_workflow(sqlite_url(d / f"long{i}.db", sync), long_steps)
@@ -152,6 +159,10 @@ def run(cfg: Config) -> dict[str, Any]:
             "paired_raw_commits_per_s": paired,
             "paired_ratio": median([r["steps_per_s"] / p for r, p in zip(runs, paired,
                                                                          strict=True)]),
+            "start_many_steps_per_s": median([r["steps_per_s"] for r in bulks]),
+            "start_many_paired_ratio": median([r["steps_per_s"] / p for r, p in
+                                               zip(bulks, paired, strict=True)]),
+            "start_many_starts_per_s": median([r["starts_per_s"] for r in bulks]),
             "execute_only_paired_ratio": median([r["steps_per_s"] / p for r, p in
                                                  zip(execs, paired, strict=True)]),
             "execute_only_steps_per_s": median([r["steps_per_s"] for r in execs]),
@@ -172,6 +183,8 @@ def run(cfg: Config) -> dict[str, Any]:
         exec_ratio = res["execute_only_ratio_to_raw_commits"]
         rows.append([sync, fmt(res["starts_per_s"], "/s"), fmt(res["workflows_per_s"], "/s"),
                      fmt(steps_s, "/s"), ratio_text, f"{res['paired_ratio']:.2f}",
+                     fmt(res["start_many_steps_per_s"], "/s"),
+                     f"{res['start_many_paired_ratio']:.2f}",
                      fmt(res["execute_only_steps_per_s"], "/s"),
                      "n/a" if exec_ratio is None else f"{exec_ratio:.2f}",
                      f"{res['execute_only_paired_ratio']:.2f}"])
@@ -181,9 +194,10 @@ def run(cfg: Config) -> dict[str, Any]:
                          fmt(res["amortized_step_overhead_us"], " us", 1),
                          fmt(res["sequential_step_overhead_us"], " us", 1)])
     table(["synchronous", "starts", "workflows", "steps", "steps/raw", "paired",
-           "execute-only steps", "exec/raw", "paired"], rows)
-    say("  start 1,000 then wait for all (medians); 'execute-only': the same 1,000 written"
-        " before the engine launches, timed from launch (the runtime without the start path)")
+           "start_many steps", "paired", "execute-only steps", "exec/raw", "paired"], rows)
+    say("  start 1,000 one by one (engine.start) then wait for all (medians); 'start_many':"
+        " the 1,000 started in one engine.start_many transaction; 'execute-only': the same"
+        " 1,000 written before the engine launches, timed from launch (no start path)")
     say("  '/raw': over the raw benchmark's median; 'paired': median of per-rep ratios to a"
         " 0.5 s raw measurement taken just before each rep (robust to drifting load)")
     say()

@@ -7,7 +7,7 @@ import builtins
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +27,14 @@ from legato.inbox import TaskInbox, UserDirectory
 from legato.runtime import codec
 from legato.runtime.registry import REGISTRY, Registry, WorkflowDef, seconds, workflow_def
 from legato.schedules import ScheduleBook
-from legato.store.base import Claimed, NewWorkflow, PublishResult, Store, WorkflowRow
+from legato.store.base import (
+    Claimed,
+    CreateConflict,
+    NewWorkflow,
+    PublishResult,
+    Store,
+    WorkflowRow,
+)
 from legato.store.url import open_store, resolve_url
 from legato.worker.worker import Worker
 
@@ -148,6 +155,73 @@ class Engine:
         workflow or input raises :class:`legato.WorkflowConflict`.
         """
         name, wdef = self._resolve(workflow)
+        new, started = self._new_run(name, wdef, args, workflow_id, deadline, queue, priority,
+                                     queue_key)
+        row, created = self._create(new, started, wdef)
+        if not created and (row.name != name or row.input != new.input):
+            raise _conflict(row, new)
+        return WorkflowHandle(self, new.id)
+
+    def start_many(
+        self,
+        workflow: Callable[..., Any] | str,
+        inputs: Iterable[Sequence[Any]],
+        *,
+        workflow_ids: Sequence[str] | None = None,
+        deadline: float | timedelta | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+    ) -> list[WorkflowHandle]:
+        """Start one run of ``workflow`` per item of ``inputs`` (each item the run's
+        positional arguments), all in one transaction: every run is recorded, or none is.
+
+        Much faster than a loop of :meth:`start` for bulk work (a nightly batch, a backfill).
+        ``workflow_ids`` (one per input) makes the batch idempotent: ids that exist already
+        return their existing runs; an id that exists with another workflow or input raises
+        :class:`legato.WorkflowConflict` and nothing of the batch is written.
+        """
+        name, wdef = self._resolve(workflow)
+        items = [tuple(a) if isinstance(a, (list, tuple)) else None for a in inputs]
+        bad = next((i for i, a in enumerate(items) if a is None), None)
+        if bad is not None:
+            raise InvalidInput(f"{name}: inputs[{bad}] must be a list or tuple of positional"
+                               " arguments (wrap a single argument: [(x,) for x in ...])")
+        if workflow_ids is not None and len(workflow_ids) != len(items):
+            raise InvalidInput(f"{name}: {len(workflow_ids)} workflow_ids for {len(items)}"
+                               " inputs (give one id per input)")
+        runs = []
+        for i, args in enumerate(items):
+            wid = None if workflow_ids is None else workflow_ids[i]
+            try:
+                runs.append(self._new_run(name, wdef, args or (), wid, deadline, queue,
+                                          priority, None))
+            except InvalidInput as exc:
+                raise InvalidInput(f"inputs[{i}]: {exc}") from None
+        worker = self._worker
+        room = worker.hub.room if worker is not None and wdef is not None \
+            and worker.hub_alive else 0
+        for new, _ in runs:  # born owned by our worker while it has room (no claim)
+            if room > 0 and new.queue is None and worker is not None:
+                new.owner = worker.id
+                room -= 1
+        try:
+            results = self.store.create_many(runs)
+        except CreateConflict as c:
+            raise _conflict(c.existing, runs[c.index][0]) from None
+        if worker is not None:
+            for (new, started), (row, created) in zip(runs, results, strict=True):
+                if created and new.owner is not None:
+                    worker.hub.post("adopt", Claimed(row, [started]))
+            if any(created and new.owner is None
+                   for (new, _), (_, created) in zip(runs, results, strict=True)):
+                worker.hub.poke()
+        return [WorkflowHandle(self, new.id) for new, _ in runs]
+
+    def _new_run(self, name: str, wdef: WorkflowDef | None, args: Sequence[Any],
+                 workflow_id: str | None, deadline: float | timedelta | None,
+                 queue: str | None, priority: int,
+                 queue_key: str | None) -> tuple[NewWorkflow, Event]:
+        """The row and the WorkflowStarted event of a run about to be started."""
         try:
             input_json = codec.dumps(list(args), "workflow input")
         except InvalidInput as exc:
@@ -168,14 +242,7 @@ class Engine:
         data: dict[str, Any] = {"input": list(args)}
         if new.deadline is not None:
             data["deadline"] = new.deadline
-        started = Event(1, ev.WORKFLOW_STARTED, now, name=name, data=data)
-        row, created = self._create(new, started, wdef)
-        if not created and (row.name != name or row.input != input_json):
-            raise WorkflowConflict(
-                f"workflow id {wid!r} exists already as {row.name}{_args(row.input)}; "
-                f"this start asks for {name}{_args(input_json)}: use another workflow_id"
-            )
-        return WorkflowHandle(self, wid)
+        return new, Event(1, ev.WORKFLOW_STARTED, now, name=name, data=data)
 
     def _create(self, new: NewWorkflow, started: Event,
                 wdef: WorkflowDef | None) -> tuple[WorkflowRow, bool]:
@@ -363,6 +430,12 @@ class Engine:
                         waiting.remove(done)
                     if not waiting:
                         del self._waiters[workflow_id]
+
+
+def _conflict(row: WorkflowRow, new: NewWorkflow) -> WorkflowConflict:
+    return WorkflowConflict(
+        f"workflow id {new.id!r} exists already as {row.name}{_args(row.input)}; "
+        f"this start asks for {new.name}{_args(new.input)}: use another workflow_id")
 
 
 def new_workflow_id() -> str:

@@ -81,6 +81,15 @@ class Write:
     await_pos: int | None = None  # WAITING for a delivery: wake at once if it has arrived
 
 
+class CreateConflict(Exception):
+    """``create_many``: the run at ``index`` exists already with another name or input."""
+
+    def __init__(self, index: int, existing: WorkflowRow) -> None:
+        super().__init__(f"workflow {existing.id!r} exists already")
+        self.index = index
+        self.existing = existing
+
+
 @dataclass(slots=True)
 class CommitResult:
     fenced: set[str] = field(default_factory=set)  # lost their lease: nothing was written
@@ -156,6 +165,12 @@ class Store(abc.ABC):
 
         Returns ``(row, created)``.
         """
+
+    @abc.abstractmethod
+    def create_many(self, items: Sequence[tuple[NewWorkflow, Event]]
+                    ) -> list[tuple[WorkflowRow, bool]]:
+        """:meth:`create` for many runs in one transaction, all or nothing: an id that exists
+        with another name or input raises :class:`CreateConflict` and writes nothing."""
 
     @abc.abstractmethod
     def get(self, workflow_id: str) -> WorkflowRow | None: ...

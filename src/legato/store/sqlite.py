@@ -27,6 +27,7 @@ from legato.store.base import (
     HOST,
     Claimed,
     CommitResult,
+    CreateConflict,
     NewWorkflow,
     Store,
     WorkerInfo,
@@ -243,6 +244,17 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
                     pass
         assert start.result is not None
         return start.result
+
+    def create_many(self, items: Sequence[tuple[NewWorkflow, Event]]
+                    ) -> list[tuple[WorkflowRow, bool]]:
+        if not items:
+            return []
+        with self._tx(carry=True) as c:
+            out = [self._create_in(c, new, started) for new, started in items]
+            for i, ((new, _), (row, created)) in enumerate(zip(items, out, strict=True)):
+                if not created and (row.name != new.name or row.input != new.input):
+                    raise CreateConflict(i, row)  # rolls the whole batch back
+        return out
 
     def _create_in(self, c: sqlite3.Connection, new: NewWorkflow,
                    started: Event) -> tuple[WorkflowRow, bool]:

@@ -42,6 +42,7 @@ from legato.runtime.journal import plan_redrive
 from legato.store.base import (
     Claimed,
     CommitResult,
+    CreateConflict,
     NewWorkflow,
     Store,
     WorkerInfo,
@@ -256,6 +257,39 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
                 raise RuntimeError(f"workflow {new.id!r} vanished while being created")
             return existing, False
         return new_row(new), True
+
+    def create_many(self, items: Sequence[tuple[NewWorkflow, Event]]
+                    ) -> list[tuple[WorkflowRow, bool]]:
+        if not items:
+            return []
+        params = [self._create_params(new, started) for new, started in items]
+        try:
+            with self._conn() as conn, conn.transaction(), conn.cursor() as cur:
+                cur.executemany(self.sql.create, params, returning=True)
+                inserted: list[bool] = []
+                while True:
+                    r = cur.fetchone()
+                    inserted.append(r is not None and r[0] == 1)
+                    if not cur.nextset():
+                        break
+                missing = [new.id for (new, _), ok in zip(items, inserted, strict=True)
+                           if not ok]
+                existing = {} if not missing else {
+                    r[0]: row_to_workflow(r) for r in
+                    conn.execute(self.sql.get_many, (missing,)).fetchall()}
+                out: list[tuple[WorkflowRow, bool]] = []
+                for i, ((new, _), ok) in enumerate(zip(items, inserted, strict=True)):
+                    if ok:
+                        out.append((new_row(new), True))
+                        continue
+                    row = existing[new.id]
+                    if row.name != new.name or row.input != new.input:
+                        raise CreateConflict(i, row)  # rolls the whole batch back
+                    out.append((row, False))
+        except psycopg.OperationalError:
+            self._creates_in_doubt([new for new, _ in items])
+            raise
+        return out
 
     def _insert_workflows(self, conn: psycopg.Connection[Any],
                           news: Sequence[tuple[NewWorkflow, Event]]) -> None:
