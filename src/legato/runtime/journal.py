@@ -38,6 +38,7 @@ class Journal:
             if e.pos is not None and e.type in ev.STEP_EVENTS:
                 self.by_pos.setdefault(e.pos, []).append(e)
         self.used: set[int] = set()
+        self.done = not self.events  # every recorded event consumed: the run is live
 
     @property
     def consumed(self) -> int:
@@ -46,10 +47,15 @@ class Journal:
 
     def peek(self) -> Event | None:
         """The next recorded event not yet consumed, in journal order."""
+        if self.done:
+            return None
         events, used = self.events, self.used
         while self.cursor < len(events) and events[self.cursor].seq in used:
             self.cursor += 1
-        return events[self.cursor] if self.cursor < len(events) else None
+        if self.cursor < len(events):
+            return events[self.cursor]
+        self.done = True  # for good: new events go to the run's pending list, not here
+        return None
 
     def advance(self) -> Event:
         e = self.peek()

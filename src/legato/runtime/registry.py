@@ -141,11 +141,11 @@ def _make_step(fn: Callable[..., Any], name: str | None, retry: RetryPolicy | No
         heartbeat_timeout=seconds(heartbeat_timeout, "heartbeat_timeout"),
         circuit=circuit,
     )
-    from legato.runtime.task import current_task
+    from greenlet import getcurrent
 
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
-        task = current_task()
+        task = getattr(getcurrent(), "task", None)  # the run whose fiber is calling
         if task is None:  # outside a workflow (or inside a step): a plain call
             return fn(*args, **kwargs)
         return task.call_step(sdef, args, kwargs)

@@ -278,7 +278,7 @@ class Task:
 
     @property
     def replaying(self) -> bool:
-        return self.journal.peek() is not None
+        return not self.journal.done and self.journal.peek() is not None
 
     def start(self, hub: greenlet.greenlet) -> Fiber:
         self._hub = hub
@@ -314,12 +314,15 @@ class Task:
     def record_success(self, req: RunStep, outcome: StepOutcome) -> bool:
         """Journal a step's success on the hub's side (saves a round trip into the body);
         False if the result is not JSON, which the body then handles as a failure."""
+        data = {"result": outcome.value}
         try:
-            raw = codec.dumps({"result": outcome.value})
+            raw = codec.dumps(data)
         except InvalidInput:
             return False
-        self._append(ev.STEP_COMPLETED, name=req.sdef.name, pos=req.pos, attempt=req.attempt,
-                     data={"result": outcome.value}, raw=raw)
+        self.now = now = self.clock.now()
+        self.pending.append(Event(self.next_seq, ev.STEP_COMPLETED, now, req.sdef.name, req.pos,
+                                  req.attempt, data, raw))
+        self.next_seq += 1
         outcome.recorded = True
         return True
 
@@ -336,9 +339,10 @@ class Task:
             raise Cancelled(*self.cancel)
         if self.deadline is not None and self.clock.now() >= self.deadline:
             raise Cancelled(st.TIMED_OUT, "deadline exceeded")
-        group = getattr(greenlet.getcurrent(), "group", None)
-        if group is not None and group.cancelled:
-            raise Cancelled(st.CANCELLED, "a sibling branch failed")
+        if len(self.fibers) > 1:  # parallel branches run: is this one's group cancelled?
+            group = getattr(greenlet.getcurrent(), "group", None)
+            if group is not None and group.cancelled:
+                raise Cancelled(st.CANCELLED, "a sibling branch failed")
 
     def expect(self, types: frozenset[str] | str, name: str, what: str) -> Event:
         """The next recorded event, which must be ``types`` named ``name``."""
@@ -438,7 +442,8 @@ class Task:
             recorded = self.journal.step_events(pos) or [self.journal.advance()]
         elif pos is not None:
             recorded = self.journal.step_events(pos)
-        elif (resume := self.journal.take_resume(sdef.name)) is not None:
+        elif self.journal.resume is not None and \
+                (resume := self.journal.take_resume(sdef.name)) is not None:
             pos, base, attempt = resume.pos, resume.base, resume.base + 1
         else:
             pos = self.next_seq

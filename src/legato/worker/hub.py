@@ -477,33 +477,20 @@ class Hub:
         faults.hit("before_step")
         token = next(self._seq)
         fiber.step_token = token
-        inbox = self.inbox
-
-        def done(outcome: StepOutcome) -> None:
-            faults.hit("after_step")
-            inbox.put(("step", fiber, token, outcome))
-
         sdef = req.sdef
-        abandon: Callable[[], None]
         fn = sdef.fn
+        abandon: Callable[[], None] | None = None
         if sdef.is_async:  # the loop enforces its timeout; heartbeats are checked here
             if sdef.circuit is not None:
                 fn = guard_async(self.circuit_gate, sdef.circuit, sdef.retry, fn)
             abandon = self.async_runner.submit(fn, req.args, req.kwargs, req.run,
-                                               sdef.timeout, done)
+                                               sdef.timeout, self._step_done, (fiber, token))
+        elif sdef.circuit is None and sdef.timeout is None and sdef.heartbeat_timeout is None:
+            self.pool.submit(fn, req.args, req.kwargs, req.run, self._step_done,
+                             (fiber, token))  # the common case: nothing to watch
+            return
         else:
-            gone: list[bool] = []
-            if sdef.circuit is not None:
-                fn = guard_sync(self.circuit_gate, sdef.circuit, sdef.retry, fn,
-                                lambda: bool(gone))
-            item = self.pool.submit(fn, req.args, req.kwargs, req.run, done)
-
-            def abandon() -> None:
-                gone.append(True)
-                self.pool.abandon(item)
-                if sdef.circuit is not None:  # an overrun counts against the dependency
-                    self.circuit_gate.record(sdef.circuit, False)
-
+            abandon = self._submit_watched(fiber, token, req)
             if sdef.timeout is not None:
                 heapq.heappush(self._mono_timers,
                                (time.monotonic() + sdef.timeout, token, fiber, _TIMEOUT,
@@ -512,18 +499,46 @@ class Hub:
             heapq.heappush(self._mono_timers, (time.monotonic() + sdef.heartbeat_timeout,
                                                token, fiber, _HEARTBEAT, abandon))
 
+    def _submit_watched(self, fiber: Fiber, token: int, req: RunStep) -> Callable[[], None]:
+        """Submit a sync step with a timeout, heartbeats or a circuit breaker; returns how to
+        abandon it."""
+        sdef = req.sdef
+        fn = sdef.fn
+        gone: list[bool] = []
+        if sdef.circuit is not None:
+            fn = guard_sync(self.circuit_gate, sdef.circuit, sdef.retry, fn,
+                            lambda: bool(gone))
+        item = self.pool.submit(fn, req.args, req.kwargs, req.run, self._step_done,
+                                (fiber, token))
+
+        def abandon() -> None:
+            gone.append(True)
+            self.pool.abandon(item)
+            if sdef.circuit is not None:  # an overrun counts against the dependency
+                self.circuit_gate.record(sdef.circuit, False)
+
+        return abandon
+
+    def _step_done(self, tag: tuple[Fiber, int], outcome: StepOutcome) -> None:
+        """Called in the step's thread when it returned or raised."""
+        faults.hit("after_step")
+        self.inbox.put(("step", tag[0], tag[1], outcome))
+
     def _flush(self) -> None:
         if not self.commit_waiters and not self.finals and not self.creates:
             return
         creates, self.creates = self.creates, []
         writes: list[Write] = []
         seen: set[str] = set()
-        parents = [f for _, _, f in creates]
-        for fiber in [*self.commit_waiters, *parents]:
+        fibers = self.commit_waiters
+        if creates:
+            fibers = [*fibers, *(f for _, _, f in creates)]
+        for fiber in fibers:
             task = fiber.task
-            if task.workflow_id not in seen:
-                seen.add(task.workflow_id)
-                writes.append(Write(task.workflow_id, task.epoch, task.pending))
+            wid = task.workflow_id
+            if wid not in seen:
+                seen.add(wid)
+                writes.append(Write(wid, task.epoch, task.pending))
         finals = [(t, f) for t, f in self.finals if f.status is not None]
         for task, f in finals:
             writes.append(Write(task.workflow_id, task.epoch, task.pending, status=f.status,
@@ -554,19 +569,21 @@ class Hub:
                               else (parent, (row, created), None))
         waiters, self.commit_waiters = self.commit_waiters, []
         all_finals, self.finals = self.finals, []
+        fenced, cancels = result.fenced, result.cancel_requested
+        ready, dispatch = self.ready, self._dispatch
         for fiber in waiters:
             task = fiber.task
             task.pending = []
             value, fiber.after_commit = fiber.after_commit, None
-            if task.workflow_id in result.fenced:
-                self.ready.append((fiber, None, LeaseLost()))
+            if fenced and task.workflow_id in fenced:
+                ready.append((fiber, None, LeaseLost()))
+                continue
+            if cancels and task.workflow_id in cancels:
+                task.interrupt(st.CANCELLED, "cancel requested")
+            if type(value) is _Deferred:
+                dispatch(fiber, value.req)
             else:
-                if task.workflow_id in result.cancel_requested:
-                    task.interrupt(st.CANCELLED, "cancel requested")
-                if isinstance(value, _Deferred):
-                    self._dispatch(fiber, value.req)
-                else:
-                    self.ready.append((fiber, value, None))
+                ready.append((fiber, value, None))
         for task, f in all_finals:
             task.pending = []
             if self.tasks.get(task.workflow_id) is task:

@@ -11,15 +11,17 @@ from typing import Any
 from legato.errors import StepTimeout
 from legato.runtime.task import StepOutcome, StepRun, run_async_step_fn, run_step_fn
 
-Done = Callable[[StepOutcome], None]
+#: called in the step's thread with the tag given at submission and the outcome
+Done = Callable[[Any, StepOutcome], None]
 
 
 class _Item:
-    __slots__ = ("abandoned", "args", "done", "fn", "kwargs", "run")
+    __slots__ = ("abandoned", "args", "done", "fn", "kwargs", "run", "tag")
 
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                 run: StepRun, done: Done) -> None:
+                 run: StepRun, done: Done, tag: Any) -> None:
         self.fn, self.args, self.kwargs, self.run, self.done = fn, args, kwargs, run, done
+        self.tag = tag
         self.abandoned = False
 
 
@@ -54,11 +56,11 @@ class StepPool:
                 out = StepOutcome(False, error=exc, heartbeat=item.run.details)
             if item.abandoned:
                 return  # a replacement thread was started when this call was abandoned
-            item.done(out)
+            item.done(item.tag, out)
 
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-               run: StepRun, done: Done) -> _Item:
-        item = _Item(fn, args, kwargs, run, done)
+               run: StepRun, done: Done, tag: Any = None) -> _Item:
+        item = _Item(fn, args, kwargs, run, done, tag)
         self._q.put(item)
         return item
 
@@ -91,7 +93,8 @@ class AsyncRunner:
             return self._loop
 
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-               run: StepRun, timeout: float | None, done: Done) -> Callable[[], None]:
+               run: StepRun, timeout: float | None, done: Done,
+               tag: Any = None) -> Callable[[], None]:
         """Run ``fn`` on the loop; returns a function that cancels it."""
         loop = self._ensure()
 
@@ -110,7 +113,7 @@ class AsyncRunner:
                 out = StepOutcome(False, error=err, heartbeat=run.details)
             except BaseException as exc:
                 out = StepOutcome(False, error=exc, heartbeat=run.details)
-            done(out)
+            done(tag, out)
 
         fut = asyncio.run_coroutine_threadsafe(runner(), loop)
 
