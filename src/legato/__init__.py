@@ -36,9 +36,9 @@ from legato.errors import (
     WorkflowNotFound,
 )
 from legato.handle import WorkflowHandle
+from legato.runtime.attempt import heartbeat, heartbeat_details, step_key
 from legato.runtime.context import WorkflowContext
 from legato.runtime.registry import step, workflow
-from legato.runtime.task import heartbeat, heartbeat_details, step_key
 
 __version__ = "0.1.0"
 

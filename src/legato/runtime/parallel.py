@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 from legato.domain import events as ev
 from legato.domain import status as st
 from legato.errors import LegatoError
+from legato.runtime.attempt import StepOutcome
 from legato.runtime.control import Cancelled, LeaseLost, Suspend
 from legato.runtime.registry import StepDef
-from legato.runtime.task import Fiber, StartBranches, StepOutcome
+from legato.runtime.task import Fiber, StartBranches
 
 if TYPE_CHECKING:
     from legato.runtime.task import Task

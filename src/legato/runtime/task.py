@@ -9,9 +9,7 @@ commits it. Replay is the same code path reading recorded events instead of runn
 
 from __future__ import annotations
 
-import contextvars
 import logging
-import time
 from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +23,7 @@ from legato.domain.events import Event
 from legato.domain.retry import decide
 from legato.errors import CircuitOpen, InvalidInput, LegatoError, NondeterminismError
 from legato.runtime import codec, faults
+from legato.runtime.attempt import RunStep, StepOutcome
 from legato.runtime.control import Cancelled, LeaseLost, Suspend
 from legato.runtime.journal import Journal
 from legato.runtime.registry import StepDef, WorkflowDef
@@ -32,89 +31,7 @@ from legato.runtime.registry import StepDef, WorkflowDef
 #: waits shorter than this stay in memory (the workflow keeps its slot); longer ones suspend
 INMEMORY_WAIT = 1.0
 
-class StepRun:
-    """One attempt of a step as its own code sees it: key and heartbeats."""
-
-    __slots__ = ("beat", "details", "key", "previous")
-
-    def __init__(self, key: str, previous: Any = None) -> None:
-        self.key = key
-        self.beat = time.monotonic()
-        self.details: Any = None
-        self.previous = previous  # heartbeat details of the attempt before, if it sent any
-
-
-_step_run: contextvars.ContextVar[StepRun | None] = contextvars.ContextVar(
-    "legato_step_run", default=None
-)
-
-
-def _current_run(what: str) -> StepRun:
-    run = _step_run.get()
-    if run is None:
-        raise LegatoError(f"legato.{what}() is only available inside a running step")
-    return run
-
-
-def step_key() -> str:
-    """The running step's stable idempotency key, ``"<workflow id>:<seq>"``.
-
-    The same on every retry and replay of the step: pass it to external systems so that a
-    re-executed step does not repeat its effect there::
-
-        @legato.step
-        def charge(order: Order) -> dict:
-            return payments.charge(order.total, idempotency_key=legato.step_key())
-    """
-    return _current_run("step_key").key
-
-
-def heartbeat(details: Any = None) -> None:
-    """Tell legato a long step is alive (and how far it got).
-
-    A step declared with ``heartbeat_timeout`` that stops calling this fails its attempt
-    (``legato.HeartbeatTimeout``) and is retried, without waiting for its full ``timeout``.
-    ``details`` (JSON) are handed to the next attempt: :func:`heartbeat_details`.
-    """
-    run = _current_run("heartbeat")
-    run.beat = time.monotonic()
-    run.details = details
-
-
-def heartbeat_details() -> Any:
-    """The ``details`` the previous attempt of this step last sent with ``heartbeat()``."""
-    return _current_run("heartbeat_details").previous
-
-
-def run_step_fn(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                run: StepRun) -> Any:
-    """Call a sync step function with its attempt (key, heartbeats) in context."""
-    token = _step_run.set(run)
-    try:
-        faults.hit("in_step")
-        return fn(*args, **kwargs)
-    finally:
-        _step_run.reset(token)
-
-
-async def run_async_step_fn(fn: Callable[..., Coroutine[Any, Any, Any]],
-                            args: tuple[Any, ...], kwargs: dict[str, Any],
-                            run: StepRun) -> Any:
-    _step_run.set(run)  # this coroutine runs in its own asyncio task context
-    return await fn(*args, **kwargs)
-
-
 # --- requests a task parks with ---------------------------------------------------------
-
-
-@dataclass(slots=True)
-class RunStep:
-    sdef: StepDef
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    run: StepRun
-    pos: int = 0
-    attempt: int = 1
 
 
 @dataclass(slots=True)
@@ -127,15 +44,6 @@ class _Commit:
 
 
 COMMIT = _Commit()
-
-
-@dataclass(slots=True)
-class StepOutcome:
-    ok: bool
-    value: Any = None
-    error: BaseException | None = None
-    heartbeat: Any = None  # the attempt's last heartbeat details
-    recorded: bool = False  # the hub journaled and committed the success already
 
 
 @dataclass(slots=True)
@@ -462,9 +370,11 @@ class Task:
         while True:
             if retry_at is not None:
                 self._wait_until(retry_at)
-            self._boundary()
-            outcome: StepOutcome = self._park(RunStep(sdef, args, kwargs, StepRun(key, beat),
-                                                      pos, attempt))
+            if self.releasing or self.cancel is not None or self.deadline is not None \
+                    or len(self.fibers) > 1:
+                self._boundary()
+            outcome: StepOutcome = self._park(RunStep(sdef, args, kwargs, key, pos, attempt,
+                                                      beat))
             if outcome.recorded:
                 return outcome.value
             if outcome.ok:

@@ -20,8 +20,9 @@ from legato.domain import events as ev
 from legato.domain.events import Event
 from legato.errors import LegatoError, NondeterminismError, RegistrationError
 from legato.runtime import codec
+from legato.runtime.attempt import RunStep
 from legato.runtime.registry import workflow_def
-from legato.runtime.task import COMMIT, Final, RunStep, Task, WaitUntil
+from legato.runtime.task import COMMIT, Final, Task, WaitUntil
 
 _FIELDS = ("seq", "type", "at", "name", "pos", "attempt")
 

@@ -25,6 +25,7 @@ from legato.domain import tasks as human_tasks
 from legato.domain.events import Event
 from legato.errors import HeartbeatTimeout, StepTimeout
 from legato.runtime import codec, faults
+from legato.runtime.attempt import RunStep, StepOutcome
 from legato.runtime.control import Cancelled, LeaseLost, Suspend
 from legato.runtime.registry import Registry
 from legato.runtime.task import (
@@ -32,10 +33,8 @@ from legato.runtime.task import (
     AwaitChild,
     Fiber,
     Final,
-    RunStep,
     StartBranches,
     StartChild,
-    StepOutcome,
     Take,
     Task,
     TaskOp,
@@ -236,7 +235,7 @@ class Hub:
             err: StepTimeout
             if kind == _HEARTBEAT:
                 assert sdef.heartbeat_timeout is not None
-                due = req.run.beat + sdef.heartbeat_timeout
+                due = req.beat + sdef.heartbeat_timeout
                 if due > mono:  # it beat meanwhile: check again later
                     heapq.heappush(self._mono_timers, (due, token, fiber, kind, abandon))
                     continue
@@ -247,7 +246,7 @@ class Hub:
                                   f"{sdef.timeout:g}s")
             fiber.step_token = None
             abandon()
-            outcome = StepOutcome(False, error=err, heartbeat=req.run.details)
+            outcome = StepOutcome(False, error=err, heartbeat=req.details)
             self.ready.append((fiber, outcome, None))
 
     def _wake_waiter(self, token: int) -> None:
@@ -474,7 +473,8 @@ class Hub:
                 return new
 
     def _run_step(self, fiber: Fiber, req: RunStep) -> None:
-        faults.hit("before_step")
+        if faults.ARMED:
+            faults.hit("before_step")
         token = next(self._seq)
         fiber.step_token = token
         sdef = req.sdef
@@ -483,11 +483,10 @@ class Hub:
         if sdef.is_async:  # the loop enforces its timeout; heartbeats are checked here
             if sdef.circuit is not None:
                 fn = guard_async(self.circuit_gate, sdef.circuit, sdef.retry, fn)
-            abandon = self.async_runner.submit(fn, req.args, req.kwargs, req.run,
-                                               sdef.timeout, self._step_done, (fiber, token))
+            abandon = self.async_runner.submit(fn, req, sdef.timeout, self._step_done,
+                                               (fiber, token))
         elif sdef.circuit is None and sdef.timeout is None and sdef.heartbeat_timeout is None:
-            self.pool.submit(fn, req.args, req.kwargs, req.run, self._step_done,
-                             (fiber, token))  # the common case: nothing to watch
+            self.pool.submit(fn, req, self._step_done, (fiber, token))  # nothing to watch
             return
         else:
             abandon = self._submit_watched(fiber, token, req)
@@ -496,7 +495,8 @@ class Hub:
                                (time.monotonic() + sdef.timeout, token, fiber, _TIMEOUT,
                                 abandon))
         if sdef.heartbeat_timeout is not None:
-            heapq.heappush(self._mono_timers, (time.monotonic() + sdef.heartbeat_timeout,
+            req.beat = now = time.monotonic()
+            heapq.heappush(self._mono_timers, (now + sdef.heartbeat_timeout,
                                                token, fiber, _HEARTBEAT, abandon))
 
     def _submit_watched(self, fiber: Fiber, token: int, req: RunStep) -> Callable[[], None]:
@@ -508,12 +508,11 @@ class Hub:
         if sdef.circuit is not None:
             fn = guard_sync(self.circuit_gate, sdef.circuit, sdef.retry, fn,
                             lambda: bool(gone))
-        item = self.pool.submit(fn, req.args, req.kwargs, req.run, self._step_done,
-                                (fiber, token))
+        self.pool.submit(fn, req, self._step_done, (fiber, token))
 
         def abandon() -> None:
             gone.append(True)
-            self.pool.abandon(item)
+            self.pool.abandon(req)
             if sdef.circuit is not None:  # an overrun counts against the dependency
                 self.circuit_gate.record(sdef.circuit, False)
 
@@ -521,7 +520,8 @@ class Hub:
 
     def _step_done(self, tag: tuple[Fiber, int], outcome: StepOutcome) -> None:
         """Called in the step's thread when it returned or raised."""
-        faults.hit("after_step")
+        if faults.ARMED:
+            faults.hit("after_step")
         self.inbox.put(("step", tag[0], tag[1], outcome))
 
     def _flush(self) -> None:

@@ -9,20 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 from legato.errors import StepTimeout
-from legato.runtime.task import StepOutcome, StepRun, run_async_step_fn, run_step_fn
+from legato.runtime.attempt import RunStep, StepOutcome, run_async_step_fn, run_step_fn
 
 #: called in the step's thread with the tag given at submission and the outcome
 Done = Callable[[Any, StepOutcome], None]
-
-
-class _Item:
-    __slots__ = ("abandoned", "args", "done", "fn", "kwargs", "run", "tag")
-
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                 run: StepRun, done: Done, tag: Any) -> None:
-        self.fn, self.args, self.kwargs, self.run, self.done = fn, args, kwargs, run, done
-        self.tag = tag
-        self.abandoned = False
 
 
 class StepPool:
@@ -31,7 +21,7 @@ class StepPool:
 
     def __init__(self, size: int, name: str = "legato-step") -> None:
         self.size = max(1, size)
-        self._q: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._q: queue.SimpleQueue[RunStep | None] = queue.SimpleQueue()
         self._name = name
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -47,25 +37,26 @@ class StepPool:
     def _loop(self) -> None:
         q = self._q
         while True:
-            item = q.get()
-            if item is None:
+            run = q.get()
+            if run is None:
                 return
+            assert run.fn is not None and run.done is not None
             try:
-                out = StepOutcome(True, run_step_fn(item.fn, item.args, item.kwargs, item.run))
+                out = StepOutcome(True, run_step_fn(run.fn, run))
             except BaseException as exc:
-                out = StepOutcome(False, error=exc, heartbeat=item.run.details)
-            if item.abandoned:
+                out = StepOutcome(False, error=exc, heartbeat=run.details)
+            if run.abandoned:
                 return  # a replacement thread was started when this call was abandoned
-            item.done(item.tag, out)
+            run.done(run.tag, out)
 
-    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-               run: StepRun, done: Done, tag: Any = None) -> _Item:
-        item = _Item(fn, args, kwargs, run, done, tag)
-        self._q.put(item)
-        return item
+    def submit(self, fn: Callable[..., Any], run: RunStep, done: Done, tag: Any = None) -> None:
+        """Run ``fn`` with the attempt's arguments on a pool thread; ``done(tag, outcome)``
+        is called there when it returns or raises."""
+        run.fn, run.done, run.tag = fn, done, tag
+        self._q.put(run)
 
-    def abandon(self, item: _Item) -> None:
-        item.abandoned = True
+    def abandon(self, run: RunStep) -> None:
+        run.abandoned = True
         self._spawn()
 
     def shutdown(self) -> None:
@@ -92,15 +83,14 @@ class AsyncRunner:
                 self._loop, self._thread = loop, t
             return self._loop
 
-    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-               run: StepRun, timeout: float | None, done: Done,
+    def submit(self, fn: Callable[..., Any], run: RunStep, timeout: float | None, done: Done,
                tag: Any = None) -> Callable[[], None]:
         """Run ``fn`` on the loop; returns a function that cancels it."""
         loop = self._ensure()
 
         async def runner() -> None:
             try:
-                coro = run_async_step_fn(fn, args, kwargs, run)
+                coro = run_async_step_fn(fn, run)
                 value = await (asyncio.wait_for(coro, timeout) if timeout else coro)
                 out = StepOutcome(True, value)
             except asyncio.CancelledError:
