@@ -372,6 +372,11 @@ class Store(abc.ABC):
         """
         return lambda: None
 
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether a failed write may succeed if simply tried again (the database is
+        unreachable, restarting or busy) rather than refused for what it writes."""
+        return True
+
     def change_token(self) -> int | None:
         """A number that changes when another connection commits (None: unknown)."""
         return None

@@ -224,6 +224,9 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
                       (str(version),))
         return version
 
+    def is_transient(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.OperationalError)  # locked, busy, I/O, disk full
+
     def change_token(self) -> int | None:
         return int(self._conn().execute("PRAGMA data_version").fetchone()[0])
 

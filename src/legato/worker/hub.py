@@ -42,6 +42,7 @@ from legato.runtime.task import (
 )
 from legato.store.base import Claimed, NewWorkflow, Store, Write
 from legato.worker.circuits import CircuitGate, guard_async, guard_sync
+from legato.worker.commit import commit_batch
 from legato.worker.pool import AsyncRunner, StepPool
 
 log = logging.getLogger("legato.worker")
@@ -545,28 +546,24 @@ class Hub:
                                 result=f.result, error=f.error, detail=f.detail,
                                 wake_at=f.wake_at, release=True, await_child=f.await_child,
                                 await_pos=f.await_pos))
-        delay = 0.01
-        while True:
-            try:
-                faults.hit("before_commit")
-                result = self.store.commit(writes, self.clock.now(),
-                                           [(n, e) for n, e, _ in creates])
-                faults.hit("after_commit")
-                break
-            except Exception as exc:
-                log.warning("legato: commit failed, retrying in %.2fs: %s", delay, exc)
-                time.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX)
+        done = commit_batch(self.store, self.clock, writes,
+                            [(n, e, f.task.workflow_id) for n, e, f in creates],
+                            self._failure_write)
+        result = done.result
+        if done.failed:  # ended in the store: unwind them here without writing more
+            result.fenced |= done.failed.keys()
         for new, started, parent in creates:
+            if parent.task.workflow_id in result.fenced:
+                parent.task.pending = []
+                self.ready.append((parent, None, LeaseLost()))
+                continue
             row, created = result.created[new.id]
             if created and row.owner == self.worker_id:
                 self._start(Claimed(row, [started]))
             elif created:
                 self._dirty = True  # queued (or no room): claim it the normal way
             parent.task.pending = []
-            lost = parent.task.workflow_id in result.fenced
-            self.ready.append((parent, None, LeaseLost()) if lost
-                              else (parent, (row, created), None))
+            self.ready.append((parent, (row, created), None))
         waiters, self.commit_waiters = self.commit_waiters, []
         all_finals, self.finals = self.finals, []
         fenced, cancels = result.fenced, result.cancel_requested
@@ -596,6 +593,16 @@ class Hub:
                 self.on_done(task.workflow_id, f.status)
                 if f.status in st.TERMINAL and task.wakes_others:
                     self._dirty = True  # its parent was woken, or a queue slot freed
+        for wid in done.failed:
+            self.on_done(wid, st.FAILED)
+
+    def _failure_write(self, w: Write, refused: BaseException) -> Write:
+        """What ends a run whose write the store refuses: FAILED, with what it said."""
+        # the status alone: writing to the journal may be exactly what the store refuses
+        err = {"type": "legato.errors.RecordRefused",
+               "message": f"legato could not record this run's progress: {refused}"}
+        return Write(w.workflow_id, w.epoch, [], status=st.FAILED, error=err,
+                     detail="internal error", release=True)
 
     # --- stopping ------------------------------------------------------------------------
 

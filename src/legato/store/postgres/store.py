@@ -228,6 +228,10 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
         listener = self._listener
         return listener is not None and listener.connected
 
+    def is_transient(self, exc: BaseException) -> bool:
+        # the server restarting or unreachable, the connection lost; not a refused write
+        return isinstance(exc, psycopg.OperationalError | ConnectionError | TimeoutError)
+
     def change_token(self) -> int | None:
         listener = self._listener
         if listener is not None and listener.connected:
