@@ -199,6 +199,23 @@ def test_tasks_are_versioned_audited_and_delivered(store: Store) -> None:
     assert delivered is not None and delivered.data == '{"ok":true}'
 
 
+def test_a_task_decided_before_its_wait_is_registered_is_taken_by_the_wait(
+        store: Store) -> None:
+    # a bug report: a manager completed an escalated task in the instant between the
+    # escalation and the run waiting again; the decision reached no wait and the run hung
+    new(store, "a")
+    made = store.create_task(Task(id="t1", workflow_id="a", name="approve"), T0)
+    done = dataclasses.replace(made, status="COMPLETED", result={"by": ["boss"]})
+    assert store.save_task(done, 1, T0 + 1, "boss", "completed", None, deliver=True)
+    got = store.take("a", 3, [Condition("signal", "x"), Condition("task", "t1")], T0 + 2,
+                     register=True)
+    assert got is not None and got.index == 1 and got.data == '{"by":["boss"]}'
+    assert got.source == "task:t1"
+    # a task still open is waited for as before
+    store.create_task(Task(id="t2", workflow_id="a", name="approve"), T0)
+    assert store.take("a", 5, [Condition("task", "t2")], T0 + 3, register=True) is None
+
+
 def test_an_ended_workflow_cancels_its_open_tasks(store: Store) -> None:
     new(store, "a")
     store.create_task(Task(id="t1", workflow_id="a", name="approve"), T0)

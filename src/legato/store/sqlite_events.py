@@ -116,6 +116,13 @@ class SQLiteEvents:
                     self._deliver(c, wid, pos, "signal", cond.name, "", s[1], f"signal:{s[0]}",
                                   now)
                     return ("signal", cond.name, "", s[1], f"signal:{s[0]}")
+            elif cond.kind == "task":  # decided while no wait was registered for it
+                t = c.execute("SELECT result FROM tasks WHERE id = ? AND status IN"
+                              " ('COMPLETED', 'REJECTED')", (cond.name,)).fetchone()
+                if t is not None:
+                    self._deliver(c, wid, pos, "task", cond.name, "", t[0],
+                                  f"task:{cond.name}", now)
+                    return ("task", cond.name, "", t[0], f"task:{cond.name}")
         return None
 
     # --- queries and clean-up -------------------------------------------------------------

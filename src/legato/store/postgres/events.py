@@ -64,6 +64,8 @@ class EventQueries:
         self.queued_signal = (
             f"SELECT id, data FROM {sg} WHERE workflow_id = %s AND name = %s"
             " AND taken_pos IS NULL ORDER BY id LIMIT 1")
+        self.decided_task = (f"SELECT result FROM {schema}.tasks WHERE id = %s"
+                             " AND status IN ('COMPLETED', 'REJECTED')")
         self.state_get = f"SELECT value FROM {ws} WHERE workflow_id = %s AND key = %s"
         self.state_set = (
             f"INSERT INTO {ws} VALUES (%s, %s, %s, %s) ON CONFLICT (workflow_id, key)"
@@ -179,6 +181,12 @@ class PostgresEvents:
                     self._deliver(conn, wid, pos, "signal", cond.name, "", s[1],
                                   f"signal:{s[0]}", now)
                     return ("signal", cond.name, "", s[1], f"signal:{s[0]}")
+            elif cond.kind == "task":  # decided while no wait was registered for it
+                t = conn.execute(self.ev.decided_task, (cond.name,)).fetchone()
+                if t is not None:
+                    self._deliver(conn, wid, pos, "task", cond.name, "", t[0],
+                                  f"task:{cond.name}", now)
+                    return ("task", cond.name, "", t[0], f"task:{cond.name}")
         return None
 
     # --- queries and clean-up -------------------------------------------------------------
