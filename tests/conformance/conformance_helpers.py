@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 from legato.domain.events import Event
-from legato.store import NewWorkflow, Store, WorkerInfo
-from legato.store.base import HOST
+from legato.store import NewWorkflow, Store, WorkerInfo, Write
+from legato.store.base import HOST, Condition
 
 T0 = 1_800_000_000.0
 
@@ -32,3 +32,25 @@ def worker(store: Store, wid: str, lease_until: float = T0 + 60) -> WorkerInfo:
     return info
 
 
+
+
+def suspend_on(store: Store, wid: str, pos: int, conditions: list[Condition], now: float = T0,
+               owner: str = "w1") -> int:
+    """Claim ``wid``, register a wait at ``pos`` (at ``now``) and suspend it (WAITING, no
+    timer); returns the epoch it was claimed at."""
+    [c] = [x for x in store.claim(owner, ["wf"], now, 100) if x.row.id == wid]
+    assert store.take(wid, pos, conditions, now, register=True) is None
+    res = store.commit([Write(wid, c.row.epoch, [], status="WAITING", wake_at=None,
+                              release=True, await_pos=pos)], now)
+    assert res.fenced == set()
+    return c.row.epoch
+
+
+def parent_waiting_for_child(store: Store) -> None:
+    """``parent`` (claimed by w1) creates ``child`` and suspends until the child ends."""
+    new(store, "parent")
+    [p] = store.claim("w1", ["wf"], T0, 1)
+    store.commit([], T0, [(NewWorkflow("child", "wf", "[]", T0, parent_id="parent"),
+                           started("wf"))])
+    store.commit([Write("parent", p.row.epoch, [], status="WAITING", release=True,
+                        await_child="child")], T0)

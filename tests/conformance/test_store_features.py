@@ -7,7 +7,7 @@ import dataclasses
 import threading
 from collections.abc import Callable
 
-from conformance_helpers import T0, new, started
+from conformance_helpers import T0, new, parent_waiting_for_child, started, suspend_on
 
 from legato.domain.circuit import CircuitState
 from legato.domain.events import Event
@@ -16,17 +16,6 @@ from legato.store import NewWorkflow, Store, Write
 from legato.store.base import Condition, ScheduleRow
 
 OpenStores = Callable[[], Store]
-
-
-def suspend_on(store: Store, wid: str, pos: int, conditions: list[Condition],
-               owner: str = "w1") -> int:
-    """Claim ``wid``, register a wait at ``pos`` and suspend it (WAITING, no timer)."""
-    [c] = [x for x in store.claim(owner, ["wf"], T0, 100) if x.row.id == wid]
-    assert store.take(wid, pos, conditions, T0, register=True) is None
-    res = store.commit([Write(wid, c.row.epoch, [], status="WAITING", wake_at=None,
-                              release=True, await_pos=pos)], T0)
-    assert res.fenced == set()
-    return c.row.epoch
 
 
 # --- events and signals --------------------------------------------------------------------
@@ -119,12 +108,7 @@ def test_an_ended_workflow_forgets_its_waits(store: Store) -> None:
 
 
 def test_a_child_ending_wakes_its_waiting_parent(store: Store) -> None:
-    new(store, "parent")
-    [p] = store.claim("w1", ["wf"], T0, 1)
-    store.commit([], T0, [(NewWorkflow("child", "wf", "[]", T0, parent_id="parent"),
-                           started("wf"))])
-    store.commit([Write("parent", p.row.epoch, [], status="WAITING", release=True,
-                        await_child="child")], T0)
+    parent_waiting_for_child(store)
     row = store.get("parent")
     assert row is not None and row.wake_at is None
     [k] = store.claim("w2", ["wf"], T0 + 1, 1)

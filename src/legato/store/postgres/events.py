@@ -5,7 +5,9 @@ transactions run side by side, so the ones that could miss each other are serial
 
 * publishing an event and a workflow taking/registering a wait for the same (type, key)
   take a transaction-level advisory lock on that pair: either the wait sees the buffered
-  event, or the publisher sees the registered wait;
+  event, or the publisher sees the registered wait; a publisher also locks the event's id,
+  so that two publications of one id (even under different keys) see each other and the
+  second is a duplicate that delivers nothing;
 * a delivery, a signal and a wait's take lock the workflow's row first (always before the
   tables below it), so a delivery never slips between a workflow's decision to suspend and
   its commit: the commit either sees the delivery (and wakes at once) or the delivery sees
@@ -21,6 +23,8 @@ from typing import Any
 import psycopg
 
 from legato.store.base import Condition, Delivery, PublishResult
+from legato.store.postgres.arrays import TextArray
+from legato.store.postgres.pipeline import pipelined
 from legato.store.postgres.queries import TERMINAL_SQL
 
 
@@ -39,15 +43,51 @@ class EventQueries:
         self.wake = (f"WITH u AS (UPDATE {wf} SET wake_at = %s WHERE id = %s"
                      " AND status = 'WAITING' AND owner IS NULL RETURNING 1)"
                      " SELECT pg_notify(%s, '') FROM u")
-        self.event_insert = (
-            f"INSERT INTO {ev} (id, type, key, data, published_at, expires_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING")
-        self.waiting_for_event = (
-            f"SELECT w.workflow_id, w.pos FROM {wa} w JOIN {wf} f ON f.id = w.workflow_id"
-            " WHERE w.kind = 'event' AND w.name = %s AND w.key = %s"
-            f" AND f.status NOT IN {TERMINAL_SQL}"
-            " GROUP BY w.workflow_id, w.pos ORDER BY min(w.created_at), w.workflow_id, w.pos")
-        self.mark_delivered = f"UPDATE {ev} SET delivered = true WHERE id = %s"
+        # Publishing, in one statement run after the event's locks (its key and its id) are
+        # held, so that its snapshot sees every wait registered and every event stored
+        # before. In order: a stored event with this id makes it a duplicate (nothing
+        # else happens); the waits for (type, key) of workflows not ended; their rows
+        # locked in id order; the event handed to each wait that has nothing yet (a signal
+        # may have beaten it), that wait's rows deleted and its workflow woken if it is
+        # suspended; the event stored, delivered or buffered. Returns: 1 if stored (0: a
+        # duplicate), the workflows it was handed to, oldest wait first, and whether it
+        # sent NOTIFY (it does if it woke any).
+        # The snapshot is taken before the row locks are waited for: whatever the lock
+        # holder committed (the run ended, suspended, was handed a signal) is read from the
+        # rows' latest versions, never from the snapshot: the lock rechecks the status,
+        # ON CONFLICT sees every delivery, and the wake-up decides on the row it updates
+        # (an UPDATE ... WHERE status = 'WAITING' would test the snapshot's version, and
+        # miss a run whose suspension the lock waited for).
+        self.publish = (
+            f"WITH dup AS (SELECT 1 FROM {ev} WHERE id = %(id)s),"
+            " waiting AS MATERIALIZED (SELECT w.workflow_id, w.pos,"
+            f" min(w.created_at) AS since FROM {wa} w JOIN {wf} f ON f.id = w.workflow_id"
+            " WHERE w.kind = 'event' AND w.name = %(type)s AND w.key = %(key)s"
+            f" AND f.status NOT IN {TERMINAL_SQL} AND NOT EXISTS (SELECT 1 FROM dup)"
+            " GROUP BY w.workflow_id, w.pos),"
+            f" locked AS MATERIALIZED (SELECT id FROM {wf}"
+            " WHERE id IN (SELECT workflow_id FROM waiting)"
+            f" AND status NOT IN {TERMINAL_SQL} ORDER BY id FOR UPDATE),"
+            f" handed AS (INSERT INTO {ib} SELECT w.workflow_id, w.pos, 'event', %(type)s,"
+            " %(key)s, %(data)s, %(id)s, %(now)s FROM waiting w JOIN locked l"
+            " ON l.id = w.workflow_id ON CONFLICT (workflow_id, pos) DO NOTHING"
+            " RETURNING workflow_id, pos),"
+            f" taken AS (DELETE FROM {wa} w USING handed h"
+            " WHERE w.workflow_id = h.workflow_id AND w.pos = h.pos),"
+            f" woken AS (UPDATE {wf} SET wake_at = CASE WHEN status = 'WAITING'"
+            " AND owner IS NULL THEN %(now)s ELSE wake_at END"
+            " WHERE id IN (SELECT workflow_id FROM handed)"
+            " RETURNING status = 'WAITING' AND owner IS NULL AS woke),"
+            f" stored AS (INSERT INTO {ev} (id, type, key, data, published_at, expires_at,"
+            " delivered) SELECT %(id)s, %(type)s, %(key)s, %(data)s, %(now)s, %(expires)s,"
+            " EXISTS (SELECT 1 FROM handed) WHERE NOT EXISTS (SELECT 1 FROM dup)"
+            " RETURNING 1)"
+            " SELECT (SELECT count(*) FROM stored),"
+            " ARRAY(SELECT w.workflow_id FROM waiting w JOIN handed h"
+            " ON h.workflow_id = w.workflow_id AND h.pos = w.pos"
+            " ORDER BY w.since, w.workflow_id, w.pos),"
+            " (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, '') FROM woken WHERE woke"
+            " LIMIT 1) n)")
         self.signal_insert = (f"INSERT INTO {sg} (workflow_id, name, data, sent_at)"
                               " VALUES (%s, %s, %s, %s) RETURNING id")
         self.signal_wait = (f"SELECT pos FROM {wa} WHERE workflow_id = %s AND kind = 'signal'"
@@ -67,11 +107,6 @@ class EventQueries:
         self.decided_task = (f"SELECT result FROM {schema}.tasks WHERE id = %s"
                              " AND status IN ('COMPLETED', 'REJECTED')")
         self.state_get = f"SELECT value FROM {ws} WHERE workflow_id = %s AND key = %s"
-        self.state_set = (
-            f"INSERT INTO {ws} VALUES (%s, %s, %s, %s) ON CONFLICT (workflow_id, key)"
-            " DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at")
-        self.forget_waits = f"DELETE FROM {wa} WHERE workflow_id = ANY(%s::text[])"
-        self.forget_inbox = f"DELETE FROM {ib} WHERE workflow_id = ANY(%s::text[])"
         self.expire = f"DELETE FROM {ev} WHERE expires_at <= %s"
 
 
@@ -87,12 +122,15 @@ class PostgresEvents:
     def _event_lock_name(self, type_: str, key: str) -> str:
         raise NotImplementedError  # pragma: no cover - provided by PostgresStore
 
+    def _event_id_lock_name(self, event_id: str) -> str:
+        raise NotImplementedError  # pragma: no cover - provided by PostgresStore
+
     # --- delivering ---------------------------------------------------------------------
 
     def _lock_workflows(self, conn: psycopg.Connection[Any], ids: Sequence[str]) -> None:
         """Lock these workflows' rows, in id order (as every multi-row lock here is)."""
         if ids:
-            conn.execute(self.ev.lock_workflows, (sorted(set(ids)),))
+            conn.execute(self.ev.lock_workflows, (TextArray(sorted(set(ids))),))
 
     def _deliver(self, conn: psycopg.Connection[Any], wid: str, pos: int, kind: str,
                  name: str, key: str, data: str | None, source: str, now: float) -> bool:
@@ -107,20 +145,23 @@ class PostgresEvents:
 
     def publish(self, event_id: str, type_: str, key: str, data: str | None, now: float,
                 ttl: float) -> PublishResult:
-        with self._conn() as conn, conn.transaction():
-            conn.execute(self.ev.key_locks, ([self._event_lock_name(type_, key)],))
-            if conn.execute(self.ev.event_insert, (event_id, type_, key, data, now,
-                                                   now + ttl)).rowcount != 1:
-                return PublishResult(event_id, [], False, duplicate=True)
-            waiting = conn.execute(self.ev.waiting_for_event, (type_, key)).fetchall()
-            if waiting:  # lock the waiting workflows, then look again (one may have ended)
-                self._lock_workflows(conn, [w for w, _ in waiting])
-                waiting = conn.execute(self.ev.waiting_for_event, (type_, key)).fetchall()
-            delivered = [wid for wid, pos in waiting
-                         if self._deliver(conn, wid, pos, "event", type_, key, data, event_id,
-                                          now)]
-            if delivered:
-                conn.execute(self.ev.mark_delivered, (event_id,))
+        locks = sorted([self._event_lock_name(type_, key), self._event_id_lock_name(event_id)])
+        try:
+            with self._conn() as conn:  # one round trip, one transaction
+                with pipelined(conn):
+                    conn.execute(self.ev.key_locks, (TextArray(locks),))
+                    cur = conn.execute(self.ev.publish, {
+                        "id": event_id, "type": type_, "key": key, "data": data,
+                        "now": now, "expires": now + ttl, "channel": self.channel})
+                row = cur.fetchone()
+        except psycopg.errors.UniqueViolation:
+            # stored meanwhile by a publisher that did not take the id's lock (an older
+            # legato): a duplicate after all, and everything above was rolled back
+            return PublishResult(event_id, [], False, duplicate=True)
+        assert row is not None
+        if not row[0]:
+            return PublishResult(event_id, [], False, duplicate=True)
+        delivered = list(row[1])
         return PublishResult(event_id, delivered, not delivered)
 
     def send_signal(self, workflow_id: str, name: str, data: str | None, now: float) -> bool:
@@ -144,7 +185,7 @@ class PostgresEvents:
                        if c.kind == "event"})
         with self._conn() as conn, conn.transaction():
             if keys:
-                conn.execute(self.ev.key_locks, (keys,))
+                conn.execute(self.ev.key_locks, (TextArray(keys),))
             self._lock_workflows(conn, [workflow_id])
             got = conn.execute(self.ev.inbox_get, (workflow_id, pos)).fetchone()
             if got is None:
@@ -195,11 +236,6 @@ class PostgresEvents:
         with self._conn() as conn:
             r = conn.execute(self.ev.state_get, (workflow_id, key)).fetchone()
         return (False, None) if r is None else (True, r[0])
-
-    def _forget_waits(self, conn: psycopg.Connection[Any], ended: list[str]) -> None:
-        """Workflows ended: what they waited for and what they were handed are done with."""
-        conn.execute(self.ev.forget_waits, (ended,))
-        conn.execute(self.ev.forget_inbox, (ended,))
 
     def expire_events(self, now: float) -> int:
         with self._conn() as conn:

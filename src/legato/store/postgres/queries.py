@@ -11,6 +11,9 @@ from legato.store.sql_common import ACTIVE_SQL, EVENT_COLUMNS, WF_COLUMNS, prefi
 TERMINAL_SQL = "('COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT')"
 
 
+WF_COUNT = len(WF_COLUMNS.split(","))
+
+
 class Queries:
     """Every statement of the store, with the schema's tables filled in."""
 
@@ -87,34 +90,41 @@ class Queries:
             "  ELSE true END,"
             " extract(epoch FROM pg_postmaster_start_time())::float8 + lease_s"
             f" FROM {wk}")
-        self.claim = (
-            # runs outside a queue, or already started on one (a queue admits a run once)
+        # what a claim hands out with each row: its journal and what it was delivered
+        # (JSON arrays in the row itself, so that no further statement is needed)
+        history = (
+            ", (SELECT json_agg(json_build_array(j.seq, j.type, j.at, j.name, j.pos,"
+            f" j.attempt, j.data) ORDER BY j.seq) FROM {jr} j WHERE j.workflow_id = w.id),"
+            " (SELECT json_agg(json_build_array(i.pos, i.kind, i.name, i.key, i.data,"
+            f" i.source)) FROM {schema}.inbox i WHERE i.workflow_id = w.id)")
+        # The claim: runs outside a queue, or already started on one (a queue admits a run
+        # once), with their histories. Then one more row (its id NULL, its two last
+        # columns set): whether due rows were left out because another transaction held
+        # them locked for a moment (a delivery, a commit touching a parent...), and the
+        # queues that have runs waiting to be admitted (the queues' own statement is
+        # filled in by claim_sql).
+        self._claim = (
             f"WITH due AS (SELECT id FROM {wf} WHERE owner IS NULL AND status IN {ACTIVE_SQL}"
             " AND wake_at <= %s AND name = ANY(%s::text[])"
             " AND (queue IS NULL OR started_at IS NOT NULL)"
-            " ORDER BY priority DESC, wake_at LIMIT %s FOR UPDATE SKIP LOCKED)"
-            f" UPDATE {wf} w SET owner = %s, epoch = w.epoch + 1, status = 'RUNNING',"
-            " updated_at = %s, started_at = COALESCE(w.started_at, %s)"
-            f" FROM due WHERE w.id = due.id RETURNING {prefixed('w')}")
-        # due rows the claim skipped because another transaction (a delivery, a commit
-        # touching a parent...) held them locked for a moment
-        self.skipped = (
-            f"SELECT EXISTS (SELECT 1 FROM {wf} WHERE owner IS NULL AND status IN {ACTIVE_SQL}"
-            " AND wake_at <= %s AND name = ANY(%s::text[])"
-            " AND (queue IS NULL OR started_at IS NOT NULL))")
+            " ORDER BY priority DESC, wake_at LIMIT %s FOR UPDATE SKIP LOCKED),"
+            f" claimed AS (UPDATE {wf} w SET owner = %s, epoch = w.epoch + 1,"
+            " status = 'RUNNING', updated_at = %s, started_at = COALESCE(w.started_at, %s)"
+            f" FROM due WHERE w.id = due.id RETURNING {prefixed('w')}{history})"
+            " SELECT *, NULL::boolean, NULL::text[] FROM claimed UNION ALL"
+            f" SELECT {', '.join(['NULL'] * (WF_COUNT + 2))}, EXISTS (SELECT 1 FROM {wf}"
+            f" WHERE owner IS NULL AND status IN {ACTIVE_SQL} AND wake_at <= %s"
+            " AND name = ANY(%s::text[]) AND (queue IS NULL OR started_at IS NOT NULL)"
+            " AND id NOT IN (SELECT id FROM claimed)), ARRAY({queues_with_work})")
         self.claim_ids = (  # queued runs just admitted (locked by the admitting transaction)
-            f"UPDATE {wf} SET owner = %s, epoch = epoch + 1, status = 'RUNNING',"
-            " updated_at = %s, started_at = COALESCE(started_at, %s)"
-            f" WHERE id = ANY(%s::text[]) RETURNING {WF_COLUMNS}")
+            f"UPDATE {wf} w SET owner = %s, epoch = w.epoch + 1, status = 'RUNNING',"
+            " updated_at = %s, started_at = COALESCE(w.started_at, %s)"
+            f" WHERE w.id = ANY(%s::text[]) RETURNING {prefixed('w')}{history}")
         self.reclaim = (  # rows a claim whose reply was lost gave us (see claim())
-            f"SELECT {prefixed('w')} FROM {wf} w JOIN unnest(%s::text[], %s::bigint[])"
+            f"SELECT {prefixed('w')}{history} FROM {wf} w"
+            " JOIN unnest(%s::text[], %s::bigint[])"
             " AS d(id, epoch) ON w.id = d.id AND w.epoch = d.epoch WHERE w.owner = %s"
             f" AND w.status IN {ACTIVE_SQL}")
-        self.journals = (
-            f"SELECT workflow_id, {EVENT_COLUMNS} FROM {jr} WHERE workflow_id = ANY(%s::text[])"
-            " ORDER BY workflow_id, seq")
-        self.inboxes = ("SELECT workflow_id, pos, kind, name, key, data, source"
-                        f" FROM {schema}.inbox WHERE workflow_id = ANY(%s::text[])")
         # A commit locks, in id order, the rows it writes and every row it may touch
         # because of them: the children they wait for, the parents of those that end, the
         # children of those cancelled. One ordered lock statement: commits cannot deadlock,
@@ -125,10 +135,21 @@ class Queries:
             f" UNION SELECT parent_id FROM {wf} WHERE id = ANY(%s::text[])"
             f" UNION SELECT id FROM {wf} WHERE parent_id = ANY(%s::text[]))"
             " ORDER BY id FOR UPDATE")
+        # A group commit is fenced by the SQL itself, so that it needs one round trip: every
+        # statement after lock_for_commit writes a workflow's rows only where the row
+        # (locked by then) still has the epoch of the write; the locked rows' epochs,
+        # read afterwards, say which writes were fenced.
         # ON CONFLICT: the same commit sent again after its reply was lost is harmless
-        self.append = (
+        self.append = (  # (seq, type, at, name, pos, attempt, data, workflow id, epoch)
             f"INSERT INTO {jr} (workflow_id, seq, type, at, name, pos, attempt, data)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING")
+            " SELECT w.id, %s::integer, %s::text, %s::float8, %s::text, %s::integer,"
+            f" %s::integer, %s::text FROM {wf} w WHERE w.id = %s AND w.epoch = %s"
+            " ON CONFLICT DO NOTHING")
+        self.state_set = (  # (key, value, updated_at, workflow id, epoch)
+            f"INSERT INTO {schema}.workflow_state (workflow_id, key, value, updated_at)"
+            f" SELECT w.id, %s::text, %s::text, %s::float8 FROM {wf} w"
+            " WHERE w.id = %s AND w.epoch = %s ON CONFLICT (workflow_id, key)"
+            " DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at")
         # the owner's new state; a waiting run wakes at once if it was asked to cancel, the
         # child it waits for has ended or what it waits for was delivered meanwhile
         self.update = (
@@ -143,19 +164,45 @@ class Queries:
             "  ELSE %(wake)s::float8 END,"
             " updated_at = %(now)s, owner = CASE WHEN %(release)s THEN NULL ELSE owner END,"
             " completed_at = %(done)s WHERE id = %(id)s AND epoch = %(epoch)s")
-        # a workflow ended: wake its parent if it waits; cancel its children if it was
-        # cancelled or timed out
-        self.wake_parents = (
-            f"WITH u AS (UPDATE {wf} SET wake_at = %s WHERE status = 'WAITING'"
-            f" AND owner IS NULL AND id IN (SELECT parent_id FROM {wf}"
-            " WHERE id = ANY(%s::text[])) RETURNING 1)"
-            " SELECT pg_notify(%s, '') FROM u LIMIT 1")
+        # the same for a run that ended (nothing to wake it for): a statement PostgreSQL
+        # plans once per connection, where the one above is planned at every execution
+        self.update_ended = (
+            f"UPDATE {wf} SET status = %(status)s, result = %(result)s, error = %(error)s,"
+            " detail = COALESCE(%(detail)s, detail), wake_at = NULL, updated_at = %(now)s,"
+            " owner = CASE WHEN %(release)s THEN NULL ELSE owner END,"
+            " completed_at = %(done)s WHERE id = %(id)s AND epoch = %(epoch)s")
+        # the workflows (ids, epochs) whose epoch holds (a NULL epoch: not fenced)
+        held = (f"SELECT w.id, w.parent_id FROM {wf} w JOIN unnest(%(ids)s::text[],"
+                " %(epochs)s::bigint[]) AS c(id, epoch) ON w.id = c.id"
+                " AND (c.epoch IS NULL OR w.epoch = c.epoch)")
+        # workflows ended: wake their waiting parents; what they waited for and were
+        # handed is done with; their open human tasks are cancelled (and audited)
+        tk, au = f"{schema}.tasks", f"{schema}.task_audit"
+        self.ended = (
+            f"WITH e AS MATERIALIZED ({held}),"
+            f" woken AS (UPDATE {wf} SET wake_at = %(now)s WHERE status = 'WAITING'"
+            " AND owner IS NULL AND id IN (SELECT parent_id FROM e) RETURNING 1),"
+            f" unwaited AS (DELETE FROM {schema}.waits WHERE workflow_id IN (SELECT id FROM e)),"
+            f" emptied AS (DELETE FROM {schema}.inbox WHERE workflow_id IN (SELECT id FROM e)),"
+            f" dropped AS (UPDATE {tk} SET status = 'CANCELLED', updated_at = %(now)s,"
+            " version = version + 1 WHERE workflow_id IN (SELECT id FROM e)"
+            " AND status IN ('OPEN', 'CLAIMED') RETURNING id),"
+            f' audit AS (INSERT INTO {au} (task_id, at, "user", action, detail)'
+            " SELECT id, %(now)s, NULL, 'cancelled', %(why)s FROM dropped ORDER BY id)"
+            " SELECT pg_notify(%(channel)s, '') FROM woken LIMIT 1")
+        # workflows cancelled or timed out: so are their children (a statement of its
+        # own: a parent woken above may be one of these children)
         self.cancel_children = (
             f"WITH u AS (UPDATE {wf} SET cancel_requested = true,"
-            " wake_at = CASE WHEN owner IS NULL THEN %s ELSE wake_at END"
-            f" WHERE parent_id = ANY(%s::text[]) AND status IN {ACTIVE_SQL} RETURNING 1)"
-            " SELECT pg_notify(%s, '') FROM u LIMIT 1")
+            " wake_at = CASE WHEN owner IS NULL THEN %(now)s ELSE wake_at END"
+            f" WHERE parent_id IN (SELECT id FROM ({held}) c) AND status IN {ACTIVE_SQL}"
+            " RETURNING 1) SELECT pg_notify(%(channel)s, '') FROM u LIMIT 1")
         self.notify = "SELECT pg_notify(%s, '')"
+        # released runs (ids, epochs) that hold their epoch and are due at some time (not
+        # a run suspended until something is delivered to it): the others should look
+        self.notify_held = (f"SELECT pg_notify(%(channel)s, '') WHERE EXISTS"
+                            f" (SELECT 1 FROM ({held}) c JOIN {wf} r ON r.id = c.id"
+                            " WHERE r.wake_at IS NOT NULL)")
         self.next_wake = (
             f"SELECT MIN(wake_at) FROM {wf} WHERE owner IS NULL AND status IN {ACTIVE_SQL}"
             " AND name = ANY(%s::text[])")
@@ -179,4 +226,7 @@ class Queries:
         self.transitions = f"SELECT name, at, source, target, reason FROM {tr}"
         self.transitions_order = " ORDER BY at DESC LIMIT %s"
 
-
+    def claim_sql(self, queues_with_work: str) -> str:
+        """The claim (see ``_claim``), given the statement that lists the queues with runs
+        to admit (parameters: the claim's, then ``now, names``, then its own)."""
+        return self._claim.replace("{queues_with_work}", queues_with_work)

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 
 from legato.domain.queue import admit
+from legato.store.postgres.arrays import TextArray
 from legato.store.sql_common import ACTIVE_SQL
 
 
@@ -61,12 +62,16 @@ class PostgresQueues:
         raise NotImplementedError  # pragma: no cover - provided by PostgresStore
 
     def _admit_queued(self, conn: psycopg.Connection[Any], names: Sequence[str], now: float,
-                      room: int) -> list[str]:
+                      room: int, queues: Sequence[str] | None = None) -> list[str]:
         """Queued runs that may start now without breaking their queue's limits (locked
-        until the caller's transaction ends)."""
+        until the caller's transaction ends). ``queues``: the result of
+        ``queues_with_work`` if the caller read it already (in the same transaction)."""
         admitted: list[str] = []
-        names = list(names)
-        for (q,) in conn.execute(self.qq.queues_with_work, (now, names)).fetchall():
+        kinds = TextArray(names)
+        if queues is None:
+            queues = [q for (q,) in conn.execute(self.qq.queues_with_work,
+                                                 (now, kinds)).fetchall()]
+        for q in queues:
             slots = room - len(admitted)
             if slots <= 0:
                 break
@@ -86,7 +91,7 @@ class PostgresQueues:
                 busy = {k: int(n) for k, n in conn.execute(self.qq.busy_keys, (q,)).fetchall()}
             # with per-key limits some candidates are skipped: look further than ``slots``
             limit = slots if per_key is None else max(slots * 20, 100)
-            candidates = conn.execute(self.qq.candidates, (q, now, names, limit)).fetchall()
+            candidates = conn.execute(self.qq.candidates, (q, now, kinds, limit)).fetchall()
             admitted += admit(candidates, slots, per_key, busy)
         return admitted
 

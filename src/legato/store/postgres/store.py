@@ -38,6 +38,7 @@ from legato.domain import status as st
 from legato.domain.circuit import CircuitState
 from legato.domain.events import WORKFLOW_REDRIVEN, Event
 from legato.errors import ConfigError
+from legato.runtime import codec
 from legato.runtime.journal import plan_redrive
 from legato.store.base import (
     Claimed,
@@ -49,9 +50,12 @@ from legato.store.base import (
     WorkflowRow,
     Write,
 )
+from legato.store.postgres import arrays
 from legato.store.postgres import schema as pg_schema
+from legato.store.postgres.arrays import BigintArray, TextArray
 from legato.store.postgres.conninfo import Settings, parse
 from legato.store.postgres.events import EventQueries, PostgresEvents
+from legato.store.postgres.pipeline import pipelined
 from legato.store.postgres.queries import Queries
 from legato.store.postgres.queues import PostgresQueues, QueueQueries
 from legato.store.postgres.schedules import PostgresSchedules, ScheduleQueries
@@ -60,11 +64,12 @@ from legato.store.postgres.tasks import PostgresTasks, TaskQueries
 from legato.store.sql_common import (
     error_json,
     event_params,
+    fence,
     list_filter,
     new_row,
+    prepare_writes,
     row_to_event,
     row_to_workflow,
-    sort_writes,
 )
 
 log = logging.getLogger("legato.store.postgres")
@@ -92,6 +97,7 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
         self.sq = ScheduleQueries(self.settings.quoted_schema)
         self.qq = QueueQueries(self.settings.quoted_schema)
         self.channel = self.settings.channel
+        self.claim_sql = self.sql.claim_sql(self.qq.queues_with_work)
         self._doubt: dict[str, list[tuple[str, int]]] = {}  # worker -> maybe-owned rows
         self._doubt_lock = threading.Lock()
         self._last_check = 0.0
@@ -122,6 +128,7 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
                     pool = ConnectionPool(
                         self.settings.conninfo, min_size=self.settings.pool_min,
                         max_size=self.settings.pool_size, kwargs={"autocommit": True},
+                        configure=_configure,
                         timeout=self.settings.pool_timeout, open=False,
                         name=f"legato-{self.schema}")
                     pool.open(wait=False)
@@ -149,6 +156,9 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
 
     def _event_lock_name(self, type_: str, key: str) -> str:
         return f"{self.settings.lock_prefix()}event:{len(type_)}:{type_}:{key}"
+
+    def _event_id_lock_name(self, event_id: str) -> str:
+        return f"{self.settings.lock_prefix()}event-id:{event_id}"
 
     def _queue_lock_name(self, queue: str) -> str:
         return f"{self.settings.lock_prefix()}queue:{queue}"
@@ -340,19 +350,25 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
                 conn.execute(self.sql.terminate,
                              (st.CANCELLED, f"terminated: {reason}", error_json(err), now, now,
                               workflow_id))
-                self._ended(conn, [workflow_id], [workflow_id], now)
+                self._ended(conn, [(workflow_id, None)], [(workflow_id, None)], now)
         return self.get(workflow_id)
 
-    def _ended(self, conn: psycopg.Connection[Any], ended: list[str], cancelled: list[str],
-               now: float) -> None:
-        """Workflows ended: wake their waiting parents, cancel the children of those that
-        were cancelled or timed out (their rows are locked already)."""
+    def _ended(self, conn: psycopg.Connection[Any], ended: Sequence[tuple[str, int | None]],
+               cancelled: Sequence[tuple[str, int | None]], now: float) -> None:
+        """Workflows (id, epoch) ended: wake their waiting parents, forget their waits and
+        deliveries, cancel their open tasks, and cancel the children of those that were
+        cancelled or timed out. Only for the workflows whose row still has that epoch (a
+        fenced write ended nothing; None: no fence); their rows are locked already."""
         if ended:
-            conn.execute(self.sql.wake_parents, (now, ended, self.channel))
-            self._forget_waits(conn, ended)
-            self._cancel_tasks(conn, ended, now)
+            conn.execute(self.sql.ended, {
+                "ids": TextArray(i for i, _ in ended),
+                "epochs": BigintArray(e for _, e in ended), "now": now,
+                "why": codec.dumps("the workflow ended"), "channel": self.channel})
         if cancelled:
-            conn.execute(self.sql.cancel_children, (now, cancelled, self.channel))
+            conn.execute(self.sql.cancel_children, {
+                "ids": TextArray(i for i, _ in cancelled),
+                "epochs": BigintArray(e for _, e in cancelled),
+                "now": now, "channel": self.channel})
 
     def redrive(self, workflow_id: str, now: float) -> WorkflowRow | None:
         with self._conn() as conn, conn.transaction():
@@ -440,42 +456,37 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
             doubt = self._doubt.pop(worker_id, [])
         maybe: list[tuple[str, int]] = []
         try:
-            # two round-trips: BEGIN + claim; then COMMIT + the claimed rows' journals
-            with self._conn() as conn, conn.pipeline() as pipeline:
-                with conn.transaction():
-                    claim = conn.execute(self.sql.claim, (now, list(names), limit, worker_id,
-                                                          now, now))
-                    skipped = conn.execute(self.sql.skipped, (now, list(names)))
-                    rows = claim.fetchall()
-                    if len(rows) < limit and _first(skipped.fetchone()):
+            # one transaction, two round trips: one statement claims the rows (with their
+            # journals and inboxes) and says what else may be due; then the runs admitted
+            # from queues, if any, and the commit (the claimed rows are read before it: if
+            # its reply is lost, they are in doubt, see below)
+            with self._conn() as conn:
+                with pipelined(conn):
+                    kinds = TextArray(names)
+                    got = conn.execute(self.claim_sql, (now, kinds, limit, worker_id, now,
+                                                        now, now, kinds, now, kinds)).fetchall()
+                    rows = [r for r in got if r[0] is not None]
+                    skipped, queues = next((r[-2], r[-1]) for r in got if r[0] is None)
+                    if len(rows) < limit and skipped:
                         # SQLite would have waited for those rows; a worker that believes
                         # them "due but not ours" would not look again until its clock
                         # moves on. Ask it to look again in a moment instead.
                         self._poke_soon()
-                    if len(rows) < limit:
-                        admitted = self._admit_queued(conn, names, now, limit - len(rows))
+                    if len(rows) < limit and queues:
+                        admitted = self._admit_queued(conn, names, now, limit - len(rows),
+                                                      queues)
                         if admitted:
-                            rows += conn.execute(self.sql.claim_ids, (worker_id, now, now,
-                                                                      admitted)).fetchall()
+                            rows += conn.execute(self.sql.claim_ids, (
+                                worker_id, now, now, TextArray(admitted))).fetchall()
                     maybe = [(r[0], int(r[11])) for r in rows]
                     if doubt:
                         ids = [d[0] for d in doubt]
-                        rows += conn.execute(self.sql.reclaim,
-                                             (ids, [d[1] for d in doubt], worker_id)).fetchall()
-                claimed = {r[0]: Claimed(row_to_workflow(r), []) for r in rows}
-                journals = (conn.execute(self.sql.journals, (list(claimed),))
-                            if claimed else None)
-                inboxes = (conn.execute(self.sql.inboxes, (list(claimed),))
-                           if claimed else None)
-                pipeline.sync()
+                        rows += conn.execute(self.sql.reclaim, (
+                            TextArray(ids), BigintArray(d[1] for d in doubt),
+                            worker_id)).fetchall()
                 if self.fault is not None:
                     self.fault("claim_committed")
-                if journals is not None:
-                    for r in journals.fetchall():
-                        claimed[r[0]].journal.append(row_to_event(r[1:]))
-                if inboxes is not None:
-                    for r in inboxes.fetchall():
-                        claimed[r[0]].inbox[int(r[1])] = (r[2], r[3], r[4], r[5], r[6])
+            claimed = {r[0]: _claimed(r) for r in rows}
         except BaseException:
             # rows this worker may own without knowing it: hand them out on the next claim
             self._in_doubt(worker_id, doubt + maybe)
@@ -501,57 +512,72 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
 
     def _commit(self, writes: Sequence[Write], now: float,
                 creates: Sequence[tuple[NewWorkflow, Event]], result: CommitResult) -> None:
+        # One round trip: every write carries its epoch into the SQL (see Queries.append),
+        # so nothing has to be read before the writes are sent; the locked rows' epochs,
+        # read after the commit, say which writes were fenced (as the SQL did).
         ids = sorted({w.workflow_id for w in writes})
         children = [w.await_child for w in writes if w.await_child]
         ending = [w.workflow_id for w in writes if w.status in st.TERMINAL]
         stopping = [w.workflow_id for w in writes if w.status in (st.CANCELLED, st.TIMED_OUT)]
-        with self._conn() as conn, conn.pipeline(), conn.transaction(), conn.cursor() as cur:
-            # phase 1 (one round-trip): insert the new workflows, lock the rows to write
+        prepared = prepare_writes(writes, now)
+        events = [(*row[1:], w.workflow_id, w.epoch) for w, rows, _, _ in prepared
+                  for row in rows]
+        states = [(*row[1:], w.workflow_id, w.epoch) for w, _, rows, _ in prepared
+                  for row in rows]
+        updates = [u for _, _, _, u in prepared if u is not None]
+        ended = [(w.workflow_id, w.epoch) for w in writes if w.status in st.TERMINAL]
+        cancelled = [(w.workflow_id, w.epoch) for w in writes
+                     if w.status in (st.CANCELLED, st.TIMED_OUT)]
+        # runnable again, now or later: the others should look (see Queries.notify_held)
+        released = [(w.workflow_id, w.epoch) for w in writes
+                    if w.release and w.status is not None and w.status not in st.TERMINAL]
+        with self._conn() as conn, conn.cursor() as made, conn.cursor() as cur:
             rows_cur = lock_cur = None
-            if creates:
-                cur.executemany(self.sql.create,
-                                [self._create_params(n, e) for n, e in creates],
-                                returning=True)
-                rows_cur = conn.execute(self.sql.get_many, ([n.id for n, _ in creates],))
-            if ids:
-                lock_cur = conn.execute(self.sql.lock_for_commit,
-                                        (ids + children, ending, stopping))
+            with pipelined(conn):
+                if creates:
+                    made.executemany(self.sql.create,
+                                     [self._create_params(n, e) for n, e in creates],
+                                     returning=True)
+                    rows_cur = conn.execute(self.sql.get_many,
+                                            (TextArray(n.id for n, _ in creates),))
+                if ids:  # the rows to write, and those they affect, locked in id order
+                    lock_cur = conn.execute(self.sql.lock_for_commit,
+                                            (TextArray(ids + children), TextArray(ending),
+                                             TextArray(stopping)))
+                if events:
+                    cur.executemany(self.sql.append, events)
+                if states:
+                    cur.executemany(self.sql.state_set, states)
+                if ends := [u for u in updates if not u["active"]]:
+                    cur.executemany(self.sql.update_ended, ends)
+                if goes_on := [u for u in updates if u["active"]]:
+                    cur.executemany(self.sql.update, goes_on)
+                self._ended(conn, ended, cancelled, now)
+                if released:
+                    conn.execute(self.sql.notify_held, {
+                        "ids": TextArray(i for i, _ in released),
+                        "epochs": BigintArray(e for _, e in released),
+                        "channel": self.channel})
             if creates and rows_cur is not None:
                 inserted: list[bool] = []
                 while True:
-                    row = cur.fetchone()
+                    row = made.fetchone()
                     inserted.append(bool(row and row[0]))
-                    if not cur.nextset():
+                    if not made.nextset():
                         break
                 existing = {r[0]: r for r in rows_cur.fetchall()}
-                for (new, _), made in zip(creates, inserted, strict=True):
-                    result.created[new.id] = ((new_row(new), True) if made else
+                for (new, _), was_made in zip(creates, inserted, strict=True):
+                    result.created[new.id] = ((new_row(new), True) if was_made else
                                               (row_to_workflow(existing[new.id]), False))
             current: dict[str, tuple[int, bool]] = {}
             if lock_cur is not None:
                 current = {r[0]: (int(r[1]), bool(r[2])) for r in lock_cur.fetchall()}
-            # phase 2 (one round-trip): fence, append, update, wake/cancel related, commit
-            batch = sort_writes(writes, current, now, result)
-            ended = [w.workflow_id for w in batch.accepted if w.status in st.TERMINAL]
-            cancelled = [w.workflow_id for w in batch.accepted
-                         if w.status in (st.CANCELLED, st.TIMED_OUT)]
-            # runnable again, now or later: the others should look
-            notify = any(w.release and w.status is not None and w.status not in st.TERMINAL
-                         for w in batch.accepted)
-            if batch.events:
-                cur.executemany(self.sql.append, batch.events)
-            if batch.states:
-                cur.executemany(self.ev.state_set, batch.states)
-            if batch.updates:
-                cur.executemany(self.sql.update, batch.updates)
-            self._ended(conn, ended, cancelled, now)
-            if notify:
-                cur.execute(self.sql.notify, (self.channel,))
+        fence(prepared, current, result)
 
     def next_wake(self, names: Sequence[str]) -> float | None:
         if not names:
             return None
-        rows = self._fetchall(self.sql.next_wake, (list(names),))
+        rows = self._fetchall(self.sql.next_wake, (TextArray(names),))
         return None if not rows or rows[0][0] is None else float(rows[0][0])
 
     def owned_cancels(self, worker_id: str) -> list[str]:
@@ -601,8 +627,20 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
                 for r in rows]
 
 
-def _first(row: tuple[Any, ...] | None) -> Any:
-    return None if row is None else row[0]
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    """A new pool connection: fast array parameters, and every statement prepared the
+    first time it runs (psycopg waits for the fifth by default, and planning the store's
+    larger statements costs more than running them)."""
+    arrays.register(conn)
+    conn.prepare_threshold = 0
+
+
+def _claimed(r: tuple[Any, ...]) -> Claimed:
+    """A claimed row, with its journal and inbox (the JSON arrays after its columns)."""
+    c = Claimed(row_to_workflow(r), [row_to_event(e) for e in r[17] or ()])
+    for pos, kind, name, key, data, source in r[18] or ():
+        c.inbox[int(pos)] = (kind, name, key, data, source)
+    return c
 
 
 def _one_line(exc: BaseException) -> str:

@@ -44,12 +44,6 @@ class TaskQueries:
                         " ORDER BY workflow_id, pos")
         self.history = (f'SELECT at, "user", action, detail FROM {au} WHERE task_id = %s'
                         " ORDER BY at, seq")
-        self.cancel_open = (
-            f"WITH c AS (UPDATE {tk} SET status = 'CANCELLED', updated_at = %s,"
-            " version = version + 1 WHERE workflow_id = ANY(%s::text[])"
-            " AND status IN ('OPEN', 'CLAIMED') RETURNING id)"
-            f' INSERT INTO {au} (task_id, at, "user", action, detail)'
-            " SELECT id, %s, NULL, 'cancelled', %s FROM c ORDER BY id")
 
 
 class PostgresTasks:
@@ -157,8 +151,3 @@ class PostgresTasks:
             rows = conn.execute(self.tq.history, (task_id,)).fetchall()
         return [{"task_id": task_id, "at": r[0], "user": r[1], "action": r[2],
                  "detail": codec.loads(r[3])} for r in rows]
-
-    def _cancel_tasks(self, conn: psycopg.Connection[Any], ended: list[str],
-                      now: float) -> None:
-        """Workflows ended: their open tasks are cancelled (and audited)."""
-        conn.execute(self.tq.cancel_open, (now, ended, now, codec.dumps("the workflow ended")))
