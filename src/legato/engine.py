@@ -197,24 +197,12 @@ class Engine:
                                           priority, None))
             except InvalidInput as exc:
                 raise InvalidInput(f"inputs[{i}]: {exc}") from None
-        worker = self._worker
-        room = worker.hub.room if worker is not None and wdef is not None \
-            and worker.hub_alive else 0
-        for new, _ in runs:  # born owned by our worker while it has room (no claim)
-            if room > 0 and new.queue is None and worker is not None:
-                new.owner = worker.id
-                room -= 1
+        self._own(runs, wdef)
         try:
             results = self.store.create_many(runs)
         except CreateConflict as c:
             raise _conflict(c.existing, runs[c.index][0]) from None
-        if worker is not None:
-            for (new, started), (row, created) in zip(runs, results, strict=True):
-                if created and new.owner is not None:
-                    worker.hub.post("adopt", Claimed(row, [started]))
-            if any(created and new.owner is None
-                   for (new, _), (_, created) in zip(runs, results, strict=True)):
-                worker.hub.poke()
+        self._hand_over(runs, results)
         return [WorkflowHandle(self, new.id) for new, _ in runs]
 
     def _new_run(self, name: str, wdef: WorkflowDef | None, args: Sequence[Any],
@@ -246,19 +234,37 @@ class Engine:
 
     def _create(self, new: NewWorkflow, started: Event,
                 wdef: WorkflowDef | None) -> tuple[WorkflowRow, bool]:
+        self._own([(new, started)], wdef)
+        result = self.store.create(new, started)
+        self._hand_over([(new, started)], [result])
+        return result
+
+    def _own(self, runs: Sequence[tuple[NewWorkflow, Event]], wdef: WorkflowDef | None) -> None:
+        """Runs started in-process while our worker has room are born owned by it and handed
+        to its hub directly (no claim round trip); a queued run waits for its queue."""
         worker = self._worker
-        # in-process with room: the row is born owned by our worker and handed to its hub
-        # directly (no claim round trip); a queued run waits for its queue to admit it
-        adopt = worker is not None and wdef is not None and worker.hub_alive \
-            and new.queue is None and worker.hub.room > 0
-        new.owner = worker.id if adopt and worker is not None else None
-        row, created = self.store.create(new, started)
-        if created and worker is not None:
-            if adopt:
+        room = worker.hub.room if worker is not None and wdef is not None \
+            and worker.hub_alive else 0
+        for new, _ in runs:
+            new.owner = None
+            if room > 0 and new.queue is None and worker is not None:
+                new.owner = worker.id
+                room -= 1
+
+    def _hand_over(self, runs: Sequence[tuple[NewWorkflow, Event]],
+                   results: Sequence[tuple[WorkflowRow, bool]]) -> None:
+        """Give our worker the runs it owns; tell it when others became claimable."""
+        worker = self._worker
+        if worker is None:
+            return
+        poke = False
+        for (new, started), (row, created) in zip(runs, results, strict=True):
+            if created and new.owner is not None:
                 worker.hub.post("adopt", Claimed(row, [started]))
-            else:
-                worker.hub.poke()
-        return row, created
+            elif created:
+                poke = True
+        if poke:
+            worker.hub.poke()
 
     async def start_async(self, workflow: Callable[..., Any] | str, *args: Any,
                           **options: Any) -> WorkflowHandle:
