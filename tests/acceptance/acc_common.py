@@ -31,3 +31,5 @@ CIRCUIT_NAME = "acc_dependency"
 #: while this file exists, the circuit-guarded dependency fails (path from the environment)
 BROKEN_ENV = "LEGATO_ACC_BROKEN"
 WAITER_WORKFLOW = "acc_waiter"
+#: waits for "go", then hands ctx.now() to a step that records it
+STAMPED_WAITER_WORKFLOW = "acc_stamped_waiter"

@@ -23,6 +23,7 @@ from acc_common import (
     CIRCUIT_WORKFLOW,
     EFFECTS_ENV,
     SAGA_WORKFLOW,
+    STAMPED_WAITER_WORKFLOW,
     STEP,
     WAITER_WORKFLOW,
     WORKFLOW,
@@ -32,12 +33,13 @@ from acc_common import (
 import legato
 
 
-def _record(wid: str, step: int, phase: str) -> None:
+def _record(wid: str, step: int, phase: str, at: float | None = None) -> None:
     con = sqlite3.connect(os.environ[EFFECTS_ENV], timeout=30, isolation_level=None)
     try:
         con.execute(
             "INSERT INTO effects (wid, step, pid, key, phase, at) VALUES (?,?,?,?,?,?)",
-            (wid, step, os.getpid(), legato.step_key(), phase, time.time()),
+            (wid, step, os.getpid(), legato.step_key(), phase,
+             time.time() if at is None else at),
         )
     finally:
         con.close()
@@ -119,3 +121,17 @@ def waiter(ctx: legato.WorkflowContext) -> dict[str, Any]:
     data = ctx.wait_event("go", key=ctx.workflow_id)
     effect(ctx.workflow_id, 1, 0.0)
     return {"got": data}
+
+
+@legato.step(name="acc_stamp")
+def stamp(wid: str, now: float) -> float:
+    """Records the time it was handed (as the effect's ``at``)."""
+    _record(wid, 1, "start", at=now)
+    return now
+
+
+@legato.workflow(name=STAMPED_WAITER_WORKFLOW)
+def stamped_waiter(ctx: legato.WorkflowContext) -> dict[str, Any]:
+    """Waits for "go" keyed by its own id, then hands the workflow's time to a step."""
+    data = ctx.wait_event("go", key=ctx.workflow_id)
+    return {"got": data, "now": stamp(ctx.workflow_id, ctx.now().timestamp())}

@@ -101,3 +101,36 @@ def test_crash_between_event_delivery_and_consumption_loses_nothing(
         assert len(done) == 1 and done[0]["value"] == {"n": 1}
     finally:
         client.shutdown()
+
+
+@pytest.mark.acceptance
+@pytest.mark.timeout(90)
+def test_woken_run_crashing_in_its_next_step_replays_the_same_wake_up(
+        any_procs: Procs, any_inspector: Inspector) -> None:
+    """A woken run starts its next step before the wait's completion is written (it rides
+    with that step's result); killed in between, the run takes the same delivery again: the
+    step is re-run with the same inputs, ctx.now() included, and the journal holds one
+    completion, timed when the event was delivered."""
+    client = any_procs.client()
+    try:
+        a = any_procs.spawn(lease=5.0, faults="after_step:1").wait_ready()
+        client.start(wf.STAMPED_WAITER_WORKFLOW, workflow_id="s1")
+        h = client.handle("s1")
+        wait_until(lambda: h.status == "WAITING", 30, "the workflow to wait")
+        before = time.time()
+        assert client.publish("go", key="s1", data=7).delivered_to == ["s1"]
+        after = time.time()
+        wait_until(lambda: not a.alive, 30, "the kill after the step returned")
+        assert "WaitCompleted" not in [e["type"] for e in h.history()]
+        time.sleep(0.3)  # a replay that read the clock would now see a later time
+        any_procs.spawn(lease=5.0).wait_ready()
+        wait_until(lambda: h.status == "COMPLETED", 30, "the resumed workflow")
+        seen = [float(r[0]) for r in any_inspector.fx.execute(
+            "SELECT at FROM effects WHERE wid = 's1' ORDER BY id").fetchall()]
+        assert len(seen) == 2 and seen[0] == seen[1], seen  # the same input both times
+        assert before - 0.05 <= seen[0] <= after + 0.05, (before, seen, after)
+        assert h.result(timeout=1) == {"got": 7, "now": seen[0]}
+        done = [e for e in h.history() if e["type"] == "WaitCompleted"]
+        assert len(done) == 1 and done[0]["value"] == 7
+    finally:
+        client.shutdown()

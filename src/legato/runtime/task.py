@@ -173,8 +173,8 @@ class Task:
         self.detail: str | None = None  # e.g. "compensated", written with the final status
         self.capturing = False  # ctx.parallel is learning which steps its branches call
         self.wakes_others = False  # its end may make other runs due (a parent, a queue)
-        # deliveries read with the claim: wait position -> (kind, name, key, data, source)
-        self.prefetched: dict[int, tuple[str, str, str, str | None, str | None]] = {}
+        # deliveries read with the claim: wait position -> (kind, name, key, data, source, at)
+        self.prefetched: dict[int, tuple[str, str, str, str | None, str | None, float]] = {}
         self.fibers: set[Fiber] = set()  # every live fiber (main and branches)
         self.greenlet: Fiber | None = None
         self._hub: greenlet.greenlet | None = None
@@ -211,8 +211,8 @@ class Task:
 
     def _append(self, type_: str, *, name: str | None = None, pos: int | None = None,
                 attempt: int | None = None, data: dict[str, Any] | None = None,
-                raw: str | None = None) -> Event:
-        now = self.clock.now()
+                raw: str | None = None, at: float | None = None) -> Event:
+        now = self.clock.now() if at is None else at
         e = Event(self.next_seq, type_, now, name, pos, attempt, data or {}, raw)
         self.next_seq += 1
         self.pending.append(e)
@@ -233,6 +233,17 @@ class Task:
         self.next_seq += 1
         outcome.recorded = True
         return True
+
+    def must_commit(self) -> bool:
+        """Whether what the run recorded must be durable before it acts on the world again.
+
+        Not when all of it is wait completions: each is rebuilt exactly (data, source and
+        time) from a delivery the store keeps until the run ends, so a run that crashes
+        before they are written takes the same deliveries on replay and records the same
+        events. A woken run thus starts its next step at once; the completion is written with
+        that step's result.
+        """
+        return any(e.type != ev.WAIT_COMPLETED for e in self.pending)
 
     def _commit(self) -> None:
         if self.pending:
@@ -542,6 +553,7 @@ class Task:
         if self.journal.peek() is not None:
             started = self.expect(ev.WAIT_STARTED, what, "wait")
             self.journal.advance()
+            self.now = started.at
             pos = started.seq
             timeout_at = started.data.get("timeout_at")
             end = self.journal.peek()
@@ -566,9 +578,13 @@ class Task:
                     self._append(ev.WAIT_TIMED_OUT, name=what, pos=pos)
                     return -1, None
             if got is not None:
+                # all of it from the stored delivery, its time too (not before the wait
+                # began, should clocks of two hosts disagree): a replay that takes the same
+                # delivery again records the same event, see :meth:`must_commit`
                 value = codec.loads(got.data)
                 self._append(ev.WAIT_COMPLETED, name=what, pos=pos,
-                             data={"index": got.index, "value": value, "source": got.source})
+                             data={"index": got.index, "value": value, "source": got.source},
+                             at=max(self.now, got.at))
                 return got.index, value  # committed with whatever the run does next
             raise Suspend(timeout_at, await_pos=pos)
 
@@ -621,11 +637,11 @@ class Task:
         got = self.prefetched.pop(pos, None)
         if got is None:
             return None
-        kind, name, key, data, source = got
+        kind, name, key, data, source, at = got
         for i, c in enumerate(conditions):
             if (c.kind, c.name, c.key) == (kind, name, key):
                 faults.hit("after_take")  # taken for the wait, not yet journaled
-                return Delivery(i, data, source)
+                return Delivery(i, data, source, at)
         return None  # the code waits for something else now: let the store decide
 
     def set_state(self, key: str, value: Any) -> None:

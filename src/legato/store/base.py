@@ -55,13 +55,17 @@ class NewWorkflow:
     queue_key: str | None = None  # per-key flow control within the queue
 
 
+#: a delivery as the stores read it: kind, name, key, data, source, time of delivery
+Delivered = tuple[str, str, str, str | None, str | None, float]
+
+
 @dataclass(slots=True)
 class Claimed:
     row: WorkflowRow
     journal: list[Event]
-    #: deliveries waiting for the run (wait position -> kind, name, key, data, source), read
-    #: with the claim so a woken run needs no round trip to take what woke it
-    inbox: dict[int, tuple[str, str, str, str | None, str | None]] = field(default_factory=dict)
+    #: deliveries waiting for the run (wait position -> kind, name, key, data, source, time
+    #: of delivery), read with the claim so a woken run needs no round trip to take them
+    inbox: dict[int, Delivered] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -108,11 +112,13 @@ class Condition:
 
 @dataclass(slots=True)
 class Delivery:
-    """What satisfied a wait: the index of the condition, the data (JSON), its source."""
+    """What satisfied a wait: the index of the condition, the data (JSON), its source, and
+    when it was delivered (stored with it: a replay that takes it again sees the same time)."""
 
     index: int
     data: str | None
     source: str | None
+    at: float
 
 
 @dataclass(slots=True)

@@ -442,9 +442,9 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
                 f" WHERE workflow_id IN ({_marks(len(part))}) ORDER BY workflow_id, seq", part):
                 claimed[r[0]].journal.append(row_to_event(r[1:]))
             for r in conn.execute(
-                "SELECT workflow_id, pos, kind, name, key, data, source FROM inbox"
+                "SELECT workflow_id, pos, kind, name, key, data, source, at FROM inbox"
                 f" WHERE workflow_id IN ({_marks(len(part))})", part):
-                claimed[r[0]].inbox[int(r[1])] = (r[2], r[3], r[4], r[5], r[6])
+                claimed[r[0]].inbox[int(r[1])] = (r[2], r[3], r[4], r[5], r[6], float(r[7]))
         return list(claimed.values())
 
     def _admit_queued(self, c: sqlite3.Connection, names: Sequence[str], now: float,

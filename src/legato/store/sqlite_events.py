@@ -74,18 +74,18 @@ class SQLiteEvents:
     def take(self, workflow_id: str, pos: int, conditions: Sequence[Condition], now: float,
              register: bool) -> Delivery | None:
         with self._tx() as c:
-            got = c.execute("SELECT kind, name, key, data, source FROM inbox"
+            got = c.execute("SELECT kind, name, key, data, source, at FROM inbox"
                             " WHERE workflow_id = ? AND pos = ?", (workflow_id, pos)).fetchone()
             if got is None:
                 got = self._take_buffered(c, workflow_id, pos, conditions, now)
             if got is not None:
                 c.execute("DELETE FROM waits WHERE workflow_id = ? AND pos = ?",
                           (workflow_id, pos))
-                kind, name, key, data, source = got
+                kind, name, key, data, source, at = got
                 for i, cond in enumerate(conditions):
                     if (cond.kind, cond.name, cond.key) == (kind, name, key):
-                        return Delivery(i, data, source)
-                return Delivery(-1, data, source)  # the code changed what it waits for
+                        return Delivery(i, data, source, float(at))
+                return Delivery(-1, data, source, float(at))  # the code waits for other things
             if register:
                 c.executemany("INSERT INTO waits VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                               [(workflow_id, pos, cd.kind, cd.name, cd.key, now)
@@ -106,7 +106,7 @@ class SQLiteEvents:
                 if e is not None:
                     c.execute("UPDATE events SET taken_by = ? WHERE id = ?", (f"{wid}:{pos}", e[0]))
                     self._deliver(c, wid, pos, "event", cond.name, cond.key, e[1], e[0], now)
-                    return ("event", cond.name, cond.key, e[1], e[0])
+                    return ("event", cond.name, cond.key, e[1], e[0], now)
             elif cond.kind == "signal":
                 s = c.execute("SELECT id, data FROM signals WHERE workflow_id = ? AND name = ?"
                               " AND taken_pos IS NULL ORDER BY id LIMIT 1",
@@ -115,14 +115,14 @@ class SQLiteEvents:
                     c.execute("UPDATE signals SET taken_pos = ? WHERE id = ?", (pos, s[0]))
                     self._deliver(c, wid, pos, "signal", cond.name, "", s[1], f"signal:{s[0]}",
                                   now)
-                    return ("signal", cond.name, "", s[1], f"signal:{s[0]}")
+                    return ("signal", cond.name, "", s[1], f"signal:{s[0]}", now)
             elif cond.kind == "task":  # decided while no wait was registered for it
                 t = c.execute("SELECT result FROM tasks WHERE id = ? AND status IN"
                               " ('COMPLETED', 'REJECTED')", (cond.name,)).fetchone()
                 if t is not None:
                     self._deliver(c, wid, pos, "task", cond.name, "", t[0],
                                   f"task:{cond.name}", now)
-                    return ("task", cond.name, "", t[0], f"task:{cond.name}")
+                    return ("task", cond.name, "", t[0], f"task:{cond.name}", now)
         return None
 
     # --- queries and clean-up -------------------------------------------------------------

@@ -397,7 +397,8 @@ class Hub:
                 self.ready.extend((f, None, None) for f in more)
                 if done:
                     self.ready.append((fiber.group.parent, None, None))
-        elif task.pending and req is not COMMIT and not isinstance(req, StartChild):
+        elif (task.pending and req is not COMMIT and not isinstance(req, StartChild)
+              and task.must_commit()):
             # what the run recorded (a step's result, say) becomes durable before it acts
             # on the world again; a run that ends or suspends writes it with its final state
             fiber.after_commit = _Deferred(req)

@@ -93,7 +93,7 @@ class EventQueries:
         self.signal_wait = (f"SELECT pos FROM {wa} WHERE workflow_id = %s AND kind = 'signal'"
                             " AND name = %s ORDER BY pos LIMIT 1")
         self.signal_taken = f"UPDATE {sg} SET taken_pos = %s WHERE id = %s"
-        self.inbox_get = (f"SELECT kind, name, key, data, source FROM {ib}"
+        self.inbox_get = (f"SELECT kind, name, key, data, source, at FROM {ib}"
                           " WHERE workflow_id = %s AND pos = %s")
         self.wait_insert = (f"INSERT INTO {wa} VALUES (%s, %s, %s, %s, %s, %s)"
                             " ON CONFLICT DO NOTHING")
@@ -192,11 +192,11 @@ class PostgresEvents:
                 got = self._take_buffered(conn, workflow_id, pos, conditions, now)
             if got is not None:
                 conn.execute(self.ev.wait_delete, (workflow_id, pos))
-                kind, name, key, data, source = got
+                kind, name, key, data, source, at = got
                 for i, cond in enumerate(conditions):
                     if (cond.kind, cond.name, cond.key) == (kind, name, key):
-                        return Delivery(i, data, source)
-                return Delivery(-1, data, source)  # the code changed what it waits for
+                        return Delivery(i, data, source, float(at))
+                return Delivery(-1, data, source, float(at))  # the code waits for other things
             if register:
                 with conn.cursor() as cur:
                     cur.executemany(self.ev.wait_insert,
@@ -214,20 +214,20 @@ class PostgresEvents:
                 if e is not None:
                     conn.execute(self.ev.event_taken, (f"{wid}:{pos}", e[0]))
                     self._deliver(conn, wid, pos, "event", cond.name, cond.key, e[1], e[0], now)
-                    return ("event", cond.name, cond.key, e[1], e[0])
+                    return ("event", cond.name, cond.key, e[1], e[0], now)
             elif cond.kind == "signal":
                 s = conn.execute(self.ev.queued_signal, (wid, cond.name)).fetchone()
                 if s is not None:
                     conn.execute(self.ev.signal_taken, (pos, s[0]))
                     self._deliver(conn, wid, pos, "signal", cond.name, "", s[1],
                                   f"signal:{s[0]}", now)
-                    return ("signal", cond.name, "", s[1], f"signal:{s[0]}")
+                    return ("signal", cond.name, "", s[1], f"signal:{s[0]}", now)
             elif cond.kind == "task":  # decided while no wait was registered for it
                 t = conn.execute(self.ev.decided_task, (cond.name,)).fetchone()
                 if t is not None:
                     self._deliver(conn, wid, pos, "task", cond.name, "", t[0],
                                   f"task:{cond.name}", now)
-                    return ("task", cond.name, "", t[0], f"task:{cond.name}")
+                    return ("task", cond.name, "", t[0], f"task:{cond.name}", now)
         return None
 
     # --- queries and clean-up -------------------------------------------------------------

@@ -96,7 +96,7 @@ class Queries:
             ", (SELECT json_agg(json_build_array(j.seq, j.type, j.at, j.name, j.pos,"
             f" j.attempt, j.data) ORDER BY j.seq) FROM {jr} j WHERE j.workflow_id = w.id),"
             " (SELECT json_agg(json_build_array(i.pos, i.kind, i.name, i.key, i.data,"
-            f" i.source)) FROM {schema}.inbox i WHERE i.workflow_id = w.id)")
+            f" i.source, i.at)) FROM {schema}.inbox i WHERE i.workflow_id = w.id)")
         # The claim: runs outside a queue, or already started on one (a queue admits a run
         # once), with their histories. Then one more row (its id NULL, its two last
         # columns set): whether due rows were left out because another transaction held

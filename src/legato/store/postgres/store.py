@@ -638,8 +638,8 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
 def _claimed(r: tuple[Any, ...]) -> Claimed:
     """A claimed row, with its journal and inbox (the JSON arrays after its columns)."""
     c = Claimed(row_to_workflow(r), [row_to_event(e) for e in r[17] or ()])
-    for pos, kind, name, key, data, source in r[18] or ():
-        c.inbox[int(pos)] = (kind, name, key, data, source)
+    for pos, kind, name, key, data, source, at in r[18] or ():
+        c.inbox[int(pos)] = (kind, name, key, data, source, float(at))
     return c
 
 
