@@ -49,6 +49,10 @@ log = logging.getLogger("legato.worker")
 
 POLL_MIN = 0.005
 POLL_MAX = 0.1
+#: how long after a claim the hub may wait before it reads the next wake-up again: the
+#: claimed runs' first steps usually end sooner, and their results are not kept waiting
+#: behind that read (a round trip on PostgreSQL)
+WAKE_READ_DELAY = 0.005
 RETRY_MAX = 2.0
 _DEADLINE = 0
 _WAIT = 1
@@ -104,6 +108,7 @@ class Hub:
         self._dirty = True
         self._next_due: float | None = None
         self._wake_stale = False  # _next_due must be read again before the hub idles
+        self._stale_at = 0.0  # ... once time.monotonic() has reached this
         self._token: int | None = None
         self._poll = POLL_MIN
         self._next_poll = 0.0
@@ -130,8 +135,8 @@ class Hub:
         self.g = greenlet.getcurrent()
         try:
             while True:
-                if self._wake_stale and not (self.ready or self.commit_waiters or self.finals
-                                             or self.creates):
+                if self._wake_stale and time.monotonic() >= self._stale_at and not (
+                        self.ready or self.commit_waiters or self.finals or self.creates):
                     self._refresh_next_due()
                 self._drain(self._block_time())
                 if self._stopping and (not self.tasks or time.monotonic() > self._stop_deadline):
@@ -163,6 +168,8 @@ class Hub:
             t = min(t, self._clock_timers[0][0] - now)
         if self._next_due is not None and self.room > 0:
             t = min(t, self._next_due - now)
+        if self._wake_stale:
+            t = min(t, self._stale_at - time.monotonic())
         if self._mono_timers:
             t = min(t, self._mono_timers[0][0] - time.monotonic())
         return max(t, 0.0)
@@ -321,9 +328,11 @@ class Hub:
         self._dirty = len(claimed) >= room
         self._next_due = None
         self._wake_stale = len(claimed) < room
+        self._stale_at = time.monotonic() + WAKE_READ_DELAY
         if not claimed:
             self._refresh_next_due(after_empty_claim=True)
         # else: the next wake-up is read once the claimed runs have gone as far as they can
+        # and WAKE_READ_DELAY has passed (a timer due meanwhile fires that much later)
 
     def _refresh_next_due(self, after_empty_claim: bool = False) -> None:
         self._wake_stale = False
