@@ -15,7 +15,7 @@ launched) in the driver. A trigger added to the benchmark's own schema sends
 
 * event-to-wake: the client starts ``bench_pg_waiter(key)``, which suspends in
   ``ctx.wait_event("bench_e", key=key)``; once its row is ``WAITING`` with no owner (it
-  holds nothing), and 20 ms later, the driver calls ``engine.publish("bench_e", key=key)``.
+  holds nothing), and a pause later, the driver calls ``engine.publish("bench_e", key=key)``.
   *woke*: until the next step (``bench_pg_stamp``, which returns ``time.time()``) runs in
   the worker; *recorded*: until that step's result is committed. Both from just before
   ``publish`` (whose own duration is shown).
@@ -23,9 +23,12 @@ launched) in the driver. A trigger added to the benchmark's own schema sends
   NOTIFY, claims it and runs its one ``bench_pg_stamp`` step: *woke* and *recorded* as above,
   from just before ``start``.
 
-Runs are sequential, 20 ms apart, so the worker is idle when each one begins: this is the
-latency of the notification path, not of a busy worker. The driver and the worker run on the
-same machine, so their ``time.time()`` readings are comparable.
+Runs are sequential, in two regimes: *idle*, 20 ms apart, so that the worker, the server
+and the machine have gone idle when each one begins (on a virtual machine, waking idle CPUs
+costs: the same run measures one raw INSERT+COMMIT after the same pause as the baseline), and
+*back to back*, 1 ms apart. Either way this is the latency of the notification path, not of
+a worker busy with other runs. The driver and the worker run on the same machine, so their
+``time.time()`` readings are comparable.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ from bench import pg_workloads as wl
 from bench.common import Config, fmt, percentile, say, table
 from bench.pg_common import Workers, connect, fresh_schema, journal_commits, wait_terminal
 
-PAUSE = 0.02
+IDLE_PAUSE = 0.02  # the worker and the database sit idle before each run
+BUSY_PAUSE = 0.001  # runs follow each other: nothing has gone to sleep
 
 
 def _stats(samples: list[float]) -> dict[str, float]:
@@ -151,17 +155,63 @@ def _wait_suspended(engine: legato.Engine, wid: str, timeout: float = 10.0) -> N
         time.sleep(0.002)
 
 
+def _raw_commit(conn: psycopg.Connection[Any], schema: str, pause: float,
+                n: int) -> list[float]:
+    """One single-row INSERT+COMMIT at a time, ``pause`` apart: what the machine itself
+    takes for one durable write after being idle that long (the baseline of each regime)."""
+    table_ = f'"{schema}".bench_raw_notify'
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {table_} (id serial PRIMARY KEY, v int)")
+    out: list[float] = []
+    for i in range(n):
+        time.sleep(pause)
+        t0 = time.perf_counter()
+        conn.execute(f"INSERT INTO {table_} (v) VALUES (%s)", (i,))  # autocommit
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def _notify_regime(client: legato.Engine, conn: psycopg.Connection[Any],
+                   listen: psycopg.Connection[Any], schema: str, tag: str, pause: float,
+                   runs: int, warm: int) -> dict[str, dict[str, float]]:
+    """event -> wake and start -> pick-up, one run at a time, ``pause`` before each."""
+    ev: dict[str, list[float]] = {"woke": [], "recorded": [], "call": []}
+    pk: dict[str, list[float]] = {"woke": [], "recorded": [], "call": []}
+    for i in range(warm + runs):  # event -> wake
+        wid, key = f"ev-{tag}-{i}", f"k-{tag}-{i}"
+        client.start(wl.waiter, key, workflow_id=wid)
+        _wait_suspended(client, wid)
+        time.sleep(pause)
+        t0 = time.time()
+        client.publish(wl.EVENT_TYPE, key=key)
+        t1 = time.time()
+        t_rec = _wait_notify(listen, wid, 30)
+        if i >= warm:
+            ev["call"].append(t1 - t0)
+            ev["recorded"].append(t_rec - t0)
+            ev["woke"].append(_stamp(conn, schema, wid) - t0)
+    for i in range(warm + runs):  # start in another process -> pick-up
+        wid = f"pk-{tag}-{i}"
+        time.sleep(pause)
+        t0 = time.time()
+        client.start(wl.pickup, workflow_id=wid)
+        t1 = time.time()
+        t_rec = _wait_notify(listen, wid, 30)
+        if i >= warm:
+            pk["call"].append(t1 - t0)
+            pk["recorded"].append(t_rec - t0)
+            pk["woke"].append(_stamp(conn, schema, wid) - t0)
+    raw = _raw_commit(conn, schema, pause, runs)
+    return {"event": {k: _stats(v) for k, v in ev.items()},
+            "pickup": {k: _stats(v) for k, v in pk.items()}, "raw": _stats(raw)}
+
+
 def run_notify(cfg: Config) -> dict[str, Any]:
     runs = 30 if cfg.quick else 100
     warm = 5
     say(f"[pg_notify] one `legato worker` process; a client engine in the driver publishes /"
-        f" starts; {runs} runs each after {warm} warm-up, {PAUSE * 1e3:.0f} ms apart")
-    ev_woke: list[float] = []
-    ev_rec: list[float] = []
-    ev_call: list[float] = []
-    pk_woke: list[float] = []
-    pk_rec: list[float] = []
-    pk_call: list[float] = []
+        f" starts; {runs} runs each after {warm} warm-up, one at a time: 'idle' runs"
+        f" {IDLE_PAUSE * 1e3:.0f} ms apart, 'back to back' {BUSY_PAUSE * 1e3:.0f} ms apart")
+    regimes: dict[str, dict[str, dict[str, float]]] = {}
     with fresh_schema("notify") as (schema, url), connect() as conn, connect() as listen:
         channel = f"bench_{schema}"[:63]
         client = legato.Engine(url)  # not launched; creates the tables
@@ -172,48 +222,34 @@ def run_notify(cfg: Config) -> dict[str, Any]:
                 w.start()
                 w.wait_ready()
                 time.sleep(0.3)
-                for i in range(warm + runs):  # event -> wake
-                    wid, key = f"ev-{i}", f"k{i}"
-                    client.start(wl.waiter, key, workflow_id=wid)
-                    _wait_suspended(client, wid)
-                    time.sleep(PAUSE)
-                    t0 = time.time()
-                    client.publish(wl.EVENT_TYPE, key=key)
-                    t1 = time.time()
-                    t_rec = _wait_notify(listen, wid, 30)
-                    if i >= warm:
-                        ev_call.append(t1 - t0)
-                        ev_rec.append(t_rec - t0)
-                        ev_woke.append(_stamp(conn, schema, wid) - t0)
-                for i in range(warm + runs):  # start in another process -> pick-up
-                    wid = f"pk-{i}"
-                    time.sleep(PAUSE)
-                    t0 = time.time()
-                    client.start(wl.pickup, workflow_id=wid)
-                    t1 = time.time()
-                    t_rec = _wait_notify(listen, wid, 30)
-                    if i >= warm:
-                        pk_call.append(t1 - t0)
-                        pk_rec.append(t_rec - t0)
-                        pk_woke.append(_stamp(conn, schema, wid) - t0)
-                wait_terminal(conn, schema, 2 * (warm + runs), timeout=30)
+                for tag, pause in (("idle", IDLE_PAUSE), ("busy", BUSY_PAUSE)):
+                    regimes[tag] = _notify_regime(client, conn, listen, schema, tag, pause,
+                                                  runs, warm)
+                wait_terminal(conn, schema, 4 * (warm + runs), timeout=30)
                 w.check()
         finally:
             client.shutdown()
-    ev = {"woke": _stats(ev_woke), "recorded": _stats(ev_rec), "call": _stats(ev_call)}
-    pk = {"woke": _stats(pk_woke), "recorded": _stats(pk_rec), "call": _stats(pk_call)}
-    out: dict[str, Any] = {"runs": runs, "pause_s": PAUSE}
+    out: dict[str, Any] = {"runs": runs, "pause_s": IDLE_PAUSE, "busy_pause_s": BUSY_PAUSE}
     rows = []
-    for name, label, d in (("event", "event -> wake (publish)", ev),
-                           ("pickup", "start -> pick-up (start)", pk)):
-        out[name] = {f"{k}_ms_{s}": v for k, st in d.items() for s, v in st.items()}
-        rows.append([label, fmt(d["call"]["p50"], " ms", 2),
-                     fmt(d["woke"]["p50"], " ms", 2), fmt(d["woke"]["p99"], " ms", 2),
-                     fmt(d["recorded"]["p50"], " ms", 2), fmt(d["recorded"]["p90"], " ms", 2),
-                     fmt(d["recorded"]["p99"], " ms", 2)])
+    for tag, label in (("idle", "idle"), ("busy", "back to back")):
+        r = regimes[tag]
+        suffix = "" if tag == "idle" else "_busy"  # the idle regime keeps the older keys
+        out[f"raw_commit_ms_p50{suffix}"] = r["raw"]["p50"]
+        for name, what in (("event", "event -> wake (publish)"),
+                           ("pickup", "start -> pick-up (start)")):
+            d = r[name]
+            out[name + suffix] = {f"{k}_ms_{s}": v for k, st in d.items()
+                                  for s, v in st.items()}
+            rows.append([f"{what}, {label}", fmt(d["call"]["p50"], " ms", 2),
+                         fmt(d["woke"]["p50"], " ms", 2), fmt(d["woke"]["p99"], " ms", 2),
+                         fmt(d["recorded"]["p50"], " ms", 2), fmt(d["recorded"]["p90"], " ms", 2),
+                         fmt(d["recorded"]["p99"], " ms", 2)])
+        rows.append([f"raw INSERT+COMMIT, {label}", fmt(r["raw"]["p50"], " ms", 2), "", "",
+                     "", "", fmt(r["raw"]["p99"], " ms", 2)])
     table(["across processes", "call p50", "woke p50", "woke p99", "recorded p50", "p90",
            "p99"], rows)
     say("  from just before the client's publish()/start(); 'call' = that call alone;"
-        " 'woke' = the next step runs in the worker; 'recorded' = its result committed"
-        " (trigger NOTIFY)")
+        " 'woke' = the next step runs in the worker (the wake-up); 'recorded' = its result"
+        " committed too (trigger NOTIFY); 'raw' = one INSERT+COMMIT through psycopg after"
+        " the same pause (this machine's cost of one durable write in that regime)")
     return out
