@@ -55,19 +55,29 @@ def commit_batch(store: Store, clock: Clock, writes: Sequence[Write],
                  failure_write: FailureWrite) -> Committed:
     """Commit ``writes`` and ``creates`` (each with the id of the run creating it) until
     every run's write is recorded, or ended as failed; see the module docstring."""
-    units = _units(writes, creates)
     out = Committed(CommitResult())
+    first: Exception | None = None
+    if len({w.workflow_id for w in writes}) == len(writes):
+        try:  # the usual case: everything goes through at once, as given
+            _send(store, clock, writes, [(n, e) for n, e, _ in creates], out.result)
+            return out
+        except Exception as exc:
+            first = exc
+    units = _units(writes, creates)
     delay = 0.01
     failures = 0
     while units:
         if failures < SPLIT_AFTER:
-            try:
-                _commit(store, clock, units, out.result)
-                return out
-            except Exception as exc:
-                if not store.is_transient(exc):  # a refusal: find whose write it is
-                    failures += 1
-                log.warning("legato: commit failed, retrying in %.2fs: %s", delay, exc)
+            failed, first = first, None
+            if failed is None:
+                try:
+                    _commit(store, clock, units, out.result)
+                    return out
+                except Exception as err:
+                    failed = err
+            if not store.is_transient(failed):  # a refusal: find whose write it is
+                failures += 1
+            log.warning("legato: commit failed, retrying in %.2fs: %s", delay, failed)
         else:
             units = _commit_apart(store, clock, units, failure_write, out)
             if not units:
@@ -93,8 +103,12 @@ def _units(writes: Sequence[Write],
 
 
 def _commit(store: Store, clock: Clock, units: Sequence[_Unit], into: CommitResult) -> None:
-    writes = [u.write for u in units if u.write is not None]
-    creates = [c for u in units for c in u.creates]
+    _send(store, clock, [u.write for u in units if u.write is not None],
+          [c for u in units for c in u.creates], into)
+
+
+def _send(store: Store, clock: Clock, writes: Sequence[Write],
+          creates: Sequence[tuple[NewWorkflow, Event]], into: CommitResult) -> None:
     if faults.ARMED:
         faults.hit("before_commit")
     result = store.commit(writes, clock.now(), creates)
