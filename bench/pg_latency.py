@@ -36,6 +36,7 @@ from __future__ import annotations
 import gc
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -176,30 +177,27 @@ def _notify_regime(client: legato.Engine, conn: psycopg.Connection[Any],
     """event -> wake and start -> pick-up, one run at a time, ``pause`` before each."""
     ev: dict[str, list[float]] = {"woke": [], "recorded": [], "call": []}
     pk: dict[str, list[float]] = {"woke": [], "recorded": [], "call": []}
+
+    def timed(act: Callable[[], object], wid: str, into: dict[str, list[float]] | None) -> None:
+        time.sleep(pause)
+        t0 = time.time()
+        act()
+        t1 = time.time()
+        t_rec = _wait_notify(listen, wid, 30)
+        if into is not None:  # not a warm-up
+            into["call"].append(t1 - t0)
+            into["recorded"].append(t_rec - t0)
+            into["woke"].append(_stamp(conn, schema, wid) - t0)
+
     for i in range(warm + runs):  # event -> wake
         wid, key = f"ev-{tag}-{i}", f"k-{tag}-{i}"
         client.start(wl.waiter, key, workflow_id=wid)
         _wait_suspended(client, wid)
-        time.sleep(pause)
-        t0 = time.time()
-        client.publish(wl.EVENT_TYPE, key=key)
-        t1 = time.time()
-        t_rec = _wait_notify(listen, wid, 30)
-        if i >= warm:
-            ev["call"].append(t1 - t0)
-            ev["recorded"].append(t_rec - t0)
-            ev["woke"].append(_stamp(conn, schema, wid) - t0)
+        timed(lambda k=key: client.publish(wl.EVENT_TYPE, key=k), wid, ev if i >= warm else None)
     for i in range(warm + runs):  # start in another process -> pick-up
         wid = f"pk-{tag}-{i}"
-        time.sleep(pause)
-        t0 = time.time()
-        client.start(wl.pickup, workflow_id=wid)
-        t1 = time.time()
-        t_rec = _wait_notify(listen, wid, 30)
-        if i >= warm:
-            pk["call"].append(t1 - t0)
-            pk["recorded"].append(t_rec - t0)
-            pk["woke"].append(_stamp(conn, schema, wid) - t0)
+        timed(lambda w=wid: client.start(wl.pickup, workflow_id=w), wid,
+              pk if i >= warm else None)
     raw = _raw_commit(conn, schema, pause, runs)
     return {"event": {k: _stats(v) for k, v in ev.items()},
             "pickup": {k: _stats(v) for k, v in pk.items()}, "raw": _stats(raw)}
