@@ -8,6 +8,7 @@ as JSON to bench/results/.
     bench/run.py                          # everything (takes several minutes)
     bench/run.py --quick                  # smaller and faster
     bench/run.py --only raw,throughput    # a subset (raw is added where ratios need it)
+    bench/run.py --only scale             # client process + 1 and 2 worker processes
     bench/run.py --only sleepers --sleepers 20000 --modes NORMAL
     bench/run.py --only pg [--quick]      # the PostgreSQL benchmarks (issue #3), opt-in
     bench/run.py --only pg_latency,pg_notify --pg-url postgresql://user@host/db
@@ -39,6 +40,7 @@ from bench import (  # noqa: E402
     raw,
     recovery,
     sleepers,
+    sqlite_scale,
     throughput,
 )
 from bench.common import (  # noqa: E402
@@ -54,6 +56,7 @@ from bench.common import (  # noqa: E402
 BENCHMARKS: dict[str, Callable[[Config], dict[str, Any]]] = {
     "raw": raw.run,
     "throughput": throughput.run,
+    "scale": sqlite_scale.run,
     "recovery": recovery.run,
     "sleepers": sleepers.run,
     "dbos": peer_dbos.run,
@@ -68,7 +71,8 @@ BENCHMARKS: dict[str, Callable[[Config], dict[str, Any]]] = {
 PG = [n for n in BENCHMARKS if n.startswith("pg_")]
 GROUPS = {"pg": PG, "sqlite": [n for n in BENCHMARKS if n not in PG], "all": list(BENCHMARKS)}
 # ratios need the baseline measured in the same run
-NEEDS = {"throughput": ["raw"], "pg_throughput": ["pg_raw"], "pg_scale": ["pg_raw"]}
+NEEDS = {"throughput": ["raw"], "scale": ["raw"], "pg_throughput": ["pg_raw"],
+         "pg_scale": ["pg_raw"]}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -136,6 +140,12 @@ def summary(results: dict[str, Any], modes: list[str]) -> list[dict[str, Any]]:
         {"target": "(info) execute-only steps/s >= 0.5 x raw", "unit": "ratio",
          "path": ("throughput", "{m}", "execute_only_paired_ratio"),
          "ok": lambda v: v >= 0.5, "note": "start path excluded"},
+        {"target": "(info) client process + 1 worker process, /raw", "unit": "ratio",
+         "path": ("scale", "{m}", "workers_1", "paired_ratio"), "ok": lambda v: v >= 0.5,
+         "note": "started one by one"},
+        {"target": "(info) client process + 2 worker processes, /raw", "unit": "ratio",
+         "path": ("scale", "{m}", "workers_2", "paired_ratio"), "ok": lambda v: v >= 0.5,
+         "note": "started one by one"},
         {"target": "steps/s >= 30 x DBOS", "unit": "x",
          "path": ("dbos", "{m}", "legato_steps_ratio"), "ok": lambda v: v >= 30},
         {"target": "10-step latency p50 < 3 ms", "unit": "ms",
