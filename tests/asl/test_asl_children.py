@@ -134,6 +134,37 @@ def test_start_execution_wait_for_task_token() -> None:
     assert "TaskSubmitted" in result.trace()
 
 
+def _timed(resource: str, child: str = "Child", timeout: int = 30) -> dict[str, Any]:
+    machine = parent(resource, child, catch=False)
+    machine["States"]["Start"]["TimeoutSeconds"] = timeout
+    return machine
+
+
+def test_sync_task_timeout_stops_the_child() -> None:
+    result = asl.execute(_timed(START + ".sync"), {"n": 4}, machines={"Child": CHILD},
+                         start_time=1_000.0)
+    assert result.status == "FAILED"
+    assert result.error == "States.Timeout"
+    assert result.trace()[3:6] == ["TaskStarted", "TaskSubmitted", "TaskTimedOut"]
+    assert result.stop_time == pytest.approx(1_030.0)  # the Task's limit, not the child's 60 s
+    [child] = result.children
+    assert child.status == "TIMED_OUT" and child.stop_time == pytest.approx(1_030.0)
+
+
+def test_sync_task_timeout_later_than_the_child_changes_nothing() -> None:
+    result = asl.execute(_timed(START + ".sync:2", timeout=120), {"n": 4},
+                         machines={"Child": CHILD})
+    assert result.status == "SUCCEEDED" and result.output["Output"] == {"doubled": 8}
+
+
+def test_a_child_timing_out_on_its_own_fails_the_task_as_before() -> None:
+    own = {**CHILD, "TimeoutSeconds": 10}
+    result = asl.execute(_timed(START + ".sync", timeout=30), {"n": 4},
+                         machines={"Child": own})
+    assert result.error == "States.TaskFailed"  # its own limit: a failed child, described
+    assert json.loads(result.cause)["Status"] == "TIMED_OUT"
+
+
 # --- durable --------------------------------------------------------------------------------
 
 
@@ -222,3 +253,62 @@ def test_a_handler_can_stand_in_for_start_execution(
     assert run_to_completion(engine.start(name, {"n": 2}), clock) == {"ExecutionArn": "mine"}
     assert started == [{"StateMachineArn": ARN + "Child", "Input": {"n": 2},
                         "Name": "run-1"}]
+
+
+def test_durable_start_execution_wait_for_task_token(
+        make_engine: Callable[..., legato.Engine], clock: VirtualClock,
+        unique_name: Callable[[str], str]) -> None:
+    """The parent starts the child detached and waits durably for its task token; the
+    child answers it (here through a handler calling engine.send_task_success)."""
+    child, name = unique_name("Answering"), unique_name("asl_parent")
+    engines: list[legato.Engine] = []
+
+    def answer(event: dict[str, Any]) -> str:
+        engines[0].send_task_success(event["token"], {"answered": event["n"] * 10})
+        return "answered"
+
+    asl.register(child, {"StartAt": "Hold", "States": {
+        "Hold": {"Type": "Wait", "Seconds": 30, "Next": "Answer"},
+        "Answer": {"Type": "Task", "Resource": "answer", "End": True}}},
+        handlers={"answer": answer})
+    asl.register(name, {"StartAt": "S", "States": {"S": {
+        "Type": "Task", "Resource": START + ".waitForTaskToken", "End": True,
+        "Parameters": {"StateMachineArn": ARN + child, "Name": "cb-run-1",
+                       "Input": {"n.$": "$.n", "token.$": "$$.Task.Token"}}}}})
+    engine = make_engine(clock=clock).launch()
+    engines.append(engine)
+    handle = engine.start(name, {"n": 4})
+    kid = _started(engine, "cb-run-1")
+    kid.wait_status("WAITING")  # the child holds; the parent waits for the token
+    handle.wait_status("WAITING")
+    clock.advance(31)
+    assert handle.result(timeout=10) == {"answered": 40}
+    assert kid.result(timeout=10) == "answered"
+    names = [e.get("name") or "" for e in handle.history()]
+    assert any(n.endswith(":TaskSubmitted") for n in names)
+    assert any(n.endswith(":TaskSucceeded") for n in names)
+
+
+def test_durable_sync_task_timeout_stops_the_child(
+        make_engine: Callable[..., legato.Engine], clock: VirtualClock,
+        unique_name: Callable[[str], str]) -> None:
+    child, name = unique_name("Child"), unique_name("asl_parent")
+    asl.register(child, CHILD)
+    machine = _timed(START + ".sync", child)
+    machine["States"]["Start"]["Catch"] = [{"ErrorEquals": ["States.Timeout"],
+                                            "ResultPath": "$.error", "Next": "Late"}]
+    machine["States"]["Start"].pop("End")
+    machine["States"]["Start"]["Next"] = "Done"
+    machine["States"]["Done"] = {"Type": "Succeed"}
+    machine["States"]["Late"] = {"Type": "Pass", "End": True}
+    asl.register(name, machine)
+    engine = make_engine(clock=clock).launch()
+    handle = engine.start(name, {"n": 5})
+    kid = _started(engine, "run-1")
+    kid.wait_status("WAITING")
+    clock.advance(31)
+    out = handle.result(timeout=10)
+    assert out["error"]["Error"] == "States.Timeout"
+    assert kid.wait_status("TIMED_OUT") == "TIMED_OUT"
+    names = [e.get("name") or "" for e in handle.history()]
+    assert any(n.endswith(":TaskTimedOut") for n in names)

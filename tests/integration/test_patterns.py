@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 import pytest
 
@@ -486,6 +487,34 @@ def test_cancelling_the_parent_cancels_the_child(make_engine: Make, clock: Virtu
     h.cancel()
     assert h.wait_status("CANCELLED") == "CANCELLED"
     assert kid.wait_status("CANCELLED") == "CANCELLED"
+
+
+def test_a_child_with_a_timeout_is_stopped_and_the_parent_told(make_engine: Make,
+                                                               clock: VirtualClock,
+                                                               unique_name) -> None:
+    @legato.workflow(name=unique_name("sleepy_child"))
+    def sleepy_child(ctx: legato.WorkflowContext) -> str:
+        ctx.sleep(3600)
+        return "woke"
+
+    @legato.workflow(name=unique_name("tparent"))
+    def parent(ctx: legato.WorkflowContext) -> str:
+        try:
+            return str(ctx.child(sleepy_child, workflow_id="late-child", timeout=600))
+        except legato.WorkflowFailed as exc:
+            return f"child {exc.status}"
+
+    engine = make_engine(clock=clock).launch()
+    h = engine.start(parent)
+    assert _wait_exists(engine, "late-child")
+    kid = engine.handle("late-child")
+    kid.wait_status("WAITING")
+    d = kid.describe()
+    limit = datetime.fromisoformat(d["deadline"]) - datetime.fromisoformat(d["created_at"])
+    assert limit.total_seconds() == pytest.approx(600, abs=1)
+    clock.advance(601)
+    assert h.result(timeout=10) == "child TIMED_OUT"
+    assert kid.status == "TIMED_OUT"
 
 
 def _wait_exists(engine: legato.Engine, wid: str, timeout: float = 5.0) -> bool:

@@ -19,6 +19,7 @@ from legato.asl.executor import (
     ExecutionRequest,
     MemoryExecutor,
     TaskRequest,
+    stopped_by_task,
 )
 from legato.asl.handlers import Handler, Handlers, classify
 from legato.asl.history import trace
@@ -154,10 +155,14 @@ class _World:
                 todo.append(self.machines[child])
 
     def run(self, machine: m.Machine, machine_name: str, execution_name: str, value: Any,
-            start: float, rng: random.Random) -> ExecutionResult:
+            start: float, rng: random.Random, limit: float | None = None) -> ExecutionResult:
+        """Run one execution; ``limit``: seconds after which it is stopped (as TIMED_OUT)
+        if that comes before its own TimeoutSeconds."""
         info = run_info(machine_name, execution_name, value, start)
         executor = MemoryExecutor(self.handlers, start=start, rng=rng, world=self)
         deadline = None if machine.timeout_seconds is None else start + machine.timeout_seconds
+        if limit is not None:
+            deadline = start + limit if deadline is None else min(deadline, start + limit)
         children_before = len(self.children)
         outcome = Interpreter(machine, info, deadline=deadline, region=REGION).execute(
             executor, value)
@@ -187,9 +192,13 @@ class _World:
             return known[1] if known[0] == request.input else \
                 ExecutionOutcome(at, refused="exists")
         result = self.run(machine, request.machine, request.name, request.input, at,
-                          random.Random(self.rng.getrandbits(64)))
+                          random.Random(self.rng.getrandbits(64)), request.timeout)
         self.children.append(result)
         outcome = ExecutionOutcome(at, result.status, result.output, result.error,
                                    result.cause, stopped=result.stop_time)
+        if result.status == "TIMED_OUT" and stopped_by_task(request, machine.timeout_seconds):
+            assert request.timeout is not None
+            outcome = ExecutionOutcome(at, "ABORTED", stopped=at + request.timeout,
+                                       timed_out=True)
         self.started[(request.machine, request.name)] = (request.input, outcome)
         return outcome

@@ -43,6 +43,7 @@ from legato.asl.executor import (
     ExecutionRequest,
     Job,
     TaskRequest,
+    stopped_by_task,
 )
 from legato.asl.handlers import (
     Handler,
@@ -209,12 +210,15 @@ class DurableExecutor:
             if not request.wait:  # fire and forget: a detached run, recorded once
                 self.ctx.start_child(binding.workflow, request.input, workflow_id=request.name)
                 return ExecutionOutcome(started)
-            output = self.ctx.child(binding.workflow, request.input, workflow_id=request.name)
+            output = self.ctx.child(binding.workflow, request.input, workflow_id=request.name,
+                                    timeout=request.timeout)
         except WorkflowFailed as exc:
             err = exc.error or {}
             if str(err.get("type", "")).endswith("WorkflowConflict"):
                 return ExecutionOutcome(started, refused="exists")
             status = _STATUS.get(exc.status, "FAILED")
+            if status == "TIMED_OUT" and stopped_by_task(request, binding.machine.timeout_seconds):
+                return ExecutionOutcome(started, "ABORTED", stopped=self.now(), timed_out=True)
             args = err.get("args")
             if str(err.get("type", "")).endswith("ExecutionFailed") and \
                     isinstance(args, list) and len(args) == 2:
@@ -295,21 +299,13 @@ def register(name: str, machine: m.Machine | Mapping[str, Any] | str,
     table = Handlers(handlers)
     table.check(parsed)
     binding = Binding(name, parsed, table)
-    detached: list[str] = []
     for _, st in parsed.walk():
         if isinstance(st, m.TaskState):
             target = classify(st.resource)
             if target.kind == "execution" and table.find(target) is None:
-                if st.resource.endswith(".waitForTaskToken"):
-                    detached.append(f"state {st.name!r}: {st.resource}")
                 continue
             if target.key is not None:
                 binding.step_for(target.key)
-    if detached:
-        raise HandlerError(
-            "asl.register cannot run " + "; ".join(detached) + ": a child execution that "
-            "answers its parent's task token is not supported durably yet. Use .sync or "
-            ".sync:2, or pass a handler for the resource that starts it")
 
     def run_machine(ctx: WorkflowContext, value: Any = None) -> Any:
         return _run(ctx, _BINDINGS[name], value)

@@ -44,6 +44,7 @@ class ExecutionRequest:
     name: str  # the execution's name
     input: Any
     wait: bool  # .sync / .sync:2: until it ends
+    timeout: float | None = None  # the waiting Task's TimeoutSeconds: the child is stopped
 
 
 @dataclass
@@ -57,6 +58,13 @@ class ExecutionOutcome:
     cause: str | None = None
     stopped: float | None = None
     refused: str | None = None  # "missing": no such machine; "exists": the name is taken
+    timed_out: bool = False  # stopped at the waiting Task's TimeoutSeconds
+
+
+def stopped_by_task(request: ExecutionRequest, own_timeout: float | None) -> bool:
+    """Whether a child that timed out was stopped by the waiting Task's TimeoutSeconds, not by
+    its own machine's (``own_timeout``: absent, or the later of the two)."""
+    return request.timeout is not None and (own_timeout is None or request.timeout <= own_timeout)
 
 
 Callback = Callable[[str, Any], Any]

@@ -256,7 +256,8 @@ def start_execution(state: m.TaskState, request: TaskRequest, executor: Executor
     machine = machine_name(arn)
     machine_arn, execution_arn = _arns(machine, name)
     sync = state.resource.endswith((".sync", ".sync:2"))
-    outcome = executor.start_execution(ExecutionRequest(machine, name, value, wait=sync))
+    outcome = executor.start_execution(ExecutionRequest(
+        machine, name, value, wait=sync, timeout=request.timeout if sync else None))
     if outcome.refused == "missing":
         return _sdk_error("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'",
                           request.request_id)
@@ -270,6 +271,8 @@ def start_execution(state: m.TaskState, request: TaskRequest, executor: Executor
         "resourceType": request.target.resource_type,
         "resource": request.target.resource_name, "output": compact(started),
         "outputDetails": {"truncated": False}})
+    if outcome.timed_out:  # the child was stopped at this Task's TimeoutSeconds
+        return Outcome(False, timed_out="timeout")
     described = describe(machine_arn, execution_arn, name, value, outcome,
                          parsed=state.resource.endswith(".sync:2"))
     if outcome.status == "SUCCEEDED":

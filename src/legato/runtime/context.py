@@ -140,21 +140,24 @@ class WorkflowContext:
         return self.map(step, items, **options)
 
     def child(self, workflow: Callable[..., Any], *args: Any,
-              workflow_id: str | None = None) -> Any:
+              workflow_id: str | None = None,
+              timeout: float | timedelta | None = None) -> Any:
         """Run ``workflow(*args)`` as a child workflow and return its result.
 
         The child is a full workflow (own history, visible in lists, retried and recovered
         on its own); the parent waits durably, holding no thread. A child that does not
         complete raises :class:`legato.WorkflowFailed` here. Cancelling the parent cancels
         its children; a child never outlives the parent's deadline. The default child id,
-        ``"<parent id>:<seq>"``, is stable across replays.
+        ``"<parent id>:<seq>"``, is stable across replays. With ``timeout`` the child is
+        stopped (``TIMED_OUT``) if it has not ended that long after it started.
         """
         from legato.runtime.registry import workflow_def
 
         wdef = workflow_def(workflow)
         if wdef is None:
             raise LegatoError(f"ctx.child needs a @legato.workflow, got {workflow!r}")
-        return self._task.child(wdef, args, workflow_id)
+        return self._task.child(wdef, args, workflow_id,
+                                timeout=seconds(timeout, "ctx.child timeout"))
 
     def start_child(self, workflow: Callable[..., Any], *args: Any,
                     workflow_id: str | None = None) -> str:
@@ -172,8 +175,9 @@ class WorkflowContext:
         return str(self._task.child(wdef, args, workflow_id, wait=False))
 
     async def child_async(self, workflow: Callable[..., Any], *args: Any,
-                          workflow_id: str | None = None) -> Any:
-        return self.child(workflow, *args, workflow_id=workflow_id)
+                          workflow_id: str | None = None,
+                          timeout: float | timedelta | None = None) -> Any:
+        return self.child(workflow, *args, workflow_id=workflow_id, timeout=timeout)
 
     # --- waiting for the outside world -------------------------------------------------
 

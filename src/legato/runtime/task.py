@@ -476,9 +476,10 @@ class Task:
         return run_parallel(self, calls, limit, fail_fast, return_exceptions)
 
     def child(self, wdef: WorkflowDef, args: tuple[Any, ...], workflow_id: str | None,
-              wait: bool = True) -> Any:
+              wait: bool = True, timeout: float | None = None) -> Any:
         """Start (or find, on replay) a child workflow and wait durably for its result; with
-        ``wait=False`` start it detached (no link to this run) and return its id."""
+        ``wait=False`` start it detached (no link to this run) and return its id. A
+        ``timeout`` (seconds) bounds the child's deadline."""
         from legato.errors import WorkflowFailed
         from legato.store.base import NewWorkflow
 
@@ -502,6 +503,8 @@ class Task:
             input_json = codec.dumps(list(args), f"the input of child workflow {wdef.name!r}")
             now = self.clock.now()
             deadline = None if wdef.deadline is None else now + wdef.deadline
+            if timeout is not None:
+                deadline = now + timeout if deadline is None else min(deadline, now + timeout)
             if self.deadline is not None and wait:  # a child never outlives its parent
                 deadline = self.deadline if deadline is None else min(deadline, self.deadline)
             self._append(ev.CHILD_STARTED, name=wdef.name, pos=pos,
