@@ -193,3 +193,22 @@ def test_a_backlog_larger_than_concurrency_is_claimed_without_waiting_for_a_poll
     # a poll interval per run (backing off to 0.1 s) takes ~3.7 s; claiming at once takes
     # well under 0.5 s (the bound leaves room for a loaded CI machine)
     assert time.monotonic() - t0 < 3.0
+
+
+def test_a_failing_wake_up_read_is_retried_at_a_pace_not_in_a_tight_loop(
+        make_engine: Make) -> None:
+    # a bug report: while the store could not answer "when is the next run due?", the
+    # worker asked again without pause, thousands of times a second
+    engine = make_engine()
+    store = engine.store
+    calls: list[float] = []
+
+    def failing_next_wake(names: object) -> float | None:
+        calls.append(time.monotonic())
+        raise ConnectionError("the database is restarting")
+
+    store.next_wake = failing_next_wake  # type: ignore[method-assign]
+    engine.launch()
+    time.sleep(0.5)
+    engine.shutdown()
+    assert 1 <= len(calls) <= 30, len(calls)

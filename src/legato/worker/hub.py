@@ -341,6 +341,7 @@ class Hub:
         except Exception as exc:
             log.warning("legato: reading the next wake-up failed (will retry): %s", exc)
             self._wake_stale = True
+            self._stale_at = time.monotonic() + min(max(self._poll, 0.05), RETRY_MAX)
             return
         self._next_due = nxt
         if nxt is None or nxt > self.clock.now():
