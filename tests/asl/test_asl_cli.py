@@ -78,3 +78,33 @@ def test_graph_prints_mermaid(files: dict[str, Path],
     out = capsys.readouterr().out
     assert out.startswith("stateDiagram-v2\n")
     assert "[*] --> s0" in out and "s0 --> s1" in out
+
+
+PARENT = {"StartAt": "Start", "States": {
+    "Start": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+              "Parameters": {"StateMachineArn":
+                             "arn:aws:states:us-east-1:123456789012:stateMachine:Child",
+                             "Input": {"n.$": "$.n"}},
+              "OutputPath": "$.Output", "Next": "Approve"},
+    "Approve": {"Type": "Task", "Resource": "approve.waitForTaskToken",
+                "Parameters": {"token.$": "$$.Task.Token", "n.$": "$.doubled"},
+                "End": True}}}
+CHILD = {"StartAt": "Double", "States": {"Double": {
+    "Type": "Pass", "Parameters": {"doubled.$": "States.MathAdd($.n, $.n)"}, "End": True}}}
+ANSWERS = ("def approve(event):\n    return 'asked'\n\n"
+           "CALLBACKS = {'Approve': lambda token, event: {'approved': event['n']}}\n")
+
+
+def test_run_with_child_machines_and_callbacks(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "parent.json").write_text(json.dumps(PARENT))
+    (tmp_path / "child.json").write_text(json.dumps(CHILD))
+    (tmp_path / "asl_cli_answers.py").write_text(ANSWERS)
+    argv = ["asl", "run", str(tmp_path / "parent.json"), "--input", '{"n": 21}',
+            "--handlers", str(tmp_path / "asl_cli_answers.py")]
+    assert run([*argv, "--machine", f"Child={tmp_path / 'child.json'}"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"approved": 42}
+    assert run(argv) == 2  # the child machine is not given
+    assert "'Child'" in capsys.readouterr().err
+    assert run([*argv, "--machine", "Child"]) == 2
+    assert "give NAME=FILE" in capsys.readouterr().err

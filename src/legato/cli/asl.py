@@ -56,12 +56,22 @@ def validate(
         raise typer.Exit(FAILED)
 
 
-def _handlers(modules: list[str]) -> dict[str, Callable[..., Any]]:
+def _handlers(modules: list[str]) -> tuple[dict[str, Callable[..., Any]], Any]:
+    """The Task handlers of ``modules`` and their callbacks (a module's ``CALLBACKS``: a
+    callable, or a dict of them by state name, resource or function name)."""
     from legato.cli.worker import load_module
 
     table: dict[str, Callable[..., Any]] = {}
+    callbacks: Any = None
     for spec in modules:
         module = load_module(spec)
+        answers = getattr(module, "CALLBACKS", None)
+        if answers is not None:
+            if not (callable(answers) or isinstance(answers, dict)):
+                raise CliError(f"{spec}: CALLBACKS must be a function or a dict of functions",
+                               USAGE)
+            both = isinstance(answers, dict) and isinstance(callbacks, dict)
+            callbacks = {**callbacks, **answers} if both else answers
         given = getattr(module, "HANDLERS", None)
         if isinstance(given, dict):
             table.update(given)
@@ -70,7 +80,19 @@ def _handlers(modules: list[str]) -> dict[str, Callable[..., Any]]:
             if not name.startswith("_") and inspect.isfunction(value) \
                     and value.__module__ == module.__name__:
                 table[name] = value
-    return table
+    return table, callbacks
+
+
+def _machines(specs: list[str]) -> dict[str, Any]:
+    """``NAME=FILE`` pairs: the child machines that startExecution Tasks may start."""
+    out: dict[str, Any] = {}
+    for spec in specs:
+        name, sep, file = spec.partition("=")
+        if not sep or not name or not file:
+            raise CliError(f"--machine {spec!r}: give NAME=FILE (the state machine's name,"
+                           " as its ARN ends, and its definition)", USAGE)
+        out[name] = _machine(Path(file))
+    return out
 
 
 def _machine(file: Path) -> Any:
@@ -89,7 +111,12 @@ def run(
     handlers: Annotated[list[str] | None, typer.Option(
         "--handlers", metavar="MODULE", show_default=False,
         help="A module (dotted name or .py path) whose HANDLERS dict, or else whose "
-             "functions by name, handle Task resources. Repeatable.")] = None,
+             "functions by name, handle Task resources; its CALLBACKS (a function, or a "
+             "dict of them by state name) answer .waitForTaskToken Tasks. Repeatable.")] = None,
+    machines: Annotated[list[str] | None, typer.Option(
+        "--machine", metavar="NAME=FILE", show_default=False,
+        help="A child state machine that startExecution Tasks may start: its name (as the "
+             "StateMachineArn ends) and its definition. Repeatable.")] = None,
     history: Annotated[bool, typer.Option(
         "--history", help="Also print the history trace on stderr.")] = False,
 ) -> None:
@@ -98,8 +125,11 @@ def run(
     Example:
 
         legato asl run order.asl.json --input '{"id": 1}' --handlers order_handlers
+
+        legato asl run parent.asl.json --machine Child=child.asl.json
     """
     machine = _machine(file)
+    children = _machines(machines or [])
     text = input_json
     if text.startswith("@"):
         try:
@@ -111,8 +141,10 @@ def run(
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CliError(f"--input is not JSON: {exc}", USAGE) from None
+    table, callbacks = _handlers(handlers or [])
     try:
-        result = execute(machine, value, handlers=_handlers(handlers or []))
+        result = execute(machine, value, handlers=table, callbacks=callbacks,
+                         machines=children)
     except HandlerError as exc:
         raise CliError(str(exc), USAGE) from None
     if history:
