@@ -7,7 +7,9 @@ import time
 
 import acc_common as wf
 import pytest
-from acceptance_support import Inspector, Procs, wait_until
+from acceptance_support import Inspector, Procs, WorkerProc, wait_until
+
+import legato
 
 
 @pytest.mark.acceptance
@@ -79,16 +81,23 @@ def test_crash_while_circuit_open_resumes_after_reset(any_procs: Procs,
         client.shutdown()
 
 
+def _waiting(procs: Procs, client: legato.Engine, faults: str, workflow: str,
+             wid: str) -> tuple[WorkerProc, legato.WorkflowHandle]:
+    """A worker armed with ``faults``, and a run of ``workflow`` it has left waiting."""
+    worker = procs.spawn(lease=5.0, faults=faults).wait_ready()
+    client.start(workflow, workflow_id=wid)
+    h = client.handle(wid)
+    wait_until(lambda: h.status == "WAITING", 30, "the workflow to wait")
+    return worker, h
+
+
 @pytest.mark.acceptance
 @pytest.mark.timeout(90)
 def test_crash_between_event_delivery_and_consumption_loses_nothing(
         any_procs: Procs, any_inspector: Inspector) -> None:
     client = any_procs.client()
     try:
-        a = any_procs.spawn(lease=5.0, faults="after_take:1").wait_ready()
-        client.start(wf.WAITER_WORKFLOW, workflow_id="w1")
-        h = client.handle("w1")
-        wait_until(lambda: h.status == "WAITING", 30, "the workflow to wait")
+        a, h = _waiting(any_procs, client, "after_take:1", wf.WAITER_WORKFLOW, "w1")
         result = client.publish("go", key="w1", data={"n": 1})
         assert result.delivered_to == ["w1"]
         wait_until(lambda: not a.alive, 30, "the kill after the event was taken")
@@ -113,10 +122,7 @@ def test_woken_run_crashing_in_its_next_step_replays_the_same_wake_up(
     completion, timed when the event was delivered."""
     client = any_procs.client()
     try:
-        a = any_procs.spawn(lease=5.0, faults="after_step:1").wait_ready()
-        client.start(wf.STAMPED_WAITER_WORKFLOW, workflow_id="s1")
-        h = client.handle("s1")
-        wait_until(lambda: h.status == "WAITING", 30, "the workflow to wait")
+        a, h = _waiting(any_procs, client, "after_step:1", wf.STAMPED_WAITER_WORKFLOW, "s1")
         before = time.time()
         assert client.publish("go", key="s1", data=7).delivered_to == ["s1"]
         after = time.time()
