@@ -32,3 +32,15 @@ def test_approval_example(capsys: pytest.CaptureFixture[str], tmp_path: Path,
     assert "durable, rejected: {'id': 'e-2', 'paid': False, 'why': 'Expense.Rejected'}" in out
     assert "durable, no answer: {'id': 'e-3', 'paid': False, 'why': 'States.Timeout'}" in out
     assert "a late answer is refused: TaskTimedOut" in out
+
+
+def test_nested_example(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    runpy.run_path(str(EXAMPLES / "asl_nested.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "in memory: SUCCEEDED {'order': 7, 'seconds': 1200, 'ship': {'tracking': 'T-7'}," \
+           " 'review': {'reviewed': True, 'by': 'ada'}}" in out
+    assert "too slow:  SUCCEEDED shipment stopped after an hour | child: TIMED_OUT" in out
+    assert "durable:   {'order': 9, 'seconds': 1200, 'ship': {'tracking': 'T-9'}, 'review':" \
+           " {'reviewed': True, 'by': 'ada', 'order': 9}}" in out

@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 
 import legato
-from legato.testing import VirtualClock
+from legato.testing import VirtualClock, run_to_completion
 
 Make = Callable[..., legato.Engine]
 NO_RETRY = legato.RetryPolicy(max_attempts=1)
@@ -515,6 +515,24 @@ def test_a_child_with_a_timeout_is_stopped_and_the_parent_told(make_engine: Make
     clock.advance(601)
     assert h.result(timeout=10) == "child TIMED_OUT"
     assert kid.status == "TIMED_OUT"
+
+
+def test_run_to_completion_also_skips_a_child_workflows_sleep(make_engine: Make,
+                                                               clock: VirtualClock,
+                                                               unique_name) -> None:
+    @legato.workflow(name=unique_name("napper"))
+    def napper(ctx: legato.WorkflowContext) -> str:
+        ctx.sleep(86_400)
+        return "rested"
+
+    @legato.workflow(name=unique_name("waits_for_napper"))
+    def parent(ctx: legato.WorkflowContext) -> str:
+        return str(ctx.child(napper))
+
+    engine = make_engine(clock=clock).launch()
+    t0 = clock.now()
+    assert run_to_completion(engine.start(parent), clock) == "rested"
+    assert clock.now() - t0 >= 86_400
 
 
 def _wait_exists(engine: legato.Engine, wid: str, timeout: float = 5.0) -> bool:

@@ -24,6 +24,8 @@ def run_to_completion(handle: WorkflowHandle, clock: ManualClock,
                       timeout: float = 10.0) -> Any:
     """Run a workflow to its end, jumping ``clock`` to each durable wait's wake-up time.
 
+    While the run waits without a time of its own (for a child workflow, say), the clock
+    jumps to the next durable timer of any run instead, so a child's sleep passes too.
     Returns the result (or raises like ``handle.result``). ``timeout`` bounds real time.
     """
     engine = handle._engine
@@ -33,10 +35,13 @@ def run_to_completion(handle: WorkflowHandle, clock: ManualClock,
         row = engine.store.get(handle.workflow_id)
         if row is not None and row.status in st.TERMINAL:
             return handle.result(timeout=0.1)
-        if (row is not None and row.status == st.WAITING and row.owner is None
-                and row.wake_at is not None and row.wake_at > clock.now()):
-            clock.set(row.wake_at)
-            delay = 0.001
+        if row is not None and row.status == st.WAITING and row.owner is None:
+            due = row.wake_at
+            if due is None:
+                due = engine.store.next_wake(engine.registry.names())
+            if due is not None and due > clock.now():
+                clock.set(due)
+                delay = 0.001
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
     return handle.result(timeout=0.1)
