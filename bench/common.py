@@ -251,3 +251,13 @@ class Stopwatch:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.t0
+
+
+def dig(results: dict[str, Any], *path: str) -> Any:
+    """``results[path[0]][path[1]]...``, or None where a key is missing (a benchmark not run)."""
+    cur: Any = results
+    for key in path:
+        if not isinstance(cur, dict) or key not in cur:
+            return None
+        cur = cur[key]
+    return cur

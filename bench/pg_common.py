@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
-from bench.common import PY, ROOT, Config, child_env, fmt, say, table
+from bench.common import PY, ROOT, Config, child_env, dig, fmt, say, table
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
@@ -359,15 +359,6 @@ class Workers:
 # --- the summary --------------------------------------------------------------------------
 
 
-def _get(results: dict[str, Any], *path: str) -> Any:
-    cur: Any = results
-    for key in path:
-        if not isinstance(cur, dict) or key not in cur:
-            return None
-        cur = cur[key]
-    return cur
-
-
 def summary(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Issue #3's benchmark goals, each with what this run measured."""
     targets: list[dict[str, Any]] = [
@@ -403,7 +394,7 @@ def summary(results: dict[str, Any]) -> list[dict[str, Any]]:
     ]
     rows, out = [], []
     for t in targets:
-        v = _get(results, *t["path"])
+        v = dig(results, *t["path"])
         judged = "ok" in t
         met = None if v is None or not judged else bool(t["ok"](v))
         out.append({"target": t["target"], "value": v, "met": met, "note": t.get("note")})
@@ -415,7 +406,7 @@ def summary(results: dict[str, Any]) -> list[dict[str, Any]]:
             cell = f"{v:.2f}"
         else:
             cell = fmt(v, f" {t['unit']}", 2)
-        also = _get(results, *t["also"]) if "also" in t else None
+        also = dig(results, *t["also"]) if "also" in t else None
         if v is not None and also is not None:
             cell += f" / {fmt(also, ' ' + t['unit'], 2)}"
         if v is None:

@@ -46,6 +46,7 @@ from bench import (  # noqa: E402
 from bench.common import (  # noqa: E402
     MODES,
     Config,
+    dig,
     fmt,
     fmt_ratio,
     machine,
@@ -118,18 +119,9 @@ def selection(args: argparse.Namespace) -> list[str]:
     return [n for n in BENCHMARKS if n in chosen]
 
 
-def _get(results: dict[str, Any], *path: str) -> Any:
-    cur: Any = results
-    for key in path:
-        if not isinstance(cur, dict) or key not in cur:
-            return None
-        cur = cur[key]
-    return cur
-
-
 def summary(results: dict[str, Any], modes: list[str]) -> list[dict[str, Any]]:
     """Issue #2's targets, each with what this run measured (NORMAL is what counts)."""
-    n_sleep = _get(results, "sleepers", "n")
+    n_sleep = dig(results, "sleepers", "n")
     targets: list[dict[str, Any]] = [
         {"target": "steps/s >= 0.5 x raw NORMAL commits/s", "unit": "ratio",
          "path": ("throughput", "{m}", "paired_ratio"), "ok": lambda v: v >= 0.5,
@@ -161,7 +153,7 @@ def summary(results: dict[str, Any], modes: list[str]) -> list[dict[str, Any]]:
     ]
     rows, out = [], []
     for t in targets:
-        values = {m: _get(results, *(p.format(m=m) for p in t["path"])) for m in modes}
+        values = {m: dig(results, *(p.format(m=m) for p in t["path"])) for m in modes}
         normal = values.get("NORMAL")
         met = None if normal is None else bool(t["ok"](normal))
         out.append({"target": t["target"], "values": values, "met": met,

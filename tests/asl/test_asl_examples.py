@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import runpy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,11 +21,19 @@ def _forget_registrations() -> Iterator[None]:
         REGISTRY.remove(name)
 
 
-def test_approval_example(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    runpy.run_path(str(EXAMPLES / "asl_approval.py"), run_name="__main__")
-    out = capsys.readouterr().out
+@pytest.fixture
+def run_example(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                monkeypatch: pytest.MonkeyPatch) -> Callable[[str], str]:
+    """Run ``examples/<name>`` as a script in a temporary directory; return what it printed."""
+    def run(name: str) -> str:
+        monkeypatch.chdir(tmp_path)
+        runpy.run_path(str(EXAMPLES / name), run_name="__main__")
+        return capsys.readouterr().out
+    return run
+
+
+def test_approval_example(run_example: Callable[[str], str]) -> None:
+    out = run_example("asl_approval.py")
     assert "in memory, 4000: SUCCEEDED {'id': 'e-4000', 'paid': False, 'why': " \
            "'Expense.Rejected'}" in out
     assert "durable, approved: {'id': 'e-1'" in out and "'approved_by': 'maria'" in out
@@ -34,11 +42,8 @@ def test_approval_example(capsys: pytest.CaptureFixture[str], tmp_path: Path,
     assert "a late answer is refused: TaskTimedOut" in out
 
 
-def test_nested_example(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    runpy.run_path(str(EXAMPLES / "asl_nested.py"), run_name="__main__")
-    out = capsys.readouterr().out
+def test_nested_example(run_example: Callable[[str], str]) -> None:
+    out = run_example("asl_nested.py")
     assert "in memory: SUCCEEDED {'order': 7, 'seconds': 1200, 'ship': {'tracking': 'T-7'}," \
            " 'review': {'reviewed': True, 'by': 'ada'}}" in out
     assert "too slow:  SUCCEEDED shipment stopped after an hour | child: TIMED_OUT" in out
