@@ -48,6 +48,30 @@ def median(xs: Sequence[float]) -> float:
     return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
 
 
+def paired_ratio(runs: Sequence[dict[str, float]], paired: Sequence[float]) -> float:
+    """Median over repetitions of steps/s divided by the raw rate measured just before."""
+    return median([r["steps_per_s"] / p for r, p in zip(runs, paired, strict=True)])
+
+
+def start_stats(runs: Sequence[dict[str, float]], paired: Sequence[float],
+                raw: float | None) -> dict[str, Any]:
+    """The medians of repetitions that start workflows and wait for them (each a dict of
+    steps_per_s, workflows_per_s, starts_per_s, start_seconds, seconds), with their ratios
+    to the raw commit rate: ``raw`` the raw benchmark's median, ``paired`` one rate per rep."""
+    steps = median([r["steps_per_s"] for r in runs])
+    return {
+        "steps_per_s": steps,
+        "steps_per_s_all": [r["steps_per_s"] for r in runs],
+        "workflows_per_s": median([r["workflows_per_s"] for r in runs]),
+        "starts_per_s": median([r["starts_per_s"] for r in runs]),
+        "start_seconds": median([r["start_seconds"] for r in runs]),
+        "seconds": median([r["seconds"] for r in runs]),
+        "ratio_to_raw_commits": steps / raw if raw else None,
+        "paired_raw_commits_per_s": list(paired),
+        "paired_ratio": paired_ratio(runs, paired),
+    }
+
+
 def percentile(xs: Sequence[float], p: float) -> float:
     """Nearest-rank percentile (p in 0..100)."""
     s = sorted(xs)

@@ -35,7 +35,16 @@ from typing import Any
 
 import legato
 from bench import pg_workloads as wl
-from bench.common import Config, Stopwatch, fmt, median, say, table
+from bench.common import (
+    Config,
+    Stopwatch,
+    fmt,
+    median,
+    paired_ratio,
+    say,
+    start_stats,
+    table,
+)
 from bench.pg_common import (
     Workers,
     check_results,
@@ -139,18 +148,9 @@ def run(cfg: Config) -> dict[str, Any]:
     exec_commits = median([r["journal_commits"] for r in execs])
     out: dict[str, Any] = {
         "workflows": WORKFLOWS, "steps": STEPS, "reps": reps,
-        "steps_per_s": steps_s, "steps_per_s_all": [r["steps_per_s"] for r in runs],
-        "workflows_per_s": median([r["workflows_per_s"] for r in runs]),
-        "starts_per_s": median([r["starts_per_s"] for r in runs]),
-        "start_seconds": median([r["start_seconds"] for r in runs]),
-        "seconds": median([r["seconds"] for r in runs]),
-        "ratio_to_raw_commits": steps_s / raw if raw else None,
-        "paired_raw_commits_per_s": paired,
-        "paired_ratio": median([r["steps_per_s"] / p for r, p in zip(runs, paired,
-                                                                     strict=True)]),
+        **start_stats(runs, paired, raw),
         "execute_only_steps_per_s": exec_s,
-        "execute_only_paired_ratio": median([r["steps_per_s"] / p for r, p in
-                                             zip(execs, paired, strict=True)]),
+        "execute_only_paired_ratio": paired_ratio(execs, paired),
         "unlaunched_starts_per_s": median([r["unlaunched_starts_per_s"] for r in execs]),
         "journal_commits": commits,
         "steps_per_commit": WORKFLOWS * STEPS / commits if commits else None,

@@ -19,7 +19,7 @@ from typing import Any
 
 import legato
 from bench import workloads
-from bench.common import Config, fmt, median, say, sqlite_url, table, tmpdir
+from bench.common import Config, fmt, median, paired_ratio, say, sqlite_url, table, tmpdir
 from bench.pg_common import Workers
 from bench.raw import commit_rate
 
@@ -100,8 +100,7 @@ def run(cfg: Config) -> dict[str, Any]:
                     "steps_per_s_all": [r["steps_per_s"] for r in runs],
                     "starts_per_s": median([r["starts_per_s"] for r in runs]),
                     "paired_raw_commits_per_s": paired,
-                    "paired_ratio": median([r["steps_per_s"] / p for r, p in
-                                            zip(runs, paired, strict=True)]),
+                    "paired_ratio": paired_ratio(runs, paired),
                 }
                 rows.append([sync, str(n), fmt(res[f"workers_{n}"]["starts_per_s"], "/s"),
                              fmt(steps, "/s"), f"{res[f'workers_{n}']['paired_ratio']:.2f}"])

@@ -20,9 +20,11 @@ from bench.common import (
     Stopwatch,
     fmt,
     median,
+    paired_ratio,
     percentile,
     say,
     sqlite_url,
+    start_stats,
     table,
     tmpdir,
 )
@@ -149,22 +151,11 @@ def run(cfg: Config) -> dict[str, Any]:
         raw_commits = raw.get(sync, {}).get("commits_per_s")
         seq_step = median(per_step)
         res = {
-            "steps_per_s": steps_s,
-            "steps_per_s_all": [r["steps_per_s"] for r in runs],
-            "workflows_per_s": median([r["workflows_per_s"] for r in runs]),
-            "starts_per_s": median([r["starts_per_s"] for r in runs]),
-            "start_seconds": median([r["start_seconds"] for r in runs]),
-            "seconds": median([r["seconds"] for r in runs]),
-            "ratio_to_raw_commits": steps_s / raw_commits if raw_commits else None,
-            "paired_raw_commits_per_s": paired,
-            "paired_ratio": median([r["steps_per_s"] / p for r, p in zip(runs, paired,
-                                                                         strict=True)]),
+            **start_stats(runs, paired, raw_commits),
             "start_many_steps_per_s": median([r["steps_per_s"] for r in bulks]),
-            "start_many_paired_ratio": median([r["steps_per_s"] / p for r, p in
-                                               zip(bulks, paired, strict=True)]),
+            "start_many_paired_ratio": paired_ratio(bulks, paired),
             "start_many_starts_per_s": median([r["starts_per_s"] for r in bulks]),
-            "execute_only_paired_ratio": median([r["steps_per_s"] / p for r, p in
-                                                 zip(execs, paired, strict=True)]),
+            "execute_only_paired_ratio": paired_ratio(execs, paired),
             "execute_only_steps_per_s": median([r["steps_per_s"] for r in execs]),
             "execute_only_ratio_to_raw_commits":
                 median([r["steps_per_s"] for r in execs]) / raw_commits if raw_commits else None,
