@@ -6,8 +6,6 @@ import builtins
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
-
 from legato.domain import tasks as ht
 from legato.domain.tasks import Task
 from legato.errors import InvalidInput, LegatoError, NotFound
@@ -73,6 +71,8 @@ class TaskInbox:
         first approval is recorded and the task stays open for a second approver."""
         task = self.get(task_id)
         if task.form:
+            import jsonschema  # here, not at import: most programs never validate a form
+
             try:
                 jsonschema.validate(data if data is not None else {}, task.form)
             except jsonschema.ValidationError as exc:

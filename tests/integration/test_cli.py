@@ -514,3 +514,20 @@ def test_tasks_and_users_from_the_shell(tmp_path: Path) -> None:
             assert h.result(timeout=10)["by"] == ["bob"]
     finally:
         legato.runtime.registry.REGISTRY.remove("cli_task_wf")
+
+
+def test_the_cli_and_the_library_load_only_what_they_use() -> None:
+    """A user's report: every `legato` command took half a second before doing anything,
+    most of it importing libraries it did not use (ASL, JSON Schema, cron, pydantic)."""
+    probe = ("import sys, legato, legato.cli.main; "
+             "print(sorted(m for m in ('legato.asl', 'jsonschema', 'croniter', 'pydantic')"
+             " if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
+    # ... and each is there when it is needed
+    used = ("import sys, legato.domain.schedule as s; s.validate('0 9 * * *', 'UTC', 'once'); "
+            "print(sorted(m for m in ('croniter',) if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", used], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "['croniter']"

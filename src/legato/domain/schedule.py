@@ -7,8 +7,6 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-
 CATCH_UP: Final = ("skip", "once", "all")
 #: a tick this close to "now" is on time, not missed (for catch_up="skip")
 ON_TIME: Final = 60.0
@@ -39,6 +37,8 @@ class Schedule:
 
 
 def validate(cron: str, timezone: str, catch_up: str) -> None:
+    from croniter import croniter  # here, not at import: most programs schedule nothing
+
     if not isinstance(cron, str) or not croniter.is_valid(cron):
         raise ValueError(f"{cron!r} is not a valid cron expression (e.g. '0 9 * * MON-FRI')")
     try:
@@ -51,6 +51,8 @@ def validate(cron: str, timezone: str, catch_up: str) -> None:
 
 def next_tick(cron: str, timezone: str, after: float) -> float:
     """The first tick strictly after ``after`` (epoch seconds)."""
+    from croniter import croniter
+
     base = datetime.fromtimestamp(after, ZoneInfo(timezone))
     nxt: datetime = croniter(cron, base).get_next(datetime)
     return nxt.astimezone(UTC).timestamp()

@@ -6,16 +6,22 @@ import dataclasses
 import functools
 import importlib
 import json
+import sys
 import traceback
-from typing import Any
-
-from pydantic import BaseModel, TypeAdapter
-from pydantic_core import to_jsonable_python
+from typing import TYPE_CHECKING, Any
 
 from legato.errors import InvalidInput, StepFailed
 
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
+# pydantic is imported where it is needed, not with legato: a program (or a CLI command)
+# that passes only JSON values never pays for it
+
 
 def _default(obj: Any) -> Any:
+    from pydantic_core import to_jsonable_python
+
     try:
         return to_jsonable_python(obj)
     except Exception as exc:  # pydantic raises its own error types
@@ -50,14 +56,21 @@ def _needs_adapter(hint: Any) -> bool:
     if hint is None or hint is Any:
         return False
     if isinstance(hint, type):
-        return dataclasses.is_dataclass(hint) or issubclass(hint, BaseModel)
+        if dataclasses.is_dataclass(hint):
+            return True
+        pydantic = sys.modules.get("pydantic")  # no model class exists before it is imported
+        return pydantic is not None and issubclass(hint, pydantic.BaseModel)
     args: tuple[Any, ...] = getattr(hint, "__args__", None) or ()
     return any(_needs_adapter(a) for a in args)
 
 
 @functools.lru_cache(maxsize=512)
 def _adapter(hint: Any) -> TypeAdapter[Any] | None:
-    return TypeAdapter(hint) if _needs_adapter(hint) else None
+    if not _needs_adapter(hint):
+        return None
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(hint)
 
 
 def adapt(value: Any, hint: Any) -> Any:
