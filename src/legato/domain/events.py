@@ -31,6 +31,11 @@ WAIT_TIMED_OUT: Final = "WaitTimedOut"
 STATE_UPDATED: Final = "StateUpdated"
 TASK_CREATED: Final = "HumanTaskCreated"
 TASK_ESCALATED: Final = "HumanTaskEscalated"
+BRANCHES_STARTED: Final = "BranchesStarted"
+BRANCH_FAILED: Final = "BranchFailed"
+#: the key of ``data`` naming the ``ctx.branches`` branch an event was recorded in (its
+#: "lane"; ``branch`` is the index of a ``ctx.parallel`` step)
+BRANCH: Final = "lane"
 
 #: events that end a workflow
 TERMINAL_EVENTS: Final = frozenset(

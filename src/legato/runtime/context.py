@@ -131,6 +131,28 @@ class WorkflowContext:
         return self.parallel([branch(item) for item in items], limit=limit,
                              fail_fast=fail_fast, return_exceptions=return_exceptions)
 
+    def branches(self, branches: Sequence[Callable[[], Any]], *, limit: int = 8,
+                 fail_fast: bool = True, return_exceptions: bool = False) -> list[Any]:
+        """Run several functions concurrently, each as a branch of this workflow, and return
+        their results in order.
+
+        A branch may do anything the workflow body does: several steps, ``ctx.sleep``,
+        waits for events, child workflows, nested branches. Up to ``limit`` run at a time;
+        their steps run concurrently. Each branch is replayed from its own events, so a
+        crash or a wake-up resumes every branch where it was. With ``fail_fast`` (default)
+        the first failure stops the other branches at their next step (those not started
+        never start) and is raised; otherwise every branch runs and the first failure (by
+        position) is raised, or returned in place with ``return_exceptions=True``. In an
+        async workflow the branches may be ``async def`` functions.
+        """
+        from legato.runtime.branches import run_branches
+
+        return run_branches(self._task, list(branches), limit, fail_fast, return_exceptions)
+
+    async def branches_async(self, branches: Sequence[Callable[[], Any]], **options: Any
+                             ) -> list[Any]:
+        return self.branches(branches, **options)
+
     async def parallel_async(self, branches: Sequence[Callable[[], Any]], **options: Any
                              ) -> list[Any]:
         return self.parallel(branches, **options)

@@ -11,25 +11,46 @@ from legato.domain.events import Event
 
 @dataclass(slots=True)
 class Resume:
-    """Where a redriven run resumes: the step at ``pos`` runs again, attempts after ``base``."""
+    """Where a redriven run resumes: the step at ``pos`` runs again, attempts after ``base``
+    (in the ``ctx.branches`` branch ``branch``, or the body)."""
 
     pos: int
     name: str
     base: int
+    branch: str | None = None
 
 
 class Journal:
-    def __init__(self, raw: list[Event]) -> None:
+    """The events of the workflow body; those of each ``ctx.branches`` branch are kept apart
+    (``branch(path)``), so that each is replayed in its own order whatever the interleaving."""
+
+    def __init__(self, raw: list[Event], *, lane: bool = False) -> None:
         self.next_seq = raw[-1].seq + 1 if raw else 1
         skip: set[int] = set()
         self.resume: Resume | None = None
-        for e in raw:
-            if e.type == ev.WORKFLOW_REDRIVEN:
-                skip.add(e.seq)
-                skip.update(int(s) for s in e.data.get("skip", ()))
-                r = e.data.get("resume")
-                self.resume = Resume(int(r["pos"]), str(r["name"]), int(r["base"])) if r else None
-        self.events = [e for e in raw if e.seq not in skip] if skip else raw
+        self.lanes: dict[str, list[Event]] = {}
+        self.resumes: dict[str, Resume] = {}
+        if not lane:
+            for e in raw:
+                if e.type == ev.WORKFLOW_REDRIVEN:
+                    skip.add(e.seq)
+                    skip.update(int(s) for s in e.data.get("skip", ()))
+                    r = e.data.get("resume")
+                    self.resume = Resume(int(r["pos"]), str(r["name"]), int(r["base"]),
+                                         r.get("lane")) if r else None
+            live = [e for e in raw if e.seq not in skip] if skip else raw
+            events: list[Event] = []
+            for e in live:
+                path = e.data.get(ev.BRANCH) if e.data else None
+                if path is None:
+                    events.append(e)
+                else:
+                    self.lanes.setdefault(str(path), []).append(e)
+            raw = events if self.lanes else live
+            if self.resume is not None and self.resume.branch is not None:
+                self.resumes[self.resume.branch] = self.resume
+                self.resume = None
+        self.events = raw
         self.start = self.events[0] if self.events and \
             self.events[0].type == ev.WORKFLOW_STARTED else None
         self.cursor = 1 if self.start else 0
@@ -70,6 +91,13 @@ class Journal:
         self.used.update(e.seq for e in found)
         return found
 
+    def branch(self, path: str) -> Journal:
+        """The journal of the ``ctx.branches`` branch ``path`` (empty if it recorded nothing)."""
+        j = Journal(self.lanes.get(path, []), lane=True)
+        j.lanes, j.resumes = self.lanes, self.resumes  # branches nested in it
+        j.resume = self.resumes.pop(path, None)
+        return j
+
     def take_resume(self, name: str) -> Resume | None:
         r = self.resume
         if r is not None and r.name == name:
@@ -94,15 +122,32 @@ def plan_redrive(raw: list[Event], status: str, detail: str | None) -> dict[str,
     if detail == "compensated":
         raise RedriveRefused("the workflow was fully compensated; there is nothing to resume "
                              "(start a new run instead)")
-    live = Journal(raw).events
-    if not live or live[-1].type != ev.WORKFLOW_FAILED:
+    j = Journal(raw)
+    body = j.events
+    if not body or body[-1].type != ev.WORKFLOW_FAILED:
         raise RedriveRefused("the journal does not end with WorkflowFailed")
-    failed = live[-1]
-    before = live[-2] if len(live) > 1 else None
-    if before is not None and before.type == ev.STEP_FAILED and before.data.get("final") \
-            and before.pos is not None:
-        step_seqs = [e.seq for e in live if e.pos == before.pos and e.type in ev.STEP_EVENTS]
-        return {"skip": [*step_seqs, failed.seq],
-                "resume": {"pos": before.pos, "name": before.name,
-                           "base": before.attempt or 1}}
+    failed = body[-1]
+
+    def final_failure(e: Event | None) -> bool:
+        return e is not None and e.type == ev.STEP_FAILED and bool(e.data.get("final")) \
+            and e.pos is not None
+
+    before = body[-2] if len(body) > 1 else None
+    target = before if final_failure(before) else None
+    events = body
+    ended: list[int] = []
+    if target is None:  # a failed ctx.branches branch: the latest step failure that ended one
+        for lane in j.lanes.values():
+            gave_up = [e.seq for e in lane if e.type == ev.BRANCH_FAILED]
+            finals = [e for e in lane if final_failure(e)]
+            if gave_up and finals and (target is None or finals[-1].seq > target.seq):
+                target, events, ended = finals[-1], lane, gave_up
+    if target is not None:
+        step_seqs = [e.seq for e in events if e.pos == target.pos and e.type in ev.STEP_EVENTS]
+        resume: dict[str, object] = {"pos": target.pos, "name": target.name,
+                                     "base": target.attempt or 1}
+        branch = target.data.get(ev.BRANCH)
+        if branch is not None:
+            resume["lane"] = branch  # the branch runs again from that step
+        return {"skip": [*step_seqs, *ended, failed.seq], "resume": resume}
     return {"skip": [failed.seq], "resume": None}

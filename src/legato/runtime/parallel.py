@@ -43,9 +43,10 @@ class BranchGroup:
         self.next = 0
         self.running = 0
         self.parent: Fiber | None = None
+        self.journal = task.journal  # the calling fiber's (start_more runs in the hub)
         if fail_fast:  # replay: a recorded final failure means the siblings were stopped
             for pos in positions:
-                found = task.journal.by_pos.get(pos)
+                found = self.journal.by_pos.get(pos)
                 if found and found[-1].type == ev.STEP_FAILED and found[-1].data.get("final"):
                     self.cancelled = True
 
@@ -55,7 +56,7 @@ class BranchGroup:
         while self.running < self.limit and self.next < len(self.calls):
             i = self.next
             self.next += 1
-            if self.cancelled and not self.task.journal.by_pos.get(self.positions[i]):
+            if self.cancelled and not self.journal.by_pos.get(self.positions[i]):
                 self.outcomes[i] = StepOutcome(False, error=SiblingFailed(
                     f"parallel branch {i} was not run because a sibling failed"))
                 continue

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import greenlet
 
@@ -98,11 +98,25 @@ class StartBranches:
     group: Any  # legato.runtime.parallel.BranchGroup
 
 
+class Lane:
+    """A ``ctx.branches`` branch: its own journal cursor, time and patch markers, so that it
+    replays the same whatever order its events interleaved with its siblings' in."""
+
+    __slots__ = ("journal", "now", "patches", "path")
+
+    def __init__(self, path: str, journal: Journal, now: float) -> None:
+        self.path = path
+        self.journal = journal
+        self.now = now
+        self.patches: dict[str, bool] = {}
+
+
 class Fiber(greenlet.greenlet):  # type: ignore[misc]
     """A greenlet running part of a task: its body, or one parallel branch."""
 
     task: Task  # set by Task.new_fiber
     group: Any = None  # the BranchGroup of a branch fiber
+    lane: Lane | None = None  # the ctx.branches branch it runs in (None: the body's)
     parked: object | None = None  # what the fiber waits for, while parked
     step_token: int | None = None  # the step attempt whose outcome is awaited
     wait_token: int | None = None  # the in-memory timer the fiber waits on
@@ -155,8 +169,9 @@ class Task:
         self.wdef = wdef
         self.workflow_id = workflow_id
         self.args = args
-        self.journal = Journal(journal)
-        self.next_seq = self.journal.next_seq
+        self._journal = Journal(journal)
+        self.next_seq = self._journal.next_seq
+        self.lanes = 0  # ctx.branches branches running: until then no fiber has a lane
         self.pending: list[Event] = []
         self.epoch = epoch
         self.clock = clock
@@ -164,9 +179,9 @@ class Task:
         self.cancel: tuple[str, str] | None = (
             (st.CANCELLED, "cancel requested") if cancel_requested else None
         )
-        start = self.journal.start
-        self.now = start.at if start else clock.now()
-        self.patches: dict[str, bool] = {}
+        start = self._journal.start
+        self._now = start.at if start else clock.now()
+        self._patches: dict[str, bool] = {}
         self.dropped = False  # terminated or fenced: unwind without writing
         self.releasing = False  # the worker stops: suspend at the next boundary
         self.shield = 0  # > 0 while compensating: cancellation and deadlines wait
@@ -184,6 +199,43 @@ class Task:
 
     # --- plumbing ------------------------------------------------------------------------
 
+    @staticmethod
+    def lane() -> Lane | None:
+        """The ctx.branches branch the current fiber runs in, if any."""
+        lane: Lane | None = getattr(greenlet.getcurrent(), "lane", None)
+        return lane
+
+    @property
+    def journal(self) -> Journal:
+        """The replay cursor of the current fiber: the body's, or its branch's."""
+        if self.lanes:
+            lane = self.lane()
+            if lane is not None:
+                return lane.journal
+        return self._journal
+
+    @property
+    def now(self) -> float:
+        """The journal time of the current fiber (a branch keeps its own)."""
+        if self.lanes:
+            lane = self.lane()
+            if lane is not None:
+                return lane.now
+        return self._now
+
+    @now.setter
+    def now(self, value: float) -> None:
+        lane = self.lane() if self.lanes else None
+        if lane is not None:
+            lane.now = value
+        else:
+            self._now = value
+
+    @property
+    def patches(self) -> dict[str, bool]:
+        lane = self.lane() if self.lanes else None
+        return self._patches if lane is None else lane.patches
+
     @property
     def replaying(self) -> bool:
         return not self.journal.done and self.journal.peek() is not None
@@ -197,6 +249,7 @@ class Task:
         g = Fiber(run, parent=self._hub)
         g.task = self
         g.group = group
+        g.lane = getattr(getattr(group, "parent", None), "lane", None)  # a branch's branches
         self.fibers.add(g)
         return g
 
@@ -213,21 +266,34 @@ class Task:
                 attempt: int | None = None, data: dict[str, Any] | None = None,
                 raw: str | None = None, at: float | None = None) -> Event:
         now = self.clock.now() if at is None else at
+        lane = self.lane() if self.lanes else None
+        if lane is not None:  # recorded in a ctx.branches branch: say which
+            data = {**(data or {}), ev.BRANCH: lane.path}
+            if raw is not None:
+                raw = codec.dumps(data)
         e = Event(self.next_seq, type_, now, name, pos, attempt, data or {}, raw)
         self.next_seq += 1
         self.pending.append(e)
         self.now = now
         return e
 
-    def record_success(self, req: RunStep, outcome: StepOutcome) -> bool:
-        """Journal a step's success on the hub's side (saves a round trip into the body);
-        False if the result is not JSON, which the body then handles as a failure."""
-        data = {"result": outcome.value}
+    def record_success(self, fiber: Fiber, outcome: StepOutcome) -> bool:
+        """Journal the success of the step ``fiber`` waits for on the hub's side (saves a
+        round trip into the body); False if the result is not JSON, which the body then
+        handles as a failure."""
+        req = cast(RunStep, fiber.parked)
+        lane = fiber.lane
+        data = {"result": outcome.value} if lane is None else \
+            {"result": outcome.value, ev.BRANCH: lane.path}
         try:
             raw = codec.dumps(data)
         except InvalidInput:
             return False
-        self.now = now = self.clock.now()
+        now = self.clock.now()
+        if lane is None:
+            self._now = now
+        else:
+            lane.now = now
         self.pending.append(Event(self.next_seq, ev.STEP_COMPLETED, now, req.sdef.name, req.pos,
                                   req.attempt, data, raw))
         self.next_seq += 1

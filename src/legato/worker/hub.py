@@ -195,7 +195,7 @@ class Hub:
                 task = fiber.task
                 if task.dropped:
                     self.ready.append((fiber, None, LeaseLost()))
-                elif outcome.ok and task.record_success(fiber.parked, outcome):
+                elif outcome.ok and task.record_success(fiber, outcome):
                     # journaled here; committed with whatever the run does next (the next
                     # step waits for it, the end or a suspension carries it)
                     self.ready.append((fiber, outcome, None))

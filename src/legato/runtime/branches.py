@@ -1,0 +1,169 @@
+"""Concurrent branches of one workflow: ``ctx.branches([f, g, ...])``.
+
+Each branch is a function that may do anything a workflow body does (several steps, sleeps,
+waits for events, child workflows, nested branches). Branches run as fibers of the task, up
+to ``limit`` at a time, so their steps run concurrently and their events interleave in the
+journal in the order things happened. Every event a branch records carries its *path*
+(``"<seq of BranchesStarted>.<index>"``, in ``data["lane"]``), and on replay each branch
+reads only its own events, in its own order, with its own clock: a replay is deterministic
+whatever the interleaving was.
+
+A branch that fails records ``BranchFailed``; with ``fail_fast`` its siblings stop at their next
+step boundary (and those not started yet never start), on replay too.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from legato.domain import events as ev
+from legato.domain import status as st
+from legato.errors import NondeterminismError
+from legato.runtime import codec
+from legato.runtime.control import Cancelled, LeaseLost, Suspend
+from legato.runtime.parallel import SiblingFailed
+from legato.runtime.task import Fiber, Lane, StartBranches
+
+if TYPE_CHECKING:
+    from legato.runtime.task import Task
+
+NAME = "branches"
+
+
+class LaneGroup:
+    """The branches of one ``ctx.branches`` call (the hub drives it like a BranchGroup)."""
+
+    def __init__(self, task: Task, fns: Sequence[Callable[[], Any]], base: int, limit: int,
+                 fail_fast: bool) -> None:
+        self.task = task
+        self.fns = list(fns)
+        self.paths = [f"{base}.{i}" for i in range(len(fns))]
+        self.limit = max(1, limit)
+        self.fail_fast = fail_fast
+        self.journal = task.journal  # the caller's; start_more runs in the hub
+        self.start_now = task.now
+        self.outcomes: list[tuple[bool, Any] | None] = [None] * len(fns)
+        self.lanes: list[Lane | None] = [None] * len(fns)
+        self.cancelled = False
+        self.suspend_at: float | None = None
+        self.lost = False
+        self.next = 0
+        self.running = 0
+        self.parent: Fiber | None = None
+        if fail_fast:  # replay: a branch that failed stopped the others then
+            self.cancelled = any(e.type == ev.BRANCH_FAILED
+                                 for path in self.paths
+                                 for e in self.journal.lanes.get(path, ()))
+
+    def start_more(self) -> list[Fiber]:
+        """Fibers for the next branches, up to the concurrency limit."""
+        fibers = []
+        task = self.task
+        while self.running < self.limit and self.next < len(self.fns):
+            i = self.next
+            self.next += 1
+            journal = self.journal.branch(self.paths[i])
+            if self.cancelled and not journal.events:
+                self.outcomes[i] = (False, SiblingFailed(
+                    f"branch {i} was not run because a sibling failed"))
+                continue
+            lane = Lane(self.paths[i], journal, self.start_now)
+            fiber = task.new_fiber(lambda *_, i=i: self._branch(i), group=self)
+            fiber.lane = lane
+            self.lanes[i] = lane
+            task.lanes += 1
+            fibers.append(fiber)
+            self.running += 1
+        return fibers
+
+    def _branch(self, i: int) -> None:
+        task = self.task
+        try:
+            value = self.fns[i]()
+            if inspect.iscoroutine(value):  # an async branch of an async workflow
+                value = task._drive(value)
+            self.outcomes[i] = (True, value)
+        except Suspend as s:
+            when = s.wake_at if s.wake_at is not None else task.clock.now()
+            self.suspend_at = when if self.suspend_at is None else min(self.suspend_at, when)
+        except LeaseLost:
+            self.lost = True
+        except Cancelled as c:
+            self.outcomes[i] = (False, c)
+        except Exception as exc:
+            self.outcomes[i] = (False, exc)
+            recorded = task.journal.peek()
+            if recorded is not None and recorded.type == ev.BRANCH_FAILED:
+                task.journal.advance()  # replayed
+            elif not task.dropped:
+                task._append(ev.BRANCH_FAILED, name=NAME,
+                             data={"index": i, "error": codec.encode_error(exc)})
+            if self.fail_fast:
+                self.cancelled = True
+
+    def exited(self) -> tuple[list[Fiber], bool]:
+        """A branch fiber ended: start the next ones; True when the whole group is done."""
+        self.running -= 1
+        self.task.lanes -= 1
+        more = self.start_more()
+        return more, self.running == 0 and self.next >= len(self.fns)
+
+    def results(self, return_exceptions: bool) -> list[Any]:
+        """In the calling fiber, once every branch has ended (or suspended)."""
+        task = self.task
+        ends = [lane.now for lane in self.lanes if lane is not None]
+        if ends:
+            task.now = max(task.now, *ends)  # the caller goes on after its latest branch
+        if self.lost:
+            raise LeaseLost()
+        failed = any(o is not None and not o[0] and not isinstance(o[1], Cancelled)
+                     for o in self.outcomes)
+        if self.suspend_at is not None and not (self.fail_fast and failed):
+            raise Suspend(self.suspend_at)
+        if task.cancel is not None and not task.shield:
+            raise Cancelled(*task.cancel)
+        values: list[Any] = []
+        first: BaseException | None = None
+        for i, o in enumerate(self.outcomes):
+            if o is None:  # suspended while a sibling failed: it is stopped
+                o = (False, SiblingFailed(f"branch {i} was stopped because a sibling failed"))
+            ok, value = o
+            if ok:
+                values.append(value)
+                continue
+            err = value
+            if isinstance(err, Cancelled):
+                if err.status == st.TIMED_OUT:
+                    raise err
+                err = SiblingFailed(f"branch {i} was stopped because a sibling failed")
+            values.append(err)
+            if first is None and not isinstance(err, SiblingFailed):
+                first = err
+        if first is not None and not return_exceptions:
+            raise first
+        return values
+
+
+def run_branches(task: Task, fns: Sequence[Callable[[], Any]], limit: int, fail_fast: bool,
+                 return_exceptions: bool) -> list[Any]:
+    if not fns:
+        return []
+    if task.journal.peek() is not None:
+        e = task.expect(ev.BRANCHES_STARTED, NAME, "branches")
+        task.journal.advance()
+        task.now = e.at
+        if e.data.get("count") != len(fns):
+            raise NondeterminismError(
+                f"workflow {task.workflow_id!r}: at journal position {e.seq} the code starts "
+                f"{len(fns)} branches but the journal recorded {e.data.get('count')}; the "
+                "workflow code changed under a running workflow (guard the change with "
+                "ctx.patched())")
+    else:
+        task._boundary()
+        e = task._append(ev.BRANCHES_STARTED, name=NAME,
+                         data={"count": len(fns), "limit": limit})
+    group = LaneGroup(task, fns, e.seq, limit, fail_fast)
+    task._park(StartBranches(group))
+    return group.results(return_exceptions)

@@ -1,0 +1,201 @@
+"""``ctx.branches``: concurrent multi-step branches of one workflow, on both stores."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+import legato
+from legato.testing import VirtualClock
+
+Make = Callable[..., legato.Engine]
+NO_RETRY = legato.RetryPolicy(max_attempts=1)
+
+
+def test_branches_run_concurrently_and_each_replays_from_its_own_events(
+        make_engine: Make, clock: VirtualClock, unique_name) -> None:
+    both = threading.Barrier(2, timeout=5)  # passes only if both branches' steps run at once
+    ran: list[str] = []
+    lock = threading.Lock()
+
+    @legato.step(retry=NO_RETRY)
+    def meet(tag: str) -> str:
+        with lock:
+            ran.append(tag)
+        both.wait()
+        return tag
+
+    @legato.step
+    def plain(tag: str) -> str:
+        with lock:
+            ran.append(tag)
+        return tag
+
+    @legato.workflow(name=unique_name("branches"))
+    def wf(ctx: legato.WorkflowContext) -> list[object]:
+        def a() -> list[str]:
+            first = meet("a1")
+            ctx.sleep(120)  # suspends the run once b is done: a wake-up replays both
+            return [first, plain("a2"), ctx.now().isoformat()]
+
+        def b() -> list[str]:
+            return [meet("b1"), plain("b2"), plain("b3")]
+
+        out: list[object] = list(ctx.branches([a, b]))
+        return [*out, plain("after")]
+
+    engine = make_engine(clock=clock).launch()
+    h = engine.start(wf)
+    h.wait_status("WAITING")
+    clock.advance(121)
+    result = h.result(timeout=10)
+    assert result[1] == ["b1", "b2", "b3"] and result[2] == "after"
+    assert result[0][:2] == ["a1", "a2"]
+    assert sorted(ran) == ["a1", "a2", "after", "b1", "b2", "b3"]  # none ran twice
+    history = h.history()
+    tagged = {e["seq"]: e.get("lane") for e in history}
+    started = next(e for e in history if e["type"] == "BranchesStarted")
+    assert started["count"] == 2
+    by_branch: dict[object, list[str]] = {}
+    for e in history:
+        if e["type"] == "StepCompleted":
+            by_branch.setdefault(tagged[e["seq"]], []).append(e["result"])
+    assert by_branch == {f"{started['seq']}.0": ["a1", "a2"],
+                         f"{started['seq']}.1": ["b1", "b2", "b3"], None: ["after"]}
+    # the branch's clock is its own: after its timer, a2 ran at the timer's time
+    fired = next(e for e in history if e["type"] == "TimerFired")
+    assert tagged[fired["seq"]] == f"{started['seq']}.0"
+
+
+def test_a_failing_branch_stops_its_siblings(engine: legato.Engine, unique_name) -> None:
+    ran: list[str] = []
+
+    @legato.step
+    def slow(tag: str) -> str:
+        ran.append(tag)
+        # ends once the sibling's step failure is committed (the sibling fails right after)
+        wid = legato.step_key().rsplit(":", 1)[0]
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(
+                e["type"] == "StepFailed" for e in engine.handle(wid).history()):
+            time.sleep(0.01)
+        return tag
+
+    @legato.step
+    def fast(tag: str) -> str:
+        ran.append(tag)
+        return tag
+
+    @legato.step(retry=NO_RETRY)
+    def broken() -> None:
+        ran.append("broken")
+        raise ValueError("card declined")
+
+    @legato.workflow(name=unique_name("failfast"))
+    def wf(ctx: legato.WorkflowContext) -> None:
+        ctx.branches([lambda: [slow("a1"), fast("a2")], broken, lambda: fast("c")], limit=2)
+
+    h = engine.start(wf)
+    with pytest.raises(legato.WorkflowFailed) as info:
+        h.result(timeout=10)
+    assert info.value.error["type"] == "builtins.ValueError"
+    assert sorted(ran) == ["a1", "broken"]  # a2 stopped at its boundary, c never started
+    failed = [e for e in h.history() if e["type"] == "BranchFailed"]
+    assert len(failed) == 1 and failed[0]["index"] == 1
+    assert failed[0]["error"]["message"] == "card declined"
+
+
+def test_without_fail_fast_every_branch_runs_and_failures_come_back(
+        engine: legato.Engine, unique_name) -> None:
+    @legato.step(retry=NO_RETRY)
+    def check(x: int) -> int:
+        if x == 2:
+            raise KeyError(x)
+        return x * 10
+
+    @legato.workflow(name=unique_name("noff"))
+    def wf(ctx: legato.WorkflowContext) -> list[object]:
+        def branch(x: int) -> Callable[[], int]:
+            return lambda: check(x) + check(x + 100)
+
+        out = ctx.branches([branch(1), branch(2), branch(3)], fail_fast=False,
+                           return_exceptions=True)
+        return [o if isinstance(o, int) else type(o).__name__ for o in out]
+
+    assert engine.start(wf).result(timeout=10) == [1020, "KeyError", 1060]
+
+
+def test_a_redrive_resumes_inside_the_branch_that_failed(engine: legato.Engine,
+                                                         unique_name) -> None:
+    broken = {"on": True}
+    runs: list[str] = []
+
+    @legato.step
+    def ok(tag: str) -> str:
+        runs.append(tag)
+        return tag
+
+    @legato.step(retry=legato.RetryPolicy(max_attempts=2, initial_interval=0))
+    def flaky() -> str:
+        runs.append(legato.step_key())
+        if broken["on"]:
+            raise ConnectionError("dependency down")
+        return "fixed"
+
+    @legato.workflow(name=unique_name("redrive"))
+    def wf(ctx: legato.WorkflowContext) -> list[object]:
+        return list(ctx.branches([lambda: [ok("a1"), ok("a2")],
+                                  lambda: [ok("b1"), flaky()]]))
+
+    h = engine.start(wf)
+    with pytest.raises(legato.WorkflowFailed):
+        h.result(timeout=10)
+    broken["on"] = False
+    h.retry()
+    assert h.result(timeout=10) == [["a1", "a2"], ["b1", "fixed"]]
+    assert sorted(r for r in runs if ":" not in r) == ["a1", "a2", "b1"]  # not again
+    keys = [r for r in runs if ":" in r]
+    assert len(keys) == 3 and len(set(keys)) == 1  # the same idempotency key throughout
+
+
+def test_changing_the_branches_under_a_running_workflow_is_nondeterminism(
+        make_engine: Make, clock: VirtualClock, unique_name) -> None:
+    count = {"n": 2}
+
+    @legato.step
+    def one(i: int) -> int:
+        return i
+
+    @legato.workflow(name=unique_name("nd"))
+    def wf(ctx: legato.WorkflowContext) -> list[int]:
+        out = ctx.branches([lambda i=i: one(i) for i in range(count["n"])])
+        ctx.sleep(60)
+        return out
+
+    engine = make_engine(clock=clock).launch()
+    h = engine.start(wf)
+    h.wait_status("WAITING")
+    count["n"] = 3
+    clock.advance(61)
+    with pytest.raises(legato.WorkflowFailed) as info:
+        h.result(timeout=10)
+    assert "starts 3 branches but the journal recorded 2" in info.value.error["message"]
+
+
+def test_async_workflow_with_async_branches(engine: legato.Engine, unique_name) -> None:
+    @legato.step
+    async def double(x: int) -> int:
+        return 2 * x
+
+    @legato.workflow(name=unique_name("async"))
+    async def wf(ctx: legato.WorkflowContext) -> list[int]:
+        async def branch(x: int) -> int:
+            return await double(x) + await double(x)
+
+        return await ctx.branches_async([lambda: branch(1), lambda: branch(5)])
+
+    assert engine.start(wf).result(timeout=10) == [4, 20]
+
