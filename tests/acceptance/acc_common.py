@@ -33,3 +33,5 @@ BROKEN_ENV = "LEGATO_ACC_BROKEN"
 WAITER_WORKFLOW = "acc_waiter"
 #: waits for "go", then hands ctx.now() to a step that records it
 STAMPED_WAITER_WORKFLOW = "acc_stamped_waiter"
+#: ctx.branches: two branches of three effect steps each (steps 1-3 and 11-13)
+BRANCHES_WORKFLOW = "acc_branches"

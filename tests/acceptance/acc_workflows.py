@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from acc_common import (
+    BRANCHES_WORKFLOW,
     BROKEN_ENV,
     CIRCUIT_NAME,
     CIRCUIT_WORKFLOW,
@@ -135,3 +136,14 @@ def stamped_waiter(ctx: legato.WorkflowContext) -> dict[str, Any]:
     """Waits for "go" keyed by its own id, then hands the workflow's time to a step."""
     data = ctx.wait_event("go", key=ctx.workflow_id)
     return {"got": data, "now": stamp(ctx.workflow_id, ctx.now().timestamp())}
+
+
+@legato.workflow(name=BRANCHES_WORKFLOW)
+def branches(ctx: legato.WorkflowContext, delay: float) -> dict[str, Any]:
+    """Two concurrent branches of three steps each: steps 1-3 and 11-13."""
+    def branch(first: int) -> Any:
+        return lambda: [effect(ctx.workflow_id, first + i, delay) for i in range(3)]
+
+    done = ctx.branches([branch(1), branch(11)])
+    results = [r for b in done for r in b]
+    return {"sum": sum(r["v"] for r in results), "pids": [r["pid"] for r in results]}

@@ -140,3 +140,38 @@ def test_woken_run_crashing_in_its_next_step_replays_the_same_wake_up(
         assert len(done) == 1 and done[0]["value"] == 7
     finally:
         client.shutdown()
+
+
+@pytest.mark.acceptance
+@pytest.mark.timeout(90)
+def test_crash_in_the_middle_of_concurrent_branches_resumes_each(
+        any_procs: Procs, any_inspector: Inspector) -> None:
+    """kill -9 while both ctx.branches branches are half way: the next worker replays each
+    branch from its own events and runs only what was not recorded."""
+    client = any_procs.client()
+    try:
+        # the 4th step body to begin (two per branch by then) kills the worker
+        a = any_procs.spawn(lease=5.0, faults="in_step:4").wait_ready()
+        client.start(wf.BRANCHES_WORKFLOW, 0.05, workflow_id="br")
+        wait_until(lambda: not a.alive, 30, "the kill in the middle of the branches")
+        h = client.handle("br")
+        recorded_by_a = {e["result"]["v"] for e in h.history()
+                         if e["type"] == "StepCompleted"}
+        b = any_procs.spawn(lease=5.0).wait_ready()
+        result = h.result(timeout=30)
+        steps = [1, 2, 3, 11, 12, 13]
+        assert result["sum"] == sum(wf.step_value(s) for s in steps)
+        done = any_inspector.executions("br", "done")
+        assert sorted(s for _, s in done) == steps
+        for (_, step), pids in done.items():
+            if wf.step_value(step) in recorded_by_a:  # committed before the kill: not again
+                assert pids == [a.pid], (step, done)
+            else:
+                assert pids[-1] == b.pid, (step, done)
+        assert recorded_by_a, "nothing was recorded before the kill"
+        hist = h.history()
+        assert [e["seq"] for e in hist] == list(range(1, len(hist) + 1))
+        completed = [e for e in hist if e["type"] == "StepCompleted"]
+        assert len(completed) == 6 and all(e.get("lane") for e in completed)
+    finally:
+        client.shutdown()
