@@ -294,7 +294,8 @@ def test_tokens_that_are_not_open_are_refused(durable: Any, clock: VirtualClock)
 def test_callbacks_inside_map_iterations(make_engine: Callable[..., legato.Engine],
                                          clock: VirtualClock,
                                          unique_name: Callable[[str], str]) -> None:
-    """Durable Map iterations run one after another: each gets (and waits for) its token."""
+    """Durable Map iterations run concurrently: both are asked (each with its own token)
+    before either is answered."""
     asked: list[dict[str, Any]] = []
     name = unique_name("asl_map")
     asl.register(name, {"StartAt": "Each", "States": {"Each": {
@@ -308,10 +309,11 @@ def test_callbacks_inside_map_iterations(make_engine: Callable[..., legato.Engin
         handlers={SQS_WAIT: lambda e: asked.append(e["MessageBody"])})
     engine = make_engine(clock=clock).launch()
     handle = engine.start(name, {"items": ["a", "b"]})
-    for count in (1, 2):
-        end = time.monotonic() + 10
-        while len(asked) < count and time.monotonic() < end:
-            time.sleep(0.005)
-        engine.send_task_success(asked[-1]["token"], asked[-1]["item"].upper())
+    end = time.monotonic() + 10
+    while len(asked) < 2 and time.monotonic() < end:
+        time.sleep(0.005)
+    assert sorted(a["item"] for a in asked) == ["a", "b"]  # both wait at once
+    for a in asked:
+        engine.send_task_success(a["token"], a["item"].upper())
     assert handle.result(timeout=10) == ["A", "B"]
     assert asked[0]["token"] != asked[1]["token"]

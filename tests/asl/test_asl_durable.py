@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -128,3 +130,105 @@ def test_cancel_is_cancelled(engine: legato.Engine) -> None:
 def test_register_checks_handlers_at_once() -> None:
     with pytest.raises(asl.HandlerError, match="charge"):
         asl.register("asl_missing", ORDER, handlers={"ship": print})
+
+
+def _branch(*states: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    """A branch machine of the given states in a row."""
+    names = [n for n, _ in states]
+    built = {}
+    for i, (n, body) in enumerate(states):
+        built[n] = {**body, **({"Next": names[i + 1]} if i + 1 < len(names) else {"End": True})}
+    return {"StartAt": names[0], "States": built}
+
+
+def test_parallel_branches_run_at_once_and_replay_each(engine: legato.Engine,
+                                                       clock: VirtualClock) -> None:
+    both = threading.Barrier(2, timeout=5)  # passes only if both branches' Tasks run at once
+    calls: list[str] = []
+
+    def meet(event: Any) -> Any:
+        calls.append(f"meet {event}")
+        both.wait()
+        return f"{event} met"
+
+    def finish(event: Any) -> Any:
+        calls.append(f"finish {event}")
+        return f"{event} done"
+
+    asl.register("asl_par", {"StartAt": "Both", "States": {"Both": {
+        "Type": "Parallel", "End": True, "Branches": [
+            _branch(("A1", {"Type": "Task", "Resource": "meet", "InputPath": "$.a"}),
+                    ("Cool", {"Type": "Wait", "Seconds": 3600}),
+                    ("A2", {"Type": "Task", "Resource": "finish"})),
+            _branch(("B1", {"Type": "Task", "Resource": "meet", "InputPath": "$.b"}),
+                    ("B2", {"Type": "Task", "Resource": "finish"}))]}}},
+        handlers={"meet": meet, "finish": finish})
+    handle = engine.start("asl_par", {"a": "a", "b": "b"})
+    output = run_to_completion(handle, clock)  # the Wait suspends the run: a replay resumes it
+    assert output == ["a met done", "b met done"]
+    assert sorted(calls) == ["finish a met", "finish b met", "meet a", "meet b"]  # once each
+    history = handle.history()
+    lanes = {e.get("lane") for e in history if str(e.get("name", "")).startswith("asl:")}
+    assert len(lanes - {None}) == 2  # each branch's markers carry its lane
+    result = replay(engine.registry.get("asl_par").fn, history)
+    assert result.complete and result.result == output
+    assert len(calls) == 4
+
+
+def test_map_runs_up_to_max_concurrency_iterations_at_once(engine: legato.Engine,
+                                                           clock: VirtualClock) -> None:
+    pairs = threading.Barrier(2, timeout=5)
+    lock = threading.Lock()
+    running = [0, 0]  # now, most at once
+
+    def work(event: Any) -> Any:
+        with lock:
+            running[0] += 1
+            running[1] = max(running[1], running[0])
+        pairs.wait()
+        with lock:
+            running[0] -= 1
+        return event * 10
+
+    asl.register("asl_map_conc", {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "MaxConcurrency": 2, "End": True,
+        "ItemProcessor": _branch(("W", {"Type": "Task", "Resource": "work"}))}}},
+        handlers={"work": work})
+    handle = engine.start("asl_map_conc", [1, 2, 3, 4])
+    assert run_to_completion(handle, clock) == [10, 20, 30, 40]
+    assert running[1] == 2
+
+
+def test_a_failed_branch_stops_the_other_and_catch_takes_over(engine: legato.Engine,
+                                                              clock: VirtualClock) -> None:
+    calls: list[str] = []
+
+    def slow(event: Any) -> Any:
+        calls.append("slow")
+        deadline = time.monotonic() + 5  # until the sibling's failure is recorded
+        while time.monotonic() < deadline and not any(
+                e["type"] == "BranchFailed" for e in engine.handle("pf").history()):
+            time.sleep(0.01)
+        return "slow"
+
+    def never(event: Any) -> Any:
+        calls.append("never")
+        return "never"
+
+    def broken(event: Any) -> Any:
+        calls.append("broken")
+        raise ValueError("card declined")
+
+    asl.register("asl_par_fail", {"StartAt": "Both", "States": {
+        "Both": {"Type": "Parallel", "Next": "Done", "Branches": [
+            _branch(("S", {"Type": "Task", "Resource": "slow"}),
+                    ("N", {"Type": "Task", "Resource": "never"})),
+            _branch(("X", {"Type": "Task", "Resource": "broken"}))],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
+                       "Next": "Done"}]},
+        "Done": {"Type": "Pass", "End": True}}},
+        handlers={"slow": slow, "never": never, "broken": broken})
+    handle = engine.start("asl_par_fail", {}, workflow_id="pf")
+    output = run_to_completion(handle, clock)
+    assert output["error"]["Error"] == "ValueError"
+    assert sorted(calls) == ["broken", "slow"]  # the other branch stopped before "never"

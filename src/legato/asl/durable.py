@@ -13,7 +13,8 @@ The interpreter runs inside the workflow body and reaches the world only through
   (``ctx.child``, its id the execution name);
 - every history event (``PassStateEntered``, ``TaskSucceeded`` ...) is a journal marker
   ``asl:<event id>:<type>:<state>``, so the run's progress shows in ``handle.history()``;
-- Parallel branches and Map iterations run one after another in the same workflow;
+- Parallel branches and Map iterations run concurrently in the same workflow
+  (``ctx.branches``), each replayed from its own events;
 - time is the journal's and randomness is seeded by the workflow id, so a replay after a
   crash takes the same path and resumes at the state it was in.
 
@@ -60,6 +61,7 @@ from legato.asl.parser import parse
 from legato.domain.retry import NO_RETRY
 from legato.errors import LegatoError, WorkflowFailed
 from legato.runtime.context import WorkflowContext
+from legato.runtime.parallel import SiblingFailed
 from legato.runtime.registry import step, workflow
 
 
@@ -249,24 +251,55 @@ class DurableExecutor:
 
     def branches(self, jobs: list[Job], max_concurrency: int, *, fail_fast: bool,
                  isolated: bool) -> list[BranchResult]:
-        """One branch after another, deterministically (replay takes the same order)."""
-        results: list[BranchResult] = []
-        failed = False
+        """Branches run concurrently (``ctx.branches``), up to ``max_concurrency`` (0: all).
+
+        Each has its own history numbering (``<prefix><first id>.<index>/``), random
+        generator and clock, so that a replay finds the same markers, tokens and request
+        ids whatever order the branches' events interleaved in.
+        """
+        if not jobs:
+            return []
         base = self.history.next_id
-        for i, job in enumerate(jobs):
-            if fail_fast and failed:
+        wid = self.ctx.workflow_id
+
+        def branch(i: int, job: Job) -> Callable[[], BranchResult]:
+            def run() -> BranchResult:
+                prefix = f"{self.prefix}{base}.{i}/"
+                child = DurableExecutor(self.ctx, self.binding,
+                                        random.Random(f"{wid}/{prefix}"), History(), prefix)
+                try:
+                    return BranchResult(True, job(child), ended_at=child.now())
+                except StatesFailure as failure:  # raised, so that fail-fast stops the rest
+                    raise _BranchFailed(BranchResult(False, failure=failure,
+                                                     ended_at=child.now())) from None
+                except BranchAborted:
+                    return BranchResult(False, aborted=True, ended_at=child.now())
+            return run
+
+        limit = len(jobs) if max_concurrency <= 0 else max_concurrency
+        outcomes = self.ctx.branches([branch(i, job) for i, job in enumerate(jobs)],
+                                     limit=limit, fail_fast=fail_fast, return_exceptions=True)
+        results: list[BranchResult] = []
+        for outcome in outcomes:
+            if isinstance(outcome, BranchResult):
+                results.append(outcome)
+            elif isinstance(outcome, _BranchFailed):
+                results.append(outcome.result)
+            elif isinstance(outcome, SiblingFailed):
                 results.append(BranchResult(False, aborted=True))
-                continue
-            child = (DurableExecutor(self.ctx, self.binding, self.rng, History(),
-                                     f"{self.prefix}{base}.{i}/") if isolated else self)
-            try:
-                results.append(BranchResult(True, job(child), ended_at=self.now()))
-            except StatesFailure as failure:
-                failed = True
-                results.append(BranchResult(False, failure=failure, ended_at=self.now()))
-            except BranchAborted:
-                results.append(BranchResult(False, aborted=True))
+            else:
+                raise outcome
         return results
+
+
+class _BranchFailed(Exception):
+    """A branch's ASL failure, on its way out of ``ctx.branches`` (its ``BranchFailed``)."""
+
+    def __init__(self, result: BranchResult) -> None:
+        failure = result.failure
+        assert failure is not None
+        super().__init__(f"{failure.error}: {failure.cause}")
+        self.result = result
 
 
 def _run(ctx: WorkflowContext, binding: Binding, value: Any) -> Any:

@@ -94,14 +94,18 @@ class LaneGroup:
             self.outcomes[i] = (False, c)
         except Exception as exc:
             self.outcomes[i] = (False, exc)
+            if self.fail_fast:
+                self.cancelled = True
             recorded = task.journal.peek()
             if recorded is not None and recorded.type == ev.BRANCH_FAILED:
                 task.journal.advance()  # replayed
             elif not task.dropped:
                 task._append(ev.BRANCH_FAILED, name=NAME,
                              data={"index": i, "error": codec.encode_error(exc)})
-            if self.fail_fast:
-                self.cancelled = True
+                try:
+                    task._commit()  # durable (and in the history) now, not with the next step
+                except LeaseLost:
+                    self.lost = True
 
     def exited(self) -> tuple[list[Fiber], bool]:
         """A branch fiber ended: start the next ones; True when the whole group is done."""

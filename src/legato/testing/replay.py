@@ -9,6 +9,7 @@ would break workflows in flight fails a test instead of a production run::
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from legato.errors import LegatoError, NondeterminismError, RegistrationError
 from legato.runtime import codec
 from legato.runtime.attempt import RunStep
 from legato.runtime.registry import workflow_def
-from legato.runtime.task import COMMIT, Final, Task, WaitUntil
+from legato.runtime.task import COMMIT, Final, StartBranches, Task, WaitUntil
 
 _FIELDS = ("seq", "type", "at", "name", "pos", "attempt")
 
@@ -63,20 +64,47 @@ def replay(workflow: Callable[..., Any], history: Sequence[dict[str, Any]]) -> R
     task = Task(wdef, "replay", list(args), journal, 0, clock, None, False)
     hub = greenlet.getcurrent()
     g = task.start(hub)
-    request: Any = g.switch()
-    while not g.dead:
-        if request is COMMIT:
-            request = g.switch(None)
-            continue
-        if terminal is None:  # an unfinished history: everything recorded replayed fine
-            g.throw(greenlet.GreenletExit)
-            return ReplayResult(False, None, None, task.journal.consumed)
-        raise NondeterminismError(
-            f"the history ends with {terminal.type} at position {terminal.seq}, but the code "
-            f"asks for more: {_describe(request)}")
-    final: Final = request
+    groups: list[Any] = []
+
+    def replayed() -> int:
+        lanes = [lane for group in groups for lane in getattr(group, "lanes", ())]
+        return task.journal.consumed + sum(len(lane.journal.used) for lane in lanes if lane)
+
+    # drive the body and its branches as the worker's hub would, with nothing but the history
+    runnable: deque[Any] = deque([g])
+    final: Final | None = None
+    while runnable:
+        fiber = runnable.popleft()
+        request: Any = fiber.switch(None)
+        if fiber.dead:
+            if fiber is g:
+                final = request
+            else:  # a branch ended
+                more, done = fiber.group.exited()
+                runnable.extend(more)
+                if done:
+                    runnable.append(fiber.group.parent)
+        elif request is COMMIT:
+            runnable.append(fiber)
+        elif isinstance(request, StartBranches):
+            group = request.group
+            group.parent = fiber
+            groups.append(group)
+            fibers = group.start_more()
+            runnable.extend(fibers)
+            if not fibers and group.running == 0:
+                runnable.append(fiber)
+        elif terminal is None:  # an unfinished history: everything recorded replayed fine
+            for live in list(task.fibers):
+                live.throw(greenlet.GreenletExit)
+            return ReplayResult(False, None, None, replayed())
+        else:
+            raise NondeterminismError(
+                f"the history ends with {terminal.type} at position {terminal.seq}, but the "
+                f"code asks for more: {_describe(request)}")
+    assert final is not None
     if terminal is None:
-        return ReplayResult(False, final.status, None, task.journal.consumed)
+        return ReplayResult(False, final.status, None, replayed())
     expected = {ev.WORKFLOW_COMPLETED: "COMPLETED", ev.WORKFLOW_FAILED: "FAILED"}.get(
         terminal.type)
     if expected is not None and final.status != expected:
@@ -87,7 +115,7 @@ def replay(workflow: Callable[..., Any], history: Sequence[dict[str, Any]]) -> R
     if expected == "COMPLETED" and result != terminal.data.get("result"):
         raise NondeterminismError(
             f"the code returned {result!r}, the history recorded {terminal.data.get('result')!r}")
-    return ReplayResult(True, final.status, result, task.journal.consumed)
+    return ReplayResult(True, final.status, result, replayed())
 
 
 def _describe(request: object) -> str:
