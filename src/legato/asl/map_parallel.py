@@ -1,9 +1,9 @@
 """Parallel branches and Map iterations (inline and distributed), for the interpreter.
 
 Branches and iterations run through ``executor.branches``: in memory on forked virtual
-clocks, durably as concurrent branches of the workflow (``ctx.branches``). A Parallel state or inline Map fails with
-its first failing branch's error; a distributed Map tolerates ``ToleratedFailureCount`` /
-``ToleratedFailurePercentage`` failed items, then fails with
+clocks, durably as concurrent branches of the workflow (``ctx.branches``). A Parallel state
+or inline Map fails with its first failing branch's error; a distributed Map tolerates
+``ToleratedFailureCount`` / ``ToleratedFailurePercentage`` failed items, then fails with
 ``States.ExceedToleratedFailureThreshold``.
 """
 
