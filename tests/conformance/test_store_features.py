@@ -73,6 +73,31 @@ def test_a_delivery_before_the_suspend_commit_wakes_at_once(store: Store) -> Non
     assert row is not None and (row.status, row.wake_at) == ("WAITING", T0 + 2)
 
 
+def test_a_run_waiting_in_several_branches_wakes_for_any_of_them(store: Store) -> None:
+    """Concurrent branches suspend one run on several waits and children at once: any that
+    was satisfied before the suspension is written wakes it at once."""
+    cond = [Condition("event", "paid", "k2")]
+    for wid, status in (("a", "delivered"), ("b", "ended"), ("c", "neither")):
+        new(store, wid)
+        [c] = [x for x in store.claim("w1", ["wf"], T0, 10) if x.row.id == wid]
+        if wid == "b":
+            store.commit([], T0, [(NewWorkflow("b-kid", "kid", "[]", T0, parent_id="b"),
+                                   started("kid"))])
+            [k] = store.claim("w2", ["kid"], T0, 1)
+            store.commit([Write("b-kid", k.row.epoch, [], status="COMPLETED", result="1",
+                                release=True)], T0)
+        assert store.take(wid, 3, [Condition("event", "paid", "k1")], T0, register=True) is None
+        assert store.take(wid, 5, cond, T0, register=True) is None
+        if wid == "a":  # the second branch's event arrives while the run still runs
+            store.publish("e-a", "paid", "k2", "1", T0 + 1, ttl=60)
+        store.commit([Write(wid, c.row.epoch, [], status="WAITING", release=True,
+                            await_positions=(3, 5), await_children=("x-kid", f"{wid}-kid"))],
+                     T0 + 2)
+        row = store.get(wid)
+        assert row is not None and row.status == "WAITING", (wid, status)
+        assert row.wake_at == (None if status == "neither" else T0 + 2), (wid, status)
+
+
 def test_signals_queue_in_order_or_go_to_a_waiting_wait(store: Store) -> None:
     new(store, "a")
     assert not store.send_signal("a", "go", '"first"', T0)

@@ -199,3 +199,33 @@ def test_async_workflow_with_async_branches(engine: legato.Engine, unique_name) 
 
     assert engine.start(wf).result(timeout=10) == [4, 20]
 
+
+
+def test_branches_each_waiting_for_an_event_wake_for_either(engine: legato.Engine,
+                                                            unique_name) -> None:
+    @legato.step
+    def note(what: object) -> object:
+        return what
+
+    @legato.workflow(name=unique_name("waits"))
+    def wf(ctx: legato.WorkflowContext, order: str) -> list[object]:
+        def paid() -> object:
+            return note(ctx.wait_event("paid", key=order))
+
+        def packed() -> object:
+            return note(ctx.wait_event("packed", key=order))
+
+        return ctx.branches([paid, packed])
+
+    h = engine.start(wf, "o-7")
+    h.wait_status("WAITING")  # both branches wait, the run holds no thread
+    engine.publish("packed", key="o-7", data={"box": 3})
+    deadline = time.monotonic() + 10  # the packed branch goes on; the paid one still waits
+    while time.monotonic() < deadline and not any(
+            e["type"] == "StepCompleted" for e in h.history()):
+        time.sleep(0.01)
+    h.wait_status("WAITING")
+    engine.publish("paid", key="o-7", data=42)
+    assert h.result(timeout=10) == [42, {"box": 3}]
+    completions = [e for e in h.history() if e["type"] == "WaitCompleted"]
+    assert len(completions) == 2 and len({e["lane"] for e in completions}) == 2

@@ -48,6 +48,9 @@ class LaneGroup:
         self.lanes: list[Lane | None] = [None] * len(fns)
         self.cancelled = False
         self.suspend_at: float | None = None
+        self.suspended = False
+        self.children: list[str] = []  # what the suspended branches wait for
+        self.positions: list[int] = []
         self.lost = False
         self.next = 0
         self.running = 0
@@ -86,8 +89,12 @@ class LaneGroup:
                 value = task._drive(value)
             self.outcomes[i] = (True, value)
         except Suspend as s:
-            when = s.wake_at if s.wake_at is not None else task.clock.now()
-            self.suspend_at = when if self.suspend_at is None else min(self.suspend_at, when)
+            self.suspended = True
+            if s.wake_at is not None:
+                self.suspend_at = s.wake_at if self.suspend_at is None \
+                    else min(self.suspend_at, s.wake_at)
+            self.children += s.children
+            self.positions += s.positions
         except LeaseLost:
             self.lost = True
         except Cancelled as c:
@@ -124,8 +131,11 @@ class LaneGroup:
             raise LeaseLost()
         failed = any(o is not None and not o[0] and not isinstance(o[1], Cancelled)
                      for o in self.outcomes)
-        if self.suspend_at is not None and not (self.fail_fast and failed):
-            raise Suspend(self.suspend_at)
+        if self.suspended and not (self.fail_fast and failed):
+            # the run waits for whichever branch's timer, child or delivery comes first
+            s = Suspend(self.suspend_at)
+            s.children, s.positions = tuple(self.children), tuple(self.positions)
+            raise s
         if task.cancel is not None and not task.shield:
             raise Cancelled(*task.cancel)
         values: list[Any] = []

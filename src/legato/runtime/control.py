@@ -14,8 +14,10 @@ class Suspend(_Control):
                  await_pos: int | None = None) -> None:
         super().__init__(wake_at)
         self.wake_at = wake_at
-        self.await_child = await_child
-        self.await_pos = await_pos
+        # what wakes it at once if it happened before the suspension was written: children
+        # that ended, deliveries (by wait position) that arrived; several when branches wait
+        self.children: tuple[str, ...] = () if await_child is None else (await_child,)
+        self.positions: tuple[int, ...] = () if await_pos is None else (await_pos,)
 
 
 class Cancelled(_Control):

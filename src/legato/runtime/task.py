@@ -55,8 +55,8 @@ class Final:
     error: dict[str, Any] | None = None
     detail: str | None = None
     wake_at: float | None = None
-    await_child: str | None = None
-    await_pos: int | None = None  # WAITING for a delivery to the wait at this position
+    await_children: tuple[str, ...] = ()  # WAITING for one of these children to end
+    await_positions: tuple[int, ...] = ()  # ... or a delivery to a wait at one of these
 
 
 @dataclass(slots=True)
@@ -367,8 +367,8 @@ class Task:
             wake = s.wake_at
             if self.deadline is not None:
                 wake = self.deadline if wake is None else min(wake, self.deadline)
-            return Final(st.WAITING, wake_at=wake, await_child=s.await_child,
-                         await_pos=s.await_pos)
+            return Final(st.WAITING, wake_at=wake, await_children=s.children,
+                         await_positions=s.positions)
         except Cancelled as c:
             kind = ev.WORKFLOW_TIMED_OUT if c.status == st.TIMED_OUT else ev.WORKFLOW_CANCELLED
             self._append(kind, data={"reason": c.reason, "detail": self.detail})

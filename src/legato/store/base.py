@@ -83,6 +83,8 @@ class Write:
     release: bool = False  # give up ownership (suspended or finished)
     await_child: str | None = None  # WAITING for this child: wake at once if it has ended
     await_pos: int | None = None  # WAITING for a delivery: wake at once if it has arrived
+    await_children: tuple[str, ...] = ()  # ... or any of these (concurrent branches)
+    await_positions: tuple[int, ...] = ()
 
 
 class CreateConflict(Exception):

@@ -111,6 +111,13 @@ Prepared = tuple[Write, list[tuple[Any, ...]], list[tuple[str, str, str | None, 
                  dict[str, Any] | None]
 
 
+def _either(one: Any, more: Sequence[Any]) -> list[Any] | None:
+    """What a waiting run waits for, as a list (None: nothing)."""
+    if one is None and not more:
+        return None
+    return [*([] if one is None else [one]), *more]
+
+
 def prepare_writes(writes: Sequence[Write], now: float) -> list[Prepared]:
     """The rows of ``writes``, encoded outside the transaction so that the store's write
     lock is held for the SQL alone. The update rows carry the named parameters both
@@ -135,7 +142,8 @@ def prepare_writes(writes: Sequence[Write], now: float) -> list[Prepared]:
             update = {
                 "status": status, "result": w.result, "error": error_json(w.error),
                 "detail": w.detail, "active": not terminal, "now": now,
-                "child": w.await_child, "pos": w.await_pos, "wake": w.wake_at,
+                "child": _either(w.await_child, w.await_children),
+                "pos": _either(w.await_pos, w.await_positions), "wake": w.wake_at,
                 "release": w.release, "done": now if terminal else None,
                 "id": wid, "epoch": w.epoch}
         out.append((w, rows, states, update))

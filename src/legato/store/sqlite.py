@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import sqlite3
 import threading
@@ -59,13 +60,22 @@ _FINAL_UPDATE = (
     " detail = COALESCE(:detail, detail),"
     " wake_at = CASE WHEN :active = 0 THEN NULL"
     "  WHEN cancel_requested = 1 THEN :now"
-    "  WHEN :child IS NOT NULL AND EXISTS (SELECT 1 FROM workflows k WHERE k.id = :child"
+    "  WHEN :child IS NOT NULL AND EXISTS (SELECT 1 FROM workflows k WHERE k.id IN"
+    "   (SELECT value FROM json_each(:child))"
     "   AND k.status IN ('COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT')) THEN :now"
     "  WHEN :pos IS NOT NULL AND EXISTS (SELECT 1 FROM inbox i WHERE i.workflow_id = :id"
-    "   AND i.pos = :pos) THEN :now"
+    "   AND i.pos IN (SELECT value FROM json_each(:pos))) THEN :now"
     "  ELSE :wake END,"
     " updated_at = :now, owner = CASE WHEN :release THEN NULL ELSE owner END,"
     " completed_at = :done WHERE id = :id AND epoch = :epoch")
+
+
+def _as_json(update: dict[str, Any]) -> dict[str, Any]:
+    """The lists of a final update (children, positions waited for) as JSON arrays."""
+    if update["child"] is None and update["pos"] is None:
+        return update
+    return {**update, "child": None if update["child"] is None else json.dumps(update["child"]),
+            "pos": None if update["pos"] is None else json.dumps(update["pos"])}
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -538,7 +548,7 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
             if batch.states:
                 self._set_state_in(c, batch.states)
             if batch.updates:
-                c.executemany(_FINAL_UPDATE, batch.updates)
+                c.executemany(_FINAL_UPDATE, [_as_json(u) for u in batch.updates])
             ended = [(w.workflow_id, w.status) for w in batch.accepted
                      if w.status in st.TERMINAL]
             if ended:

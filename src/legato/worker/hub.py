@@ -555,8 +555,9 @@ class Hub:
         for task, f in finals:
             writes.append(Write(task.workflow_id, task.epoch, task.pending, status=f.status,
                                 result=f.result, error=f.error, detail=f.detail,
-                                wake_at=f.wake_at, release=True, await_child=f.await_child,
-                                await_pos=f.await_pos))
+                                wake_at=f.wake_at, release=True,
+                                await_children=f.await_children,
+                                await_positions=f.await_positions))
         done = commit_batch(self.store, self.clock, writes,
                             [(n, e, f.task.workflow_id) for n, e, f in creates],
                             self._failure_write)

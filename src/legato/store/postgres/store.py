@@ -516,7 +516,8 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
         # so nothing has to be read before the writes are sent; the locked rows' epochs,
         # read after the commit, say which writes were fenced (as the SQL did).
         ids = sorted({w.workflow_id for w in writes})
-        children = [w.await_child for w in writes if w.await_child]
+        children = [c for w in writes
+                    for c in ([w.await_child] if w.await_child else []) + [*w.await_children]]
         ending = [w.workflow_id for w in writes if w.status in st.TERMINAL]
         stopping = [w.workflow_id for w in writes if w.status in (st.CANCELLED, st.TIMED_OUT)]
         prepared = prepare_writes(writes, now)
