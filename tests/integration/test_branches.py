@@ -229,3 +229,36 @@ def test_branches_each_waiting_for_an_event_wake_for_either(engine: legato.Engin
     assert h.result(timeout=10) == [42, {"box": 3}]
     completions = [e for e in h.history() if e["type"] == "WaitCompleted"]
     assert len(completions) == 2 and len({e["lane"] for e in completions}) == 2
+
+
+def test_nested_branches_replay_after_a_wake_up(make_engine: Make, clock: VirtualClock,
+                                                unique_name) -> None:
+    ran: list[int] = []
+
+    @legato.step
+    def leaf(x: int) -> int:
+        ran.append(x)
+        return x
+
+    @legato.workflow(name=unique_name("nested"))
+    def wf(ctx: legato.WorkflowContext) -> list[object]:
+        def outer(base: int) -> Callable[[], list[int]]:
+            def run() -> list[int]:
+                inner = ctx.branches([lambda: leaf(base + 1), lambda: leaf(base + 2)])
+                if base == 10:
+                    ctx.sleep(30)  # one nested path suspends the whole run
+                return [*inner, leaf(base + 3)]
+            return run
+
+        return ctx.branches([outer(10), outer(20)])
+
+    engine = make_engine(clock=clock).launch()
+    h = engine.start(wf)
+    h.wait_status("WAITING")
+    clock.advance(31)
+    assert h.result(timeout=10) == [[11, 12, 13], [21, 22, 23]]
+    assert sorted(ran) == [11, 12, 13, 21, 22, 23]
+    lanes = {e.get("lane") for e in h.history() if e["type"] == "StepCompleted"}
+    assert len(lanes) == 6  # four inner lanes, two outer ones
+    replayed = legato.testing.replay(wf, h.history())
+    assert replayed.complete and replayed.result == [[11, 12, 13], [21, 22, 23]]
