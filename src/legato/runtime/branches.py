@@ -19,11 +19,10 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from legato.domain import events as ev
-from legato.domain import status as st
 from legato.errors import NondeterminismError
 from legato.runtime import codec
 from legato.runtime.control import Cancelled, LeaseLost, Suspend
-from legato.runtime.parallel import SiblingFailed
+from legato.runtime.parallel import SiblingFailed, gather
 from legato.runtime.task import Fiber, Lane, StartBranches
 
 if TYPE_CHECKING:
@@ -138,26 +137,9 @@ class LaneGroup:
             raise s
         if task.cancel is not None and not task.shield:
             raise Cancelled(*task.cancel)
-        values: list[Any] = []
-        first: BaseException | None = None
-        for i, o in enumerate(self.outcomes):
-            if o is None:  # suspended while a sibling failed: it is stopped
-                o = (False, SiblingFailed(f"branch {i} was stopped because a sibling failed"))
-            ok, value = o
-            if ok:
-                values.append(value)
-                continue
-            err = value
-            if isinstance(err, Cancelled):
-                if err.status == st.TIMED_OUT:
-                    raise err
-                err = SiblingFailed(f"branch {i} was stopped because a sibling failed")
-            values.append(err)
-            if first is None and not isinstance(err, SiblingFailed):
-                first = err
-        if first is not None and not return_exceptions:
-            raise first
-        return values
+        stopped = SiblingFailed("stopped because a sibling failed")
+        return gather([(False, stopped) if o is None else o for o in self.outcomes],
+                      return_exceptions)
 
 
 def run_branches(task: Task, fns: Sequence[Callable[[], Any]], limit: int, fail_fast: bool,

@@ -8,6 +8,7 @@ scheduled position. Branches run as separate fibers of the task, up to ``limit``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from legato.domain import events as ev
@@ -95,24 +96,35 @@ class BranchGroup:
         task = self.task
         if task.cancel is not None and not task.shield:
             raise Cancelled(*task.cancel)
-        values: list[Any] = []
-        first: BaseException | None = None
+        outcomes = []
         for o in self.outcomes:
             assert o is not None
-            if o.ok:
-                values.append(o.value)
-                continue
-            err = o.error
-            if isinstance(err, Cancelled):  # stopped because a sibling failed
-                err = SiblingFailed(f"stopped because a sibling failed ({err.reason})")
-            if isinstance(err, Cancelled) and err.status == st.TIMED_OUT:
+            outcomes.append((o.ok, o.value if o.ok else o.error))
+        return gather(outcomes, return_exceptions)
+
+
+def gather(outcomes: Sequence[tuple[bool, Any]], return_exceptions: bool) -> list[Any]:
+    """Branch results in order, each a value or its failure (a branch stopped because a
+    sibling failed: :class:`SiblingFailed`). Raises the first real failure by position
+    unless ``return_exceptions``; a deadline that stopped a branch always."""
+    values: list[Any] = []
+    first: BaseException | None = None
+    for i, (ok, value) in enumerate(outcomes):
+        if ok:
+            values.append(value)
+            continue
+        err = value
+        if isinstance(err, Cancelled):
+            if err.status == st.TIMED_OUT:
                 raise err
-            values.append(err)
-            if first is None and not isinstance(err, SiblingFailed):
-                first = err
-        if first is not None and not return_exceptions:
-            raise first
-        return values
+            err = SiblingFailed(f"branch {i} was stopped because a sibling failed "
+                                f"({err.reason})")
+        values.append(err)
+        if first is None and not isinstance(err, SiblingFailed):
+            first = err
+    if first is not None and not return_exceptions:
+        raise first
+    return values
 
 
 def run_parallel(task: Task, calls: list[Call], limit: int, fail_fast: bool,

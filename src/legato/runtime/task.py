@@ -199,41 +199,36 @@ class Task:
 
     # --- plumbing ------------------------------------------------------------------------
 
-    @staticmethod
-    def lane() -> Lane | None:
+    def lane(self) -> Lane | None:
         """The ctx.branches branch the current fiber runs in, if any."""
+        if not self.lanes:  # no branch runs: the body's (the usual case, kept cheap)
+            return None
         lane: Lane | None = getattr(greenlet.getcurrent(), "lane", None)
         return lane
 
     @property
     def journal(self) -> Journal:
         """The replay cursor of the current fiber: the body's, or its branch's."""
-        if self.lanes:
-            lane = self.lane()
-            if lane is not None:
-                return lane.journal
-        return self._journal
+        lane = self.lane()
+        return self._journal if lane is None else lane.journal
 
     @property
     def now(self) -> float:
         """The journal time of the current fiber (a branch keeps its own)."""
-        if self.lanes:
-            lane = self.lane()
-            if lane is not None:
-                return lane.now
-        return self._now
+        lane = self.lane()
+        return self._now if lane is None else lane.now
 
     @now.setter
     def now(self, value: float) -> None:
-        lane = self.lane() if self.lanes else None
-        if lane is not None:
-            lane.now = value
-        else:
+        lane = self.lane()
+        if lane is None:
             self._now = value
+        else:
+            lane.now = value
 
     @property
     def patches(self) -> dict[str, bool]:
-        lane = self.lane() if self.lanes else None
+        lane = self.lane()
         return self._patches if lane is None else lane.patches
 
     @property
@@ -266,7 +261,7 @@ class Task:
                 attempt: int | None = None, data: dict[str, Any] | None = None,
                 raw: str | None = None, at: float | None = None) -> Event:
         now = self.clock.now() if at is None else at
-        lane = self.lane() if self.lanes else None
+        lane = self.lane()
         if lane is not None:  # recorded in a ctx.branches branch: say which
             data = {**(data or {}), ev.BRANCH: lane.path}
             if raw is not None:
