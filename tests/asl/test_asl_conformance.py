@@ -17,14 +17,8 @@ from legato import asl
 #: case name -> why it cannot pass yet
 XFAIL: dict[str, str] = {}
 
-_INTERLEAVED = ("AWS runs Parallel branches concurrently and interleaves their events; legato "
-                "records one branch after the other (same events, another order)")
 #: case name -> why its recorded event trace cannot match yet
 XFAIL_TRACE: dict[str, str] = {
-    "scenarios/test_base_scenarios.py::TestBaseScenarios::test_parallel_state"
-    "[PARALLEL_STATE_PARAMETERS]::get_execution_history": _INTERLEAVED,
-    "scenarios/test_base_scenarios.py::TestBaseScenarios::test_parallel_state_order"
-    "::get_execution_history": _INTERLEAVED,
     "scenarios/test_base_scenarios.py::TestBaseScenarios::test_parallel_state_nested"
     "::get_execution_history": "the recorded AWS history omits the inner Parallel state's "
                                "ParallelStateExited event, which legato records",

@@ -250,7 +250,7 @@ class DurableExecutor:
         return self._stopped
 
     def branches(self, jobs: list[Job], max_concurrency: int, *, fail_fast: bool,
-                 isolated: bool) -> list[BranchResult]:
+                 isolated: bool, interleaved: bool = False) -> list[BranchResult]:
         """Branches run concurrently (``ctx.branches``), up to ``max_concurrency`` (0: all).
 
         Each has its own history numbering (``<prefix><first id>.<index>/``), random

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import greenlet
+
 from legato.asl.errors import StatesFailure
 from legato.asl.handlers import Handlers, Outcome, Target, TaskContext, invoke
 from legato.asl.history import History
@@ -125,13 +127,14 @@ class Executor(Protocol):
     def stopped(self) -> bool: ...
 
     def branches(self, jobs: list[Job], max_concurrency: int, *, fail_fast: bool,
-                 isolated: bool) -> list[BranchResult]: ...
+                 isolated: bool, interleaved: bool = False) -> list[BranchResult]: ...
 
 
 class MemoryExecutor:
     """In memory, on a virtual clock: waits jump the clock instead of blocking.
 
-    Branches run one after another, each on its own fork of the clock that starts when a
+    Parallel branches interleave their events in time order (as AWS records them); Map
+    iterations run one after another, each on its own fork of the clock that starts when a
     concurrency slot frees up, so elapsed times match a concurrent run; a branch that would
     start (or go on) after a sibling failed is aborted, as AWS aborts it.
     """
@@ -147,11 +150,17 @@ class MemoryExecutor:
         self.rng = rng if rng is not None else random.Random()
         self.stop_at = stop_at
         self.world = world
+        #: an interleaved branch hands over to its scheduler before every event it records
+        self.scheduler: greenlet.greenlet | None = None
 
     def now(self) -> float:
         return self.t
 
     def record(self, event_type: str, details: dict[str, Any] | None = None) -> int:
+        if self.scheduler is not None:  # a sibling whose clock is earlier records first
+            self.scheduler.switch()
+            if self.stopped():  # ... and failed meanwhile: this branch ends here
+                raise BranchAborted()
         return self.history.add(event_type, self.t, details)
 
     @property
@@ -227,7 +236,9 @@ class MemoryExecutor:
         return self.stop_at is not None and self.t >= self.stop_at
 
     def branches(self, jobs: list[Job], max_concurrency: int, *, fail_fast: bool,
-                 isolated: bool) -> list[BranchResult]:
+                 isolated: bool, interleaved: bool = False) -> list[BranchResult]:
+        if interleaved and len(jobs) > 1 and max_concurrency <= 0 and not isolated:
+            return self._interleaved(jobs, fail_fast)
         if not jobs:
             return []
         width = len(jobs) if max_concurrency <= 0 else min(max_concurrency, len(jobs))
@@ -260,6 +271,50 @@ class MemoryExecutor:
             slots[slot] = child.t
         self.t = failed_at if failed_at != math.inf else max(slots)
         return results
+
+
+    def _interleaved(self, jobs: list[Job], fail_fast: bool) -> list[BranchResult]:
+        """Every branch at once, their events interleaved as AWS records a Parallel state's:
+        the branch whose clock is earliest goes on, ties taken in turn, one event at a time.
+        A failure stops the others once their clocks pass it."""
+        n = len(jobs)
+        children = [MemoryExecutor(self.handlers, start=self.t, history=self.history,
+                                   rng=self.rng, stop_at=self.stop_at, world=self.world)
+                    for _ in jobs]
+        results: list[BranchResult | None] = [None] * n
+        failed_at = math.inf
+
+        def body(i: int) -> None:
+            nonlocal failed_at
+            child = children[i]
+            try:
+                results[i] = BranchResult(True, jobs[i](child), ended_at=child.t)
+            except StatesFailure as failure:
+                results[i] = BranchResult(False, failure=failure, ended_at=child.t)
+                if fail_fast and child.t < failed_at:
+                    failed_at = child.t
+                    for other in children:
+                        if other is not child:
+                            other.stop_at = min(other.stop_at or math.inf, failed_at)
+            except BranchAborted:
+                results[i] = BranchResult(False, aborted=True, ended_at=child.t)
+
+        me = greenlet.getcurrent()
+        for child in children:
+            child.scheduler = me
+        runs = [greenlet.greenlet(lambda i=i: body(i)) for i in range(n)]
+        turns = [0] * n
+        live = list(range(n))
+        turn = 0
+        while live:
+            i = min(live, key=lambda k: (children[k].t, turns[k], k))
+            turn += 1
+            turns[i] = turn
+            runs[i].switch()
+            if runs[i].dead:
+                live.remove(i)
+        self.t = failed_at if failed_at != math.inf else max(c.t for c in children)
+        return [r if r is not None else BranchResult(False, aborted=True) for r in results]
 
 
 def _not_found(request: TaskRequest) -> str:

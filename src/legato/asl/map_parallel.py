@@ -44,7 +44,7 @@ def parallel_body(interp: Interpreter, state: m.ParallelState, value: Any, frame
         return run
 
     results = ex.branches([job(b) for b in state.branches], 0, fail_fast=True,
-                          isolated=False)
+                          isolated=False, interleaved=True)
     failure = _first_failure(results)
     if failure is not None or any(r.aborted for r in results):
         if failure is None:
