@@ -262,3 +262,32 @@ def test_nested_branches_replay_after_a_wake_up(make_engine: Make, clock: Virtua
     assert len(lanes) == 6  # four inner lanes, two outer ones
     replayed = legato.testing.replay(wf, h.history())
     assert replayed.complete and replayed.result == [[11, 12, 13], [21, 22, 23]]
+
+
+def test_parallel_steps_inside_a_branch_replay_from_the_branch(make_engine: Make,
+                                                               clock: VirtualClock,
+                                                               unique_name) -> None:
+    ran: list[int] = []
+
+    @legato.step
+    def square(x: int) -> int:
+        ran.append(x)
+        return x * x
+
+    @legato.workflow(name=unique_name("mapinbranch"))
+    def wf(ctx: legato.WorkflowContext) -> list[object]:
+        def mapped() -> list[int]:
+            out = ctx.map(square, [1, 2, 3])
+            ctx.sleep(30)
+            return out
+
+        return ctx.branches([mapped, lambda: square(4)])
+
+    engine = make_engine(clock=clock).launch()
+    h = engine.start(wf)
+    h.wait_status("WAITING")
+    clock.advance(31)
+    assert h.result(timeout=10) == [[1, 4, 9], 16]
+    assert sorted(ran) == [1, 2, 3, 4]
+    scheduled = [e for e in h.history() if e["type"] == "StepScheduled"]
+    assert len(scheduled) == 3 and len({e["lane"] for e in scheduled}) == 1
