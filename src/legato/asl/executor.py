@@ -272,7 +272,6 @@ class MemoryExecutor:
         self.t = failed_at if failed_at != math.inf else max(slots)
         return results
 
-
     def _interleaved(self, jobs: list[Job], fail_fast: bool) -> list[BranchResult]:
         """Every branch at once, their events interleaved as AWS records a Parallel state's:
         the branch whose clock is earliest goes on, ties taken in turn, one event at a time.
