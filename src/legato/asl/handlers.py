@@ -145,6 +145,11 @@ class Handlers:
         """Raise :class:`HandlerError` naming every Task resource without a handler."""
         missing: list[str] = []
         for _, st in machine.walk():
+            reader = getattr(st, "item_reader", None)
+            if reader is not None and reader.resource and self.find(
+                    classify(reader.resource)) is None:
+                missing.append(f"state {st.name!r}: ItemReader {reader.resource}"
+                               f" -> handlers[{reader.resource!r}]")
             if not isinstance(st, m.TaskState):
                 continue
             target = classify(st.resource)

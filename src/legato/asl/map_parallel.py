@@ -19,6 +19,7 @@ from legato.asl import model as m
 from legato.asl.errors import StatesFailure
 from legato.asl.evaluate import Frame, compact, runtime, size
 from legato.asl.executor import BranchAborted, BranchResult, Executor, Job
+from legato.asl.item_reader import read_items
 from legato.asl.jsonpath import JsonPath, PathNotFound
 
 if TYPE_CHECKING:
@@ -163,12 +164,13 @@ def _batches(state: m.MapState, inputs: list[Any], value: Any, frame: Frame) -> 
 
 def map_body(interp: Interpreter, state: m.MapState, value: Any, frame: Frame) -> list[Any]:
     ex = frame.executor
-    if state.has_item_reader:
-        raise StatesFailure(errors.ITEM_READER_FAILED,
-                            "ItemReader (reading items from S3) is not supported; pass the "
-                            "items in the state input", locate=True)
     try:
-        items = _items(state, value, frame)
+        reader = state.item_reader
+        if reader is not None:
+            most = _integer(reader.max_items, reader.max_items_path, value, frame, "MaxItems")
+            items = read_items(reader, state.name, value, frame, most)
+        else:
+            items = _items(state, value, frame)
     except StatesFailure as f:
         if f.event is not None:
             interp.located(f, frame)

@@ -228,6 +228,21 @@ class ItemBatcher:
     batch_input: Node | None = None
 
 
+@dataclass(frozen=True)
+class ItemReader:
+    """Where a Map reads its items from (``ItemReader``): a handler for ``resource``
+    (``arn:aws:states:::s3:getObject`` / ``s3:listObjectsV2``) called with ``parameters``."""
+
+    resource: str
+    parameters: Node | None = None  # Parameters (JSONPath) or Arguments (JSONata)
+    input_type: str | None = None  # CSV | JSON | JSONL | MANIFEST
+    header_location: str | None = None  # FIRST_ROW | GIVEN
+    headers: tuple[str, ...] = ()
+    delimiter: str = ","
+    max_items: Node | None = None
+    max_items_path: JsonPath | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class MapState(ExecState):
     processor: Machine | None = None
@@ -244,7 +259,7 @@ class MapState(ExecState):
     tolerated_failure_percentage: Node | None = None
     tolerated_failure_percentage_path: JsonPath | None = None
     label: str | None = None
-    has_item_reader: bool = False
+    item_reader: ItemReader | None = None
 
 
 # --- machines --------------------------------------------------------------------------------

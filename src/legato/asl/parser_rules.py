@@ -211,7 +211,7 @@ def map_state(r: _Reader, common: dict[str, Any], parse_machine: MachineParser) 
         tolerated_failure_count_path=r.path_field("ToleratedFailureCountPath")[0],
         tolerated_failure_percentage=percentage,
         tolerated_failure_percentage_path=r.path_field("ToleratedFailurePercentagePath")[0],
-        label=label, has_item_reader="ItemReader" in r.d)
+        label=label, item_reader=_item_reader(r))
 
 
 _BATCH_FIELDS = {"MaxItemsPerBatch", "MaxItemsPerBatchPath", "MaxInputBytesPerBatch",
@@ -242,3 +242,60 @@ def _batcher(r: _Reader) -> m.ItemBatcher | None:
     if not any(k in raw for k in _BATCH_FIELDS - {"BatchInput"}):
         r.ctx.add(where, "needs MaxItemsPerBatch or MaxInputBytesPerBatch (or their Path form)")
     return batch
+
+
+_READER_FIELDS = {"Resource", "ReaderConfig", "Parameters", "Arguments"}
+_CONFIG_FIELDS = {"InputType", "CSVHeaderLocation", "CSVHeaders", "CSVDelimiter", "MaxItems",
+                  "MaxItemsPath"}
+_DELIMITERS = {"COMMA": ",", "PIPE": "|", "SEMICOLON": ";", "SPACE": " ", "TAB": "\t"}
+
+
+def _item_reader(r: _Reader) -> m.ItemReader | None:
+    from legato.asl.parser import _join
+    from legato.asl.parser import _Reader as Reader
+
+    raw = r.d.get("ItemReader")
+    if raw is None:
+        return None
+    where = r.at("ItemReader")
+    if not isinstance(raw, Mapping):
+        r.ctx.add(where, "must be an object")
+        return None
+    for k in raw:
+        if k not in _READER_FIELDS:
+            r.ctx.add(_join(where, str(k)), "unknown field")
+    sub = Reader(raw, where, r.ql, r.ctx)
+    resource = sub.string("Resource")
+    if resource is None:
+        r.ctx.add(where, "needs a Resource (e.g. arn:aws:states:::s3:getObject)")
+    params_key = "Arguments" if sub.jsonata else "Parameters"
+    config = raw.get("ReaderConfig", {})
+    cwhere = _join(where, "ReaderConfig")
+    if not isinstance(config, Mapping):
+        r.ctx.add(cwhere, "must be an object")
+        config = {}
+    for k in config:
+        if k not in _CONFIG_FIELDS:
+            r.ctx.add(_join(cwhere, str(k)), "unknown field")
+    conf = Reader(config, cwhere, r.ql, r.ctx)
+    input_type = conf.string("InputType")
+    if input_type is not None and input_type not in ("CSV", "JSON", "JSONL", "MANIFEST"):
+        r.ctx.add(_join(cwhere, "InputType"), "must be CSV, JSON, JSONL or MANIFEST")
+    location = conf.string("CSVHeaderLocation")
+    if location is not None and location not in ("FIRST_ROW", "GIVEN"):
+        r.ctx.add(_join(cwhere, "CSVHeaderLocation"), "must be FIRST_ROW or GIVEN")
+    headers = config.get("CSVHeaders", [])
+    if not isinstance(headers, list) or not all(isinstance(h, str) for h in headers):
+        r.ctx.add(_join(cwhere, "CSVHeaders"), "must be a list of strings")
+        headers = []
+    if location == "GIVEN" and not headers:
+        r.ctx.add(cwhere, "CSVHeaderLocation GIVEN needs CSVHeaders")
+    delimiter = conf.string("CSVDelimiter") or "COMMA"
+    if delimiter not in _DELIMITERS:
+        r.ctx.add(_join(cwhere, "CSVDelimiter"), "must be " + ", ".join(_DELIMITERS))
+    return m.ItemReader(
+        resource=resource or "", parameters=sub.template(params_key), input_type=input_type,
+        header_location=location, headers=tuple(headers),
+        delimiter=_DELIMITERS.get(delimiter, ","),
+        max_items=conf.integer("MaxItems", minimum=0),
+        max_items_path=conf.path_field("MaxItemsPath")[0])
