@@ -333,6 +333,9 @@ def register(name: str, machine: m.Machine | Mapping[str, Any] | str,
     table.check(parsed)
     binding = Binding(name, parsed, table)
     for _, st in parsed.walk():
+        reader = getattr(st, "item_reader", None)
+        if reader is not None and reader.resource:
+            binding.step_for(classify(reader.resource).key or reader.resource)
         if isinstance(st, m.TaskState):
             target = classify(st.resource)
             if target.kind == "execution" and table.find(target) is None:
