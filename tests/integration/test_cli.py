@@ -531,3 +531,24 @@ def test_the_cli_and_the_library_load_only_what_they_use() -> None:
     out = subprocess.run([sys.executable, "-c", used], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "['croniter']"
+
+
+def test_the_timeline_shows_the_branch_each_event_was_recorded_in() -> None:
+    from rich.console import Console
+
+    from legato.cli.output import timeline
+
+    history = [{"seq": 1, "type": "WorkflowStarted", "at": 0.0, "name": "wf", "input": []},
+               {"seq": 2, "type": "BranchesStarted", "at": 0.0, "name": "branches",
+                "count": 2},
+               {"seq": 3, "type": "StepCompleted", "at": 0.1, "name": "pay", "attempt": 1,
+                "result": 1, "lane": "2.1"}]
+    console = Console(width=200, record=True)
+    console.print(timeline(history))
+    text = console.export_text()
+    assert "LANE" in text.splitlines()[0]
+    row = next(line for line in text.splitlines() if "pay" in line)
+    assert "2.1" in row and '"lane"' not in row
+    console = Console(width=200, record=True)
+    console.print(timeline(history[:2]))
+    assert "LANE" not in console.export_text()  # no branches, no column

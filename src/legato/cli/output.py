@@ -34,7 +34,7 @@ _EVENT_STYLES = {
     "WorkflowTerminated": "magenta",
     "WorkflowTimedOut": "red",
 }
-_EVENT_KEYS = frozenset({"seq", "type", "at", "name", "pos", "attempt"})
+_EVENT_KEYS = frozenset({"seq", "type", "at", "name", "pos", "attempt", "lane"})
 
 
 def console(file: TextIO | None = None) -> Console:
@@ -213,28 +213,35 @@ def _secs(s: float) -> str:
 
 
 def timeline(history: list[dict[str, Any]]) -> Table:
-    """The journal as a table: seq, time (UTC), elapsed, event type, name, attempt, detail."""
+    """The journal as a table: seq, time (UTC), elapsed, event type, name, the ctx.branches
+    branch (lane) it was recorded in if any, attempt, detail."""
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("SEQ", justify="right", no_wrap=True)
     table.add_column("TIME (UTC)", no_wrap=True)
     table.add_column("+ELAPSED", justify="right", no_wrap=True)
     table.add_column("EVENT", no_wrap=True)
     table.add_column("NAME", no_wrap=True)
+    lanes = any(e.get("lane") for e in history)
+    if lanes:
+        table.add_column("LANE", no_wrap=True)
     table.add_column("ATTEMPT", justify="right", no_wrap=True)
     table.add_column("DETAIL")
     start = float(history[0]["at"]) if history else 0.0
     for e in history:
         at = float(e["at"])
         dt = datetime.fromtimestamp(at, UTC)
-        table.add_row(
+        cells: list[str | Text] = [
             str(e["seq"]),
             dt.strftime("%H:%M:%S.") + f"{dt.microsecond // 1000:03d}",
             _secs(at - start),
             Text(str(e["type"]), style=_EVENT_STYLES.get(str(e["type"]), "")),
             Text(str(e.get("name") or "")),
-            str(e["attempt"]) if e.get("attempt") is not None else "",
-            Text(event_detail(e, start)),
-        )
+        ]
+        if lanes:
+            cells.append(str(e.get("lane") or ""))
+        cells += [str(e["attempt"]) if e.get("attempt") is not None else "",
+                  Text(event_detail(e, start))]
+        table.add_row(*cells)
     return table
 
 
