@@ -168,28 +168,24 @@ def test_parallel_branches_run_concurrently_on_the_virtual_clock() -> None:
 
 def test_parallel_events_interleave_in_time_order_and_a_failure_stops_the_rest() -> None:
     """As AWS records a Parallel state: the branches' events in the order they happen."""
-    definition = machine({"P": {"Type": "Parallel", "End": True, "Branches": [
-        {"StartAt": "Slow", "States": {
-            "Slow": {"Type": "Wait", "Seconds": 30, "Next": "After"},
-            "After": {"Type": "Pass", "End": True}}},
-        {"StartAt": "Quick", "States": {
-            "Quick": {"Type": "Wait", "Seconds": 10, "Next": "Done"},
-            "Done": {"Type": "Pass", "End": True}}}]}})
-    result = asl.execute(definition, {}, start_time=T0)
+    def parallel(quick_then: dict[str, Any]) -> dict[str, Any]:
+        return machine({"P": {"Type": "Parallel", "End": True, "Branches": [
+            {"StartAt": "Slow", "States": {
+                "Slow": {"Type": "Wait", "Seconds": 30, "Next": "After"},
+                "After": {"Type": "Pass", "End": True}}},
+            {"StartAt": "Quick", "States": {
+                "Quick": {"Type": "Wait", "Seconds": 10, "Next": "Then"},
+                "Then": quick_then}}]}})
+
+    result = asl.execute(parallel({"Type": "Pass", "End": True}), {}, start_time=T0)
     assert result.trace()[3:11] == [
         "WaitStateEntered:Slow", "WaitStateEntered:Quick", "WaitStateExited:Quick",
-        "PassStateEntered:Done", "PassStateExited:Done", "WaitStateExited:Slow",
+        "PassStateEntered:Then", "PassStateExited:Then", "WaitStateExited:Slow",
         "PassStateEntered:After", "PassStateExited:After"]
-    failing = machine({"P": {"Type": "Parallel", "End": True, "Branches": [
-        {"StartAt": "Slow", "States": {
-            "Slow": {"Type": "Wait", "Seconds": 30, "Next": "After"},
-            "After": {"Type": "Pass", "End": True}}},
-        {"StartAt": "Quick", "States": {
-            "Quick": {"Type": "Wait", "Seconds": 10, "Next": "Boom"},
-            "Boom": {"Type": "Fail", "Error": "Out.Of.Stock"}}}]}})
-    result = asl.execute(failing, {}, start_time=T0)
+    result = asl.execute(parallel({"Type": "Fail", "Error": "Out.Of.Stock"}), {},
+                         start_time=T0)
     assert (result.status, result.error) == ("FAILED", "Out.Of.Stock")
-    assert "WaitStateExited:Slow" not in result.trace()  # stopped when Boom failed
+    assert "WaitStateExited:Slow" not in result.trace()  # stopped when Then failed
     assert "PassStateEntered:After" not in result.trace()
     assert str(result.history[-1]["timestamp"]).startswith("2023-11-14T22:13:30")  # at +10 s
 

@@ -218,21 +218,30 @@ _BATCH_FIELDS = {"MaxItemsPerBatch", "MaxItemsPerBatchPath", "MaxInputBytesPerBa
                  "MaxInputBytesPerBatchPath", "BatchInput"}
 
 
-def _batcher(r: _Reader) -> m.ItemBatcher | None:
+def _sub_object(r: _Reader, key: str, fields: set[str]) -> _Reader | None:
+    """A reader of the object at ``key`` (None if absent or not an object, which is
+    reported); fields it does not know are reported too."""
     from legato.asl.parser import _join
     from legato.asl.parser import _Reader as Reader
 
-    raw = r.d.get("ItemBatcher")
+    raw = r.d.get(key)
     if raw is None:
         return None
-    where = r.at("ItemBatcher")
+    where = r.at(key)
     if not isinstance(raw, Mapping):
         r.ctx.add(where, "must be an object")
         return None
     for k in raw:
-        if k not in _BATCH_FIELDS:
+        if k not in fields:
             r.ctx.add(_join(where, str(k)), "unknown field")
-    sub = Reader(raw, where, r.ql, r.ctx)
+    return Reader(raw, where, r.ql, r.ctx)
+
+
+def _batcher(r: _Reader) -> m.ItemBatcher | None:
+    sub = _sub_object(r, "ItemBatcher", _BATCH_FIELDS)
+    if sub is None:
+        return None
+    raw, where = sub.d, sub.path
     batch = m.ItemBatcher(
         max_items=sub.integer("MaxItemsPerBatch", minimum=1),
         max_items_path=sub.path_field("MaxItemsPerBatchPath")[0],
@@ -254,30 +263,17 @@ def _item_reader(r: _Reader) -> m.ItemReader | None:
     from legato.asl.parser import _join
     from legato.asl.parser import _Reader as Reader
 
-    raw = r.d.get("ItemReader")
-    if raw is None:
+    sub = _sub_object(r, "ItemReader", _READER_FIELDS)
+    if sub is None:
         return None
-    where = r.at("ItemReader")
-    if not isinstance(raw, Mapping):
-        r.ctx.add(where, "must be an object")
-        return None
-    for k in raw:
-        if k not in _READER_FIELDS:
-            r.ctx.add(_join(where, str(k)), "unknown field")
-    sub = Reader(raw, where, r.ql, r.ctx)
+    where = sub.path
     resource = sub.string("Resource")
     if resource is None:
         r.ctx.add(where, "needs a Resource (e.g. arn:aws:states:::s3:getObject)")
     params_key = "Arguments" if sub.jsonata else "Parameters"
-    config = raw.get("ReaderConfig", {})
     cwhere = _join(where, "ReaderConfig")
-    if not isinstance(config, Mapping):
-        r.ctx.add(cwhere, "must be an object")
-        config = {}
-    for k in config:
-        if k not in _CONFIG_FIELDS:
-            r.ctx.add(_join(cwhere, str(k)), "unknown field")
-    conf = Reader(config, cwhere, r.ql, r.ctx)
+    conf = _sub_object(sub, "ReaderConfig", _CONFIG_FIELDS) or Reader({}, cwhere, r.ql, r.ctx)
+    config = conf.d
     input_type = conf.string("InputType")
     if input_type is not None and input_type not in ("CSV", "JSON", "JSONL", "MANIFEST"):
         r.ctx.add(_join(cwhere, "InputType"), "must be CSV, JSON, JSONL or MANIFEST")
