@@ -116,7 +116,8 @@ class WorkflowContext:
                 if not isinstance(captured, Captured):
                     raise LegatoError(
                         f"ctx.parallel branch {i} must make exactly one step call, like "
-                        f"lambda: charge(order); it returned {captured!r}")
+                        f"lambda: charge(order); it returned {captured!r} (for branches that "
+                        "do more, use ctx.branches)")
                 calls.append((captured.sdef, captured.args, captured.kwargs))
         finally:
             task.capturing = False
