@@ -291,3 +291,31 @@ def test_parallel_steps_inside_a_branch_replay_from_the_branch(make_engine: Make
     assert sorted(ran) == [1, 2, 3, 4]
     scheduled = [e for e in h.history() if e["type"] == "StepScheduled"]
     assert len(scheduled) == 3 and len({e["lane"] for e in scheduled}) == 1
+
+
+def test_cancelling_a_run_stops_every_branch(engine: legato.Engine, unique_name) -> None:
+    ran: list[str] = []
+
+    @legato.step
+    def note(what: str) -> str:
+        ran.append(what)
+        return what
+
+    @legato.workflow(name=unique_name("cancel"))
+    def wf(ctx: legato.WorkflowContext) -> list[object]:
+        def waits() -> object:
+            ctx.wait_event("never", key=ctx.workflow_id)
+            return note("after the event")
+
+        def sleeps() -> object:
+            ctx.sleep(3600)
+            return note("after the sleep")
+
+        return ctx.branches([waits, sleeps])
+
+    h = engine.start(wf)
+    h.wait_status("WAITING")
+    h.cancel()
+    assert h.wait_status("CANCELLED") == "CANCELLED"
+    assert ran == []
+    assert h.history()[-1]["type"] == "WorkflowCancelled"
