@@ -319,3 +319,26 @@ def test_cancelling_a_run_stops_every_branch(engine: legato.Engine, unique_name)
     assert h.wait_status("CANCELLED") == "CANCELLED"
     assert ran == []
     assert h.history()[-1]["type"] == "WorkflowCancelled"
+
+
+def test_a_deadline_ends_a_run_with_branches_timed_out(make_engine: Make, clock: VirtualClock,
+                                                       unique_name) -> None:
+    @legato.step
+    def one() -> int:
+        return 1
+
+    @legato.workflow(name=unique_name("deadline"), deadline=60)
+    def wf(ctx: legato.WorkflowContext) -> list[object]:
+        def slow() -> int:
+            ctx.sleep(3600)
+            return one()
+
+        return ctx.branches([slow, one])
+
+    engine = make_engine(clock=clock).launch()
+    h = engine.start(wf)
+    h.wait_status("WAITING")
+    clock.advance(61)
+    assert h.wait_status("TIMED_OUT") == "TIMED_OUT"
+    steps = [e for e in h.history() if e["type"] == "StepCompleted"]
+    assert len(steps) == 1  # the quick branch's step; the sleeping branch never got to its
