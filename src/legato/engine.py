@@ -38,6 +38,9 @@ from legato.store.base import (
 from legato.store.url import open_store, resolve_url
 from legato.worker.worker import Worker
 
+#: runs deleted per transaction by :meth:`Engine.purge`
+PURGE_BATCH = 500
+
 
 class Engine:
     """Starts, runs and inspects durable workflows.
@@ -283,6 +286,38 @@ class Engine:
         """Handles on runs, newest first, optionally filtered by status and name."""
         s = st.validate(status) if status else None
         return [WorkflowHandle(self, r.id) for r in self.store.list_workflows(s, name, limit)]
+
+    def purge(self, older_than: float | timedelta, *, status: str | Iterable[str] | None = None,
+              dry_run: bool = False) -> int:
+        """Delete the runs that ended (``COMPLETED``, ``FAILED``, ``CANCELLED``,
+        ``TIMED_OUT``, or those of ``status``) more than ``older_than`` ago, with everything
+        recorded for them; returns how many. Runs that have not ended are never touched; a
+        purged run's id may be started again. ``dry_run`` only counts them."""
+        try:
+            secs = seconds(older_than, "older_than")
+        except TypeError as exc:
+            raise InvalidInput(str(exc)) from None
+        if secs is None or secs < 0:
+            raise InvalidInput(f"older_than must be zero or more, not {older_than!r}")
+        wanted = []
+        for s in [status] if isinstance(status, str) else list(status or st.TERMINAL):
+            try:
+                s = st.validate(str(s))
+            except ValueError as exc:
+                raise InvalidInput(str(exc)) from None
+            if s not in st.TERMINAL:
+                raise InvalidInput(f"only ended runs can be purged; {s} is not an ended status"
+                                   f" ({', '.join(sorted(st.TERMINAL))})")
+            wanted.append(s)
+        before = self.clock.now() - secs
+        if dry_run:
+            return self.store.count_ended(before, wanted)
+        total = 0
+        while True:
+            gone = self.store.purge(before, wanted, PURGE_BATCH)
+            total += len(gone)
+            if len(gone) < PURGE_BATCH:
+                return total
 
     def publish(self, event_type: str, *, key: str | None = None, data: Any = None,
                 event_id: str | None = None,

@@ -7,7 +7,14 @@ import dataclasses
 import threading
 from collections.abc import Callable
 
-from conformance_helpers import T0, new, parent_waiting_for_child, started, suspend_on
+from conformance_helpers import (
+    T0,
+    new,
+    parent_waiting_for_child,
+    started,
+    step_event,
+    suspend_on,
+)
 
 from legato.domain.circuit import CircuitState
 from legato.domain.events import Event
@@ -358,3 +365,39 @@ def test_each_schedule_tick_runs_once(open_stores: OpenStores) -> None:
     assert a.due_schedules(T0 + 100) == [] and a.next_schedule_tick() is None
     assert [s.name for s in b.list_schedules()] == ["nightly"]
     assert a.delete_schedule("nightly") and not a.delete_schedule("nightly")
+
+
+def test_purge_deletes_old_ended_runs_with_all_they_recorded(store: Store) -> None:
+    for wid in ("old-done", "old-failed", "recent", "waiting"):
+        new(store, wid)
+    claimed = {c.row.id: c.row.epoch for c in store.claim("w1", ["wf"], T0, 10)}
+    cond = [Condition("event", "paid", "k")]
+    for wid in ("old-done", "waiting"):
+        assert store.take(wid, 2, cond, T0, register=True) is None
+        store.send_signal(wid, "poke", '"x"', T0)
+        store.create_task(Task(id=f"{wid}-task", workflow_id=wid, name="approve"), T0)
+    store.commit([Write("old-done", claimed["old-done"], [step_event(2)], status="COMPLETED",
+                        result="1", release=True),
+                  Write("old-failed", claimed["old-failed"], [], status="FAILED",
+                        error={"type": "E", "message": "m"}, release=True),
+                  Write("waiting", claimed["waiting"], [], status="WAITING", release=True,
+                        await_pos=2)], T0 + 10)
+    store.commit([Write("recent", claimed["recent"], [], status="COMPLETED", result="2",
+                        release=True)], T0 + 100)
+    ended = ["COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"]
+    assert store.count_ended(T0 + 50, ended) == 2
+    assert store.count_ended(T0 + 50, ["FAILED"]) == 1
+    assert store.purge(T0 + 50, ["FAILED"], 10) == ["old-failed"]
+    assert sorted(store.purge(T0 + 50, ended, 10)) == ["old-done"]
+    assert store.purge(T0 + 50, ended, 10) == []
+    assert store.get("old-done") is None and store.journal("old-done") == []
+    assert store.get_task("old-done-task") is None
+    assert store.task_history("old-done-task") == []  # its audit went with it
+    for wid in ("recent", "waiting"):  # too recent, and not ended
+        row = store.get(wid)
+        assert row is not None and store.journal(wid)
+    assert store.get_task("waiting-task") is not None
+    # the id can be started again: a new run, not the purged one
+    row, created = store.create(NewWorkflow("old-done", "wf", "[7]", T0 + 200),
+                                started("wf", T0 + 200))
+    assert created and row.status == "PENDING"

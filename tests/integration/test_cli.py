@@ -297,6 +297,14 @@ def test_cancel_and_terminate_sleeping_workflows(folder: Path, db: str,
     assert r.returncode == 0 and "already ended CANCELLED" in r.stdout
     assert w.stop() == 0
 
+    # both ended: a purge of what ended before now deletes them (a dry run only counts)
+    r = legato("purge", "--older-than", "0", "--dry-run", "--db", db, cwd=folder)
+    assert r.returncode == 0 and r.stdout.strip() == "2 runs would be deleted", r.stderr
+    r = legato("purge", "--older-than", "0s", "--status", "cancelled", "--db", db, cwd=folder)
+    assert r.returncode == 0 and r.stdout.strip() == "2 runs deleted", r.stderr
+    r = legato("show", "s-1", "--db", db, cwd=folder)
+    assert r.returncode == 2
+
 
 def test_sigterm_stops_gracefully_and_next_worker_finishes(folder: Path, db: str,
                                                            workers: list[WorkerProcess]
@@ -370,6 +378,8 @@ def known(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     (["cancel", "ghost"], ["ghost"]),
     (["terminate", "ghost"], ["ghost"]),
     (["list", "--status", "DONE"], ["'DONE'", "COMPLETED"]),
+    (["purge", "--older-than", "soon"], ["--older-than", "'soon'", "30d"]),
+    (["purge", "--older-than", "1d", "--status", "RUNNING"], ["only ended runs", "RUNNING"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(known: tuple[Path, str], args: list[str],
                                           words: list[str]) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from pydantic import BaseModel
@@ -212,3 +213,42 @@ def test_a_failing_wake_up_read_is_retried_at_a_pace_not_in_a_tight_loop(
     time.sleep(0.5)
     engine.shutdown()
     assert 1 <= len(calls) <= 30, len(calls)
+
+
+def test_purge_deletes_runs_that_ended_long_ago(make_engine, clock, unique_name) -> None:
+    @legato.step(retry=legato.RetryPolicy(max_attempts=1))
+    def work(ok: bool) -> str:
+        if not ok:
+            raise ValueError("no")
+        return "done"
+
+    @legato.workflow(name=unique_name("purged"))
+    def wf(ctx: legato.WorkflowContext, ok: bool) -> str:
+        return work(ok)
+
+    @legato.workflow(name=unique_name("waits"))
+    def waits(ctx: legato.WorkflowContext) -> object:
+        return ctx.wait_event("never", key=ctx.workflow_id)
+
+    engine = make_engine(clock=clock).launch()
+    done = engine.start(wf, True, workflow_id=unique_name("done"))
+    failed = engine.start(wf, False, workflow_id=unique_name("failed"))
+    waiting = engine.start(waits)
+    assert done.result(timeout=10) == "done"
+    with pytest.raises(legato.WorkflowFailed):
+        failed.result(timeout=10)
+    waiting.wait_status("WAITING")
+    assert engine.purge(timedelta(days=1), dry_run=True) == 0  # not old enough yet
+    clock.advance(2 * 86400)
+    assert engine.purge(timedelta(days=1), status="FAILED", dry_run=True) == 1
+    assert engine.purge(timedelta(days=1), status=["failed"]) == 1
+    assert engine.purge(86400) == 1
+    with pytest.raises(legato.WorkflowNotFound):
+        engine.handle(done.workflow_id)
+    assert waiting.status == "WAITING"  # not ended: never purged
+    again = engine.start(wf, True, workflow_id=done.workflow_id)  # the id is free again
+    assert again.result(timeout=10) == "done"
+    with pytest.raises(legato.InvalidInput, match="only ended runs"):
+        engine.purge(0, status="WAITING")
+    with pytest.raises(legato.InvalidInput, match="zero or more"):
+        engine.purge(-5)

@@ -299,6 +299,50 @@ def cancel(
             print(f"{workflow_id} {end}")
 
 
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def _duration(text: str, option: str) -> float:
+    """Seconds from ``90``, ``90s``, ``15m``, ``12h``, ``30d`` or ``2w``."""
+    t = text.strip().lower()
+    unit = _UNITS.get(t[-1:])
+    try:
+        value = float(t[:-1] if unit is not None else t) * (unit or 1.0)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise CliError(f"{option} {text!r} is not a duration: give seconds or a number with"
+                       " s, m, h, d or w (e.g. 30d)", USAGE)
+    return value
+
+
+@app.command()
+def purge(
+    ctx: typer.Context,
+    older_than: Annotated[str, typer.Option(
+        "--older-than", metavar="AGE", show_default=False,
+        help="Runs that ended longer ago than this: seconds, or 15m, 12h, 30d, 2w.")],
+    status: Annotated[list[str] | None, typer.Option(
+        "--status", metavar="S", show_default=False,
+        help="Only runs that ended with this status (repeatable; default: every ended one)."
+    )] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Only count what would be deleted.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Delete runs that ended long ago, with their histories, to keep the store small.
+
+    Runs that have not ended are never touched. A purged run's id can be started again.
+    Example:
+
+        legato purge --older-than 30d --status COMPLETED
+    """
+    age = _duration(older_than, "--older-than")
+    with _engine(ctx, db) as engine:
+        count = engine.purge(age, status=status or None, dry_run=dry_run)
+    print(f"{count} run{'s' * (count != 1)} {'would be ' if dry_run else ''}deleted")
+
+
 def _end_status(engine: Engine, workflow_id: str, timeout: float | None) -> str:
     try:
         _wait(engine, workflow_id, timeout)

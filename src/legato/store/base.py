@@ -191,6 +191,16 @@ class Store(abc.ABC):
     def journal(self, workflow_id: str) -> list[Event]: ...
 
     @abc.abstractmethod
+    def purge(self, before: float, statuses: Sequence[str], limit: int) -> list[str]:
+        """Delete up to ``limit`` runs in ``statuses`` (ended ones) that ended before
+        ``before``, with all that is recorded for them (journal, deliveries, waits, signals,
+        state, human tasks and their audit); returns their ids."""
+
+    @abc.abstractmethod
+    def count_ended(self, before: float, statuses: Sequence[str]) -> int:
+        """How many runs :meth:`purge` would delete in all."""
+
+    @abc.abstractmethod
     def request_cancel(self, workflow_id: str, now: float) -> WorkflowRow | None:
         """Flag an active workflow for cancellation and make it runnable now."""
 

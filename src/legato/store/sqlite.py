@@ -285,6 +285,26 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
         c.execute("INSERT INTO journal VALUES (?,?,?,?,?,?,?,?)", event_params(new.id, started))
         return row, True
 
+    def purge(self, before: float, statuses: Sequence[str], limit: int) -> list[str]:
+        with self._tx() as c:
+            ids = [r[0] for r in c.execute(
+                f"SELECT id FROM workflows WHERE status IN ({_marks(len(statuses))})"
+                " AND completed_at < ? LIMIT ?", (*statuses, before, min(limit, _CHUNK)))]
+            if ids:
+                marks = _marks(len(ids))
+                c.execute("DELETE FROM task_audit WHERE task_id IN (SELECT id FROM tasks"
+                          f" WHERE workflow_id IN ({marks}))", ids)
+                for table in ("journal", "inbox", "waits", "signals", "workflow_state",
+                              "tasks"):
+                    c.execute(f"DELETE FROM {table} WHERE workflow_id IN ({marks})", ids)
+                c.execute(f"DELETE FROM workflows WHERE id IN ({marks})", ids)
+        return ids
+
+    def count_ended(self, before: float, statuses: Sequence[str]) -> int:
+        return int(self._conn().execute(
+            f"SELECT COUNT(*) FROM workflows WHERE status IN ({_marks(len(statuses))})"
+            " AND completed_at < ?", (*statuses, before)).fetchone()[0])
+
     def get(self, workflow_id: str) -> WorkflowRow | None:
         r = self._conn().execute(f"SELECT {WF_COLUMNS} FROM workflows WHERE id = ?",
                                  (workflow_id,)).fetchone()

@@ -35,6 +35,21 @@ class Queries:
         self.list = f"SELECT {WF_COLUMNS} FROM {wf}"
         self.list_order = " ORDER BY created_at DESC, created_order DESC LIMIT %s"
         self.journal = f"SELECT {EVENT_COLUMNS} FROM {jr} WHERE workflow_id = %s ORDER BY seq"
+        # ended runs and everything recorded for them (rows another transaction holds wait
+        # for the next batch)
+        self.purge = (
+            f"WITH gone AS (SELECT id FROM {wf} WHERE status = ANY(%(statuses)s::text[])"
+            "  AND completed_at < %(before)s LIMIT %(limit)s FOR UPDATE SKIP LOCKED),"
+            f" a AS (DELETE FROM {schema}.task_audit WHERE task_id IN"
+            f"  (SELECT id FROM {schema}.tasks WHERE workflow_id IN (SELECT id FROM gone))),"
+            + "".join(f" d_{t} AS (DELETE FROM {schema}.{t} WHERE workflow_id IN"
+                      " (SELECT id FROM gone)),"
+                      for t in ("journal", "inbox", "waits", "signals", "workflow_state",
+                                "tasks"))
+            + f" w AS (DELETE FROM {wf} WHERE id IN (SELECT id FROM gone) RETURNING id)"
+            " SELECT id FROM w")
+        self.count_ended = (f"SELECT count(*) FROM {wf} WHERE status = ANY(%s::text[])"
+                            " AND completed_at < %s")
         self.request_cancel = (
             f"WITH u AS (UPDATE {wf} SET cancel_requested = true, updated_at = %s,"
             " wake_at = CASE WHEN owner IS NULL THEN %s ELSE wake_at END"

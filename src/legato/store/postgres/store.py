@@ -332,6 +332,15 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
     def journal(self, workflow_id: str) -> list[Event]:
         return [row_to_event(r) for r in self._fetchall(self.sql.journal, (workflow_id,))]
 
+    def purge(self, before: float, statuses: Sequence[str], limit: int) -> list[str]:
+        with self._conn() as conn, conn.transaction():
+            rows = conn.execute(self.sql.purge, {"statuses": TextArray(statuses),
+                                                 "before": before, "limit": limit}).fetchall()
+        return [r[0] for r in rows]
+
+    def count_ended(self, before: float, statuses: Sequence[str]) -> int:
+        return int(self._fetchall(self.sql.count_ended, (TextArray(statuses), before))[0][0])
+
     def request_cancel(self, workflow_id: str, now: float) -> WorkflowRow | None:
         self._fetchall(self.sql.request_cancel, (now, now, workflow_id, self.channel))
         return self.get(workflow_id)
