@@ -36,10 +36,7 @@ from legato.store.base import (
     WorkflowRow,
 )
 from legato.store.url import open_store, resolve_url
-from legato.worker.worker import Worker
-
-#: runs deleted per transaction by :meth:`Engine.purge`
-PURGE_BATCH = 500
+from legato.worker.worker import PURGE_BATCH, Worker
 
 
 class Engine:
@@ -64,6 +61,7 @@ class Engine:
         step_threads: int = 32,
         lease: float = 5.0,
         registry: Registry | None = None,
+        retention: float | timedelta | None = None,
     ) -> None:
         if concurrency < 1:
             raise ConfigError("concurrency must be at least 1")
@@ -71,6 +69,12 @@ class Engine:
             raise ConfigError("step_threads must be at least 1")
         if lease <= 0:
             raise ConfigError("lease must be more than 0 seconds")
+        try:
+            self.retention = seconds(retention, "retention")
+        except TypeError as exc:
+            raise ConfigError(str(exc)) from None
+        if self.retention is not None and self.retention < 0:
+            raise ConfigError("retention must be zero or more seconds")
         self.url = resolve_url(url)
         self.clock: Clock = clock or SystemClock()
         self.registry = registry or REGISTRY
@@ -95,7 +99,8 @@ class Engine:
         if self._worker is None:
             worker = Worker(self.store, self.registry, self.clock,
                             concurrency=self.concurrency, step_threads=self.step_threads,
-                            lease=self.lease, on_done=self._on_done)
+                            lease=self.lease, on_done=self._on_done,
+                            retention=self.retention)
             worker.start()
             self._worker = worker
         return self
@@ -314,7 +319,7 @@ class Engine:
             return self.store.count_ended(before, wanted)
         total = 0
         while True:
-            gone = self.store.purge(before, wanted, PURGE_BATCH)
+            gone = self.store.purge(before, wanted, PURGE_BATCH)  # one transaction each
             total += len(gone)
             if len(gone) < PURGE_BATCH:
                 return total

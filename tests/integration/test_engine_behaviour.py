@@ -252,3 +252,23 @@ def test_purge_deletes_runs_that_ended_long_ago(make_engine, clock, unique_name)
         engine.purge(0, status="WAITING")
     with pytest.raises(legato.InvalidInput, match="zero or more"):
         engine.purge(-5)
+
+
+def test_a_worker_with_retention_purges_ended_runs_by_itself(make_engine, clock,
+                                                              unique_name) -> None:
+    @legato.workflow(name=unique_name("kept"))
+    def wf(ctx: legato.WorkflowContext) -> int:
+        return 1
+
+    engine = make_engine(clock=clock, retention=timedelta(hours=1), lease=0.3).launch()
+    h = engine.start(wf)
+    assert h.result(timeout=10) == 1
+    time.sleep(0.3)  # a sweep ran meanwhile: too young; the next is due 10 minutes later
+    assert engine.store.get(h.workflow_id) is not None
+    clock.advance(7200)  # ... on the engine's clock: due now, and the run is old enough
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and engine.store.get(h.workflow_id) is not None:
+        time.sleep(0.05)
+    assert engine.store.get(h.workflow_id) is None
+    with pytest.raises(legato.ConfigError, match="retention"):
+        legato.Engine(engine.url, retention=-1)

@@ -152,6 +152,10 @@ def worker(
         min=0.0, metavar="SECONDS",
         help="On SIGINT/SIGTERM, how long running steps may take to finish.")] = 10.0,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    retention: Annotated[str | None, typer.Option(
+        metavar="AGE", show_default=False,
+        help="Purge runs that ended longer ago than this (15m, 12h, 30d ...), every 10 "
+             "minutes; default: keep them.")] = None,
 ) -> None:
     """Run workflows: import MODULEs, then work until SIGINT/SIGTERM.
 
@@ -163,8 +167,10 @@ def worker(
     """
     from legato.cli.worker import run_worker
 
+    keep = None if retention is None else _duration(retention, "--retention")
     raise typer.Exit(run_worker(modules, db=_db(ctx, db), concurrency=concurrency, lease=lease,
-                                step_threads=step_threads, grace=grace, log_level=log_level))
+                                step_threads=step_threads, grace=grace, log_level=log_level,
+                                retention=keep))
 
 
 @app.command()

@@ -78,6 +78,7 @@ def run_worker(
     step_threads: int,
     grace: float,
     log_level: str,
+    retention: float | None = None,
 ) -> int:
     """Import ``modules``, launch an engine and run it until SIGINT/SIGTERM; return 0."""
     level = logging.getLevelName(log_level.upper())
@@ -103,7 +104,8 @@ def run_worker(
             load_module(spec)
         if stop.is_set():  # asked to stop while importing: nothing was started
             return 0
-        engine = open_engine(db, concurrency=concurrency, lease=lease, step_threads=step_threads)
+        engine = open_engine(db, concurrency=concurrency, lease=lease, step_threads=step_threads,
+                             retention=retention)
         try:
             engine.launch()
             wid = engine.worker_id

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 
 from legato.clock import Clock
+from legato.domain import status as st
 from legato.domain.queue import QUEUES
 from legato.domain.schedule import next_tick
 from legato.runtime.registry import Registry
@@ -20,6 +21,8 @@ from legato.worker.scheduler import Scheduler
 
 log = logging.getLogger("legato.worker")
 EXPIRY_EVERY = 60.0  # seconds between sweeps of expired buffered events
+PURGE_EVERY = 600.0  # seconds between retention sweeps (one batch per heartbeat while behind)
+PURGE_BATCH = 500  # ended runs deleted per transaction
 
 
 class Worker:
@@ -35,9 +38,11 @@ class Worker:
         step_threads: int = 32,
         lease: float = 5.0,
         on_done: Callable[[str, str], None] = lambda wid, status: None,
+        retention: float | None = None,
     ) -> None:
         if lease <= 0:
             raise ValueError("lease must be > 0 seconds")
+        self.retention = retention  # ended runs older than this are purged (None: kept)
         self.store = store
         self.registry = registry
         self.clock = clock
@@ -95,10 +100,30 @@ class Worker:
                                   next_tick=next_tick(s.cron, s.timezone, self.clock.now()))
                 self.store.put_schedule(row, self.clock.now())
 
+    def _purge_old(self) -> bool:
+        """One batch of the retention sweep; True if there may be more."""
+        assert self.retention is not None
+        try:
+            gone = self.store.purge(self.clock.now() - self.retention, sorted(st.TERMINAL),
+                                    PURGE_BATCH)
+        except Exception as exc:
+            log.warning("legato: purging old runs failed (will retry): %s", exc)
+            return False
+        if gone:
+            log.info("legato: purged %d runs that ended over %gs ago", len(gone),
+                     self.retention)
+        return len(gone) == PURGE_BATCH
+
     def _heartbeat(self) -> None:
         interval = self.lease / 3
         next_expiry = 0.0
+        next_purge = 0.0
         while not self._stop.wait(interval):
+            # on the engine's clock, as the age of a run is (a test clock that jumps a day
+            # makes a sweep due at once)
+            if self.retention is not None and self.clock.now() >= next_purge:
+                more = self._purge_old()
+                next_purge = self.clock.now() + (0.0 if more else PURGE_EVERY)
             if time.monotonic() >= next_expiry:  # buffered events past their time-to-live
                 next_expiry = time.monotonic() + EXPIRY_EVERY
                 try:
