@@ -87,10 +87,22 @@ def test_sqlite_chaos_kill9_random_worker_every_1_to_2s(procs: Procs,
             time.sleep(0.025)
         elapsed = time.monotonic() - t0
 
-        # every dead worker was reaped (row and lock file gone); the live ones stop cleanly
+        # every dead worker was reaped (row and lock file gone); the live ones stop cleanly.
+        # A replacement spawned at the last kill may not have said "ready" yet (the runs can
+        # all end first): its id is only known then, and its row must not count as a dead one
+        for w in live:
+            w.wait_ready()
         live_ids = {w.worker_id for w in live}
-        wait_until(lambda: {w for w, _, _ in inspector.workers()} <= live_ids, 10,
-                   "every killed worker to be reaped")
+        try:
+            wait_until(lambda: {w for w, _, _ in inspector.workers()} <= live_ids, 10,
+                       "every killed worker to be reaped")
+        except AssertionError as exc:  # say what is left, for whoever has to find out why
+            killed_ids = {k.proc.worker_id: (k.proc.pid, k.proc.alive) for k in kills}
+            raise AssertionError(
+                f"{exc}\nworkers table (id, pid, lease_until; now {time.time():.3f}): "
+                f"{inspector.workers()}\nlive: "
+                f"{[(w.worker_id, w.pid, w.alive) for w in live]}\nkilled: {killed_ids}\n"
+                + procs.logs()) from None
         for w in live:
             w.signal(signal.SIGTERM)
         assert [w.wait_exit(30) for w in live] == [0] * len(live), procs.logs()
