@@ -232,3 +232,29 @@ def test_a_failed_branch_stops_the_other_and_catch_takes_over(engine: legato.Eng
     output = run_to_completion(handle, clock)
     assert output["error"]["Error"] == "ValueError"
     assert sorted(calls) == ["broken", "slow"]  # the other branch stopped before "never"
+
+
+def test_an_inline_map_runs_at_most_40_iterations_at_once(tmp_path: Path,
+                                                          clock: VirtualClock) -> None:
+    full = threading.Condition()
+    running = [0, 0]  # now, most at once
+
+    def work(event: Any) -> Any:
+        with full:
+            running[0] += 1
+            running[1] = max(running[1], running[0])
+            full.notify_all()
+            full.wait_for(lambda: running[0] >= 40, timeout=1)  # until 40 run together
+        with full:
+            running[0] -= 1
+        return event
+
+    asl.register("asl_map_40", {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "End": True,
+        "ItemProcessor": _branch(("W", {"Type": "Task", "Resource": "work"}))}}},
+        handlers={"work": work})
+    # more step threads than 40, so that only the Map's own limit holds them back
+    with legato.Engine(f"sqlite:///{tmp_path}/m40.db", clock=clock, step_threads=100) as eng:
+        handle = eng.start("asl_map_40", list(range(120)))
+        assert run_to_completion(handle, clock) == list(range(120))
+    assert running[1] == 40

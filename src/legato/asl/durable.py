@@ -123,6 +123,13 @@ def _task_step(machine: str, key: str) -> Callable[..., Any]:
     return step(name=f"asl:{machine}:{key}", retry=NO_RETRY)(invoke_task)
 
 
+#: iterations of an inline Map that run at once (AWS runs at most 40)
+INLINE_AT_ONCE = 40
+#: iterations of a distributed Map that run at once when MaxConcurrency is 0 (AWS: 10,000
+#: child executions; here each is a branch of the run, ~20 KB of memory while it waits)
+DISTRIBUTED_AT_ONCE = 1000
+
+
 class DurableExecutor:
     """The :class:`~legato.asl.executor.Executor` that runs on a legato workflow's journal."""
 
@@ -251,7 +258,8 @@ class DurableExecutor:
 
     def branches(self, jobs: list[Job], max_concurrency: int, *, fail_fast: bool,
                  isolated: bool, interleaved: bool = False) -> list[BranchResult]:
-        """Branches run concurrently (``ctx.branches``), up to ``max_concurrency`` (0: all).
+        """Branches run concurrently (``ctx.branches``): a Parallel's all at once, a Map's up
+        to ``max_concurrency`` (0: 40 inline, as on AWS; 1,000 distributed).
 
         Each has its own history numbering (``<prefix><first id>.<index>/``), random
         generator and clock, so that a replay finds the same markers, tokens and request
@@ -276,7 +284,13 @@ class DurableExecutor:
                     return BranchResult(False, aborted=True, ended_at=child.now())
             return run
 
-        limit = len(jobs) if max_concurrency <= 0 else max_concurrency
+        if interleaved:  # a Parallel state: every branch at once
+            limit = len(jobs)
+        elif isolated:  # a distributed Map
+            limit = max_concurrency if max_concurrency > 0 else DISTRIBUTED_AT_ONCE
+        else:  # an inline Map runs at most 40 iterations at once on AWS
+            limit = min(max_concurrency, INLINE_AT_ONCE) if max_concurrency > 0 \
+                else INLINE_AT_ONCE
         outcomes = self.ctx.branches([branch(i, job) for i, job in enumerate(jobs)],
                                      limit=limit, fail_fast=fail_fast, return_exceptions=True)
         results: list[BranchResult] = []
