@@ -306,6 +306,22 @@ def test_cancel_and_terminate_sleeping_workflows(folder: Path, db: str,
     assert r.returncode == 2
 
 
+def test_a_worker_with_retention_purges_what_ended(folder: Path, db: str,
+                                                   workers: list[WorkerProcess]) -> None:
+    w = WorkerProcess(folder, db, "flows", "--retention", "0s", "--lease", "0.3")
+    workers.append(w)
+    w.wait_ready()
+    r = legato("start", "order", "--input", '"o-9"', "--id", "o-9", "--wait", "--db", db,
+               cwd=folder)
+    assert r.returncode == 0, r.stderr
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and legato("show", "o-9", "--db", db,
+                                                 cwd=folder).returncode == 0:
+        time.sleep(0.1)
+    assert legato("show", "o-9", "--db", db, cwd=folder).returncode == 2  # purged
+    assert w.stop() == 0
+
+
 def test_sigterm_stops_gracefully_and_next_worker_finishes(folder: Path, db: str,
                                                            workers: list[WorkerProcess]
                                                            ) -> None:

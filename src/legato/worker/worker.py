@@ -123,7 +123,9 @@ class Worker:
             # makes a sweep due at once)
             if self.retention is not None and self.clock.now() >= next_purge:
                 more = self._purge_old()
-                next_purge = self.clock.now() + (0.0 if more else PURGE_EVERY)
+                # a short retention is kept to as closely (a sweep per heartbeat at most)
+                pause = min(PURGE_EVERY, self.retention)
+                next_purge = self.clock.now() + (0.0 if more else pause)
             if time.monotonic() >= next_expiry:  # buffered events past their time-to-live
                 next_expiry = time.monotonic() + EXPIRY_EVERY
                 try:
