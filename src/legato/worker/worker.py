@@ -119,13 +119,6 @@ class Worker:
         next_expiry = 0.0
         next_purge = 0.0
         while not self._stop.wait(interval):
-            # on the engine's clock, as the age of a run is (a test clock that jumps a day
-            # makes a sweep due at once)
-            if self.retention is not None and self.clock.now() >= next_purge:
-                more = self._purge_old()
-                # a short retention is kept to as closely (a sweep per heartbeat at most)
-                pause = min(PURGE_EVERY, self.retention)
-                next_purge = self.clock.now() + (0.0 if more else pause)
             if time.monotonic() >= next_expiry:  # buffered events past their time-to-live
                 next_expiry = time.monotonic() + EXPIRY_EVERY
                 try:
@@ -141,6 +134,13 @@ class Worker:
                     self.hub.poke()
             except Exception as exc:
                 log.warning("legato: heartbeat failed (will retry): %s", exc)
+            # after the lease is renewed, so that a long sweep cannot cost it; on the engine's
+            # clock, as the age of a run is (a test clock that jumps a day makes it due at once)
+            if self.retention is not None and self.clock.now() >= next_purge:
+                more = self._purge_old()
+                # a short retention is kept to as closely (a sweep per heartbeat at most)
+                pause = min(PURGE_EVERY, self.retention)
+                next_purge = self.clock.now() + (0.0 if more else pause)
 
     def stop(self, grace: float = 10.0) -> None:
         """Stop claiming; let running steps finish (up to ``grace`` s); release the rest."""
