@@ -175,27 +175,34 @@ def test_parallel_branches_run_at_once_and_replay_each(engine: legato.Engine,
     assert len(calls) == 4
 
 
-def test_map_runs_up_to_max_concurrency_iterations_at_once(engine: legato.Engine,
-                                                           clock: VirtualClock) -> None:
-    pairs = threading.Barrier(2, timeout=5)
-    lock = threading.Lock()
-    running = [0, 0]  # now, most at once
+def _gathering(n: int) -> tuple[Any, list[int]]:
+    """A handler that waits (up to 1 s) until ``n`` calls run together, and [now, most at
+    once]: a Map's concurrency shows in the most."""
+    together = threading.Condition()
+    running = [0, 0]
 
     def work(event: Any) -> Any:
-        with lock:
+        with together:
             running[0] += 1
             running[1] = max(running[1], running[0])
-        pairs.wait()
-        with lock:
+            together.notify_all()
+            together.wait_for(lambda: running[0] >= n, timeout=1)
+        with together:
             running[0] -= 1
-        return event * 10
+        return event
 
+    return work, running
+
+
+def test_map_runs_up_to_max_concurrency_iterations_at_once(engine: legato.Engine,
+                                                           clock: VirtualClock) -> None:
+    work, running = _gathering(2)
     asl.register("asl_map_conc", {"StartAt": "Each", "States": {"Each": {
         "Type": "Map", "MaxConcurrency": 2, "End": True,
         "ItemProcessor": _branch(("W", {"Type": "Task", "Resource": "work"}))}}},
         handlers={"work": work})
     handle = engine.start("asl_map_conc", [1, 2, 3, 4])
-    assert run_to_completion(handle, clock) == [10, 20, 30, 40]
+    assert run_to_completion(handle, clock) == [1, 2, 3, 4]
     assert running[1] == 2
 
 
@@ -236,19 +243,7 @@ def test_a_failed_branch_stops_the_other_and_catch_takes_over(engine: legato.Eng
 
 def test_an_inline_map_runs_at_most_40_iterations_at_once(tmp_path: Path,
                                                           clock: VirtualClock) -> None:
-    full = threading.Condition()
-    running = [0, 0]  # now, most at once
-
-    def work(event: Any) -> Any:
-        with full:
-            running[0] += 1
-            running[1] = max(running[1], running[0])
-            full.notify_all()
-            full.wait_for(lambda: running[0] >= 40, timeout=1)  # until 40 run together
-        with full:
-            running[0] -= 1
-        return event
-
+    work, running = _gathering(40)
     asl.register("asl_map_40", {"StartAt": "Each", "States": {"Each": {
         "Type": "Map", "End": True,
         "ItemProcessor": _branch(("W", {"Type": "Task", "Resource": "work"}))}}},
