@@ -308,13 +308,14 @@ def test_cancel_and_terminate_sleeping_workflows(folder: Path, db: str,
 
 def test_a_worker_with_retention_purges_what_ended(folder: Path, db: str,
                                                    workers: list[WorkerProcess]) -> None:
-    w = WorkerProcess(folder, db, "flows", "--retention", "0s", "--lease", "0.3")
+    # seconds for `start --wait` to read the result before the run goes
+    w = WorkerProcess(folder, db, "flows", "--retention", "3s", "--lease", "0.3")
     workers.append(w)
     w.wait_ready()
     r = legato("start", "order", "--input", '"o-9"', "--id", "o-9", "--wait", "--db", db,
                cwd=folder)
     assert r.returncode == 0, r.stderr
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline and legato("show", "o-9", "--db", db,
                                                  cwd=folder).returncode == 0:
         time.sleep(0.1)
