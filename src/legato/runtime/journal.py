@@ -46,7 +46,7 @@ class Journal:
                     events.append(e)
                 else:
                     self.lanes.setdefault(str(path), []).append(e)
-            raw = events if self.lanes else live
+            raw = events
             if self.resume is not None and self.resume.branch is not None:
                 self.resumes[self.resume.branch] = self.resume
                 self.resume = None

@@ -103,6 +103,20 @@ class BranchGroup:
         return gather(outcomes, return_exceptions)
 
 
+def begin(group: Any, parent: Fiber) -> list[Fiber]:
+    """``parent`` starts ``group`` (a BranchGroup or a ctx.branches LaneGroup): the fibers to
+    run now — the parent itself if there is nothing to run."""
+    group.parent = parent
+    fibers: list[Fiber] = group.start_more()
+    return fibers if fibers or group.running else [parent]
+
+
+def after_branch(fiber: Fiber) -> list[Fiber]:
+    """A branch fiber ended: the next branches to run, and the parent once all have ended."""
+    more, done = fiber.group.exited()
+    return [*more, fiber.group.parent] if done else more
+
+
 def gather(outcomes: Sequence[tuple[bool, Any]], return_exceptions: bool) -> list[Any]:
     """Branch results in order, each a value or its failure (a branch stopped because a
     sibling failed: :class:`SiblingFailed`). Raises the first real failure by position

@@ -111,6 +111,11 @@ Prepared = tuple[Write, list[tuple[Any, ...]], list[tuple[str, str, str | None, 
                  dict[str, Any] | None]
 
 
+#: the tables holding what a run recorded besides its row, by ``workflow_id`` (a purge
+#: deletes from each; ``task_audit`` goes by the tasks' ids)
+RUN_TABLES = ("journal", "inbox", "waits", "signals", "workflow_state", "tasks")
+
+
 def _either(one: Any, more: Sequence[Any]) -> list[Any] | None:
     """What a waiting run waits for, as a list (None: nothing)."""
     if one is None and not more:

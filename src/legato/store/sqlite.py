@@ -37,6 +37,7 @@ from legato.store.base import (
 )
 from legato.store.sql_common import (
     EVENT_COLUMNS,
+    RUN_TABLES,
     WF_COLUMNS,
     error_json,
     event_params,
@@ -294,8 +295,7 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
                 marks = _marks(len(ids))
                 c.execute("DELETE FROM task_audit WHERE task_id IN (SELECT id FROM tasks"
                           f" WHERE workflow_id IN ({marks}))", ids)
-                for table in ("journal", "inbox", "waits", "signals", "workflow_state",
-                              "tasks"):
+                for table in RUN_TABLES:
                     c.execute(f"DELETE FROM {table} WHERE workflow_id IN ({marks})", ids)
                 c.execute(f"DELETE FROM workflows WHERE id IN ({marks})", ids)
         return ids

@@ -22,6 +22,7 @@ from legato.domain.events import Event
 from legato.errors import LegatoError, NondeterminismError, RegistrationError
 from legato.runtime import codec
 from legato.runtime.attempt import RunStep
+from legato.runtime.parallel import after_branch, begin
 from legato.runtime.registry import workflow_def
 from legato.runtime.task import COMMIT, Final, StartBranches, Task, WaitUntil
 
@@ -80,20 +81,12 @@ def replay(workflow: Callable[..., Any], history: Sequence[dict[str, Any]]) -> R
             if fiber is g:
                 final = request
             else:  # a branch ended
-                more, done = fiber.group.exited()
-                runnable.extend(more)
-                if done:
-                    runnable.append(fiber.group.parent)
+                runnable.extend(after_branch(fiber))
         elif request is COMMIT:
             runnable.append(fiber)
         elif isinstance(request, StartBranches):
-            group = request.group
-            group.parent = fiber
-            groups.append(group)
-            fibers = group.start_more()
-            runnable.extend(fibers)
-            if not fibers and group.running == 0:
-                runnable.append(fiber)
+            groups.append(request.group)
+            runnable.extend(begin(request.group, fiber))
         elif terminal is None:  # an unfinished history: everything recorded replayed fine
             for live in list(task.fibers):
                 live.throw(greenlet.GreenletExit)

@@ -27,6 +27,7 @@ from legato.errors import HeartbeatTimeout, StepTimeout
 from legato.runtime import codec, faults
 from legato.runtime.attempt import RunStep, StepOutcome
 from legato.runtime.control import Cancelled, LeaseLost, Suspend
+from legato.runtime.parallel import after_branch, begin
 from legato.runtime.registry import Registry
 from legato.runtime.task import (
     COMMIT,
@@ -403,10 +404,7 @@ class Hub:
                     faults.hit("suspend")
                 self.finals.append((task, req))
             else:  # a parallel branch ended
-                more, done = fiber.group.exited()
-                self.ready.extend((f, None, None) for f in more)
-                if done:
-                    self.ready.append((fiber.group.parent, None, None))
+                self.ready.extend((f, None, None) for f in after_branch(fiber))
         elif (task.pending and req is not COMMIT and not isinstance(req, StartChild)
               and task.must_commit()):
             # what the run recorded (a step's result, say) becomes durable before it acts
@@ -458,12 +456,7 @@ class Hub:
             ended = row is not None and row.status in st.TERMINAL
             self.ready.append((fiber, row if ended else None, None))
         elif isinstance(req, StartBranches):
-            group = req.group
-            group.parent = fiber
-            fibers = group.start_more()
-            self.ready.extend((f, None, None) for f in fibers)
-            if not fibers and group.running == 0:
-                self.ready.append((fiber, None, None))
+            self.ready.extend((f, None, None) for f in begin(req.group, fiber))
         else:  # pragma: no cover - a bug, not user error
             raise RuntimeError(f"unknown request from workflow: {req!r}")
 

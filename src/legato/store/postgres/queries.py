@@ -6,7 +6,13 @@ notification is sent in the same transaction (and only if something changed).
 
 from __future__ import annotations
 
-from legato.store.sql_common import ACTIVE_SQL, EVENT_COLUMNS, WF_COLUMNS, prefixed
+from legato.store.sql_common import (
+    ACTIVE_SQL,
+    EVENT_COLUMNS,
+    RUN_TABLES,
+    WF_COLUMNS,
+    prefixed,
+)
 
 TERMINAL_SQL = "('COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT')"
 
@@ -44,8 +50,7 @@ class Queries:
             f"  (SELECT id FROM {schema}.tasks WHERE workflow_id IN (SELECT id FROM gone))),"
             + "".join(f" d_{t} AS (DELETE FROM {schema}.{t} WHERE workflow_id IN"
                       " (SELECT id FROM gone)),"
-                      for t in ("journal", "inbox", "waits", "signals", "workflow_state",
-                                "tasks"))
+                      for t in RUN_TABLES)
             + f" w AS (DELETE FROM {wf} WHERE id IN (SELECT id FROM gone) RETURNING id)"
             " SELECT id FROM w")
         self.count_ended = (f"SELECT count(*) FROM {wf} WHERE status = ANY(%s::text[])"
