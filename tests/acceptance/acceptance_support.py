@@ -56,6 +56,7 @@ class WorkerProc:
         self.spawned_at = time.monotonic()
         self.ready_at: float | None = None  # monotonic
         self.ready_wall: float | None = None  # epoch seconds
+        self.slow_stop: str | None = None  # its threads' stacks when it was slow to exit
         self.worker_id: str | None = None
         self.lines: list[str] = []
         self.ready = threading.Event()
@@ -122,15 +123,39 @@ class WorkerProc:
         self.popen.wait(timeout=30)
         return t
 
-    def wait_exit(self, timeout: float) -> int:
-        return self.popen.wait(timeout=timeout)
+    def wait_exit(self, timeout: float, slow: float | None = None) -> int:
+        """Its exit code. Still running after ``slow`` seconds (default: ``timeout``), it dumps
+        every thread's stack into its log (proc_worker.py does on SIGUSR1), kept in
+        ``slow_stop``; still running after ``timeout``, an AssertionError shows that log."""
+        slow = timeout if slow is None else min(slow, timeout)
+        try:
+            return self.popen.wait(timeout=slow)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGUSR1)
+            time.sleep(1.0)
+            self.slow_stop = _busy_threads(self.stderr(200_000))[-20000:]
+        try:
+            return self.popen.wait(timeout=max(timeout - slow - 1.0, 0.1))
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{self.name} (pid {self.pid}) still running {timeout}s later;"
+                                 f" its threads and log:\n{self.slow_stop}") from None
 
-    def stderr(self) -> str:
+    def stderr(self, limit: int = 4000) -> str:
         try:
             text = self.stderr_path.read_text(errors="replace")
         except OSError:
             return ""
-        return text[-4000:]
+        return text[-limit:]
+
+
+def _busy_threads(dump: str) -> str:
+    """A faulthandler dump without the idle step threads (waiting for work in pool.py), which
+    would bury the threads that matter."""
+    blocks = dump.split("\n\n")
+    idle = [b for b in blocks if "Thread 0x" in b and "pool.py" in b.split("\n")[1]
+            and " in _loop" in b.split("\n")[1]]
+    kept = [b for b in blocks if b not in idle]
+    return "\n\n".join(kept) + f"\n({len(idle)} idle step threads left out)"
 
 
 class Procs:

@@ -12,6 +12,7 @@ SIGTERM/SIGINT, then shuts down gracefully (running steps get ``--grace`` second
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib.util
 import logging
 import os
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # tests ask where a worker hangs
 
     _load(args.module)
     import legato
