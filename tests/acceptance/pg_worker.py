@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 import time
 import uuid
 import zlib
@@ -25,6 +23,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 import legato
+from legato.cli.signals import StopSignals
 
 WORKFLOW = "pg_chaos"
 STEPS = 10
@@ -107,15 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     _effects = ConnectionPool(args.effects_url, min_size=1, max_size=args.concurrency,
                               kwargs={"autocommit": True}, open=False, timeout=60)
     _effects.open(wait=True)
-    engine = legato.Engine(args.url, lease=args.lease, concurrency=args.concurrency,
-                           step_threads=args.concurrency)
-    engine.launch()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(f"READY {engine.worker_id}", flush=True)
-    while not stop.wait(0.2):
-        pass
-    engine.shutdown(grace=2.0)
+    with StopSignals() as stop:  # as `legato worker` does: a handler that cannot deadlock
+        engine = legato.Engine(args.url, lease=args.lease, concurrency=args.concurrency,
+                               step_threads=args.concurrency)
+        engine.launch()
+        print(f"READY {engine.worker_id}", flush=True)
+        stop.wait(0.05)
+        engine.shutdown(grace=2.0)
     _effects.close()
     return 0
 

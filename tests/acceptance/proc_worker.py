@@ -18,10 +18,11 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
-from types import FrameType
+
+import legato
+from legato.cli.signals import StopSignals
 
 
 def _load(path: str) -> None:
@@ -48,29 +49,19 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING, stream=sys.stderr,
         format="%(asctime)s pid=%(process)d %(name)s %(levelname)s %(message)s")
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # tests ask where a worker hangs
-
-    _load(args.module)
-    import legato
-
-    engine = legato.Engine(args.url, lease=args.lease, concurrency=args.concurrency,
-                           step_threads=args.step_threads)
-    engine.launch()
-    print(f"ready {engine.worker_id} {os.getpid()}", flush=True)
-    while not stop.wait(0.05):
-        pass
-    t0 = time.monotonic()
-    engine.shutdown(grace=args.grace)
-    print(f"stopped {time.monotonic() - t0:.3f}", flush=True)
+    # as `legato worker` does: a handler that cannot deadlock (see StopSignals)
+    with StopSignals() as stop:
+        _load(args.module)
+        engine = legato.Engine(args.url, lease=args.lease, concurrency=args.concurrency,
+                               step_threads=args.step_threads)
+        engine.launch()
+        print(f"ready {engine.worker_id} {os.getpid()}", flush=True)
+        stop.wait(0.05)
+        t0 = time.monotonic()
+        engine.shutdown(grace=args.grace)
+        print(f"stopped {time.monotonic() - t0:.3f}", flush=True)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,15 +6,14 @@ import importlib
 import importlib.util
 import logging
 import os
-import signal
 import sys
-import threading
 import types
 from collections.abc import Sequence
 from pathlib import Path
 
 from legato.cli.common import INTERRUPTED, USAGE, CliError, open_engine
 from legato.cli.output import one_line, redact_url
+from legato.cli.signals import StopSignals
 
 
 def _is_path(spec: str) -> bool:
@@ -86,23 +85,12 @@ def run_worker(
         raise CliError(f"unknown log level {log_level!r}; use DEBUG, INFO, WARNING or ERROR", USAGE)
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    stop = threading.Event()
-    signals_seen: list[int] = []
-
-    def on_signal(signum: int, frame: object) -> None:
-        signals_seen.append(signum)
-        if len(signals_seen) > 1:  # a second signal: stop waiting for running steps
-            sys.stderr.write("legato worker: second signal, exiting now\n")
-            sys.stderr.flush()
-            os._exit(INTERRUPTED)
-        stop.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with StopSignals(second_exit=INTERRUPTED,
+                     second_message="legato worker: second signal, exiting now\n") as stop:
         _prepend_path(os.getcwd())
         for spec in modules:
             load_module(spec)
-        if stop.is_set():  # asked to stop while importing: nothing was started
+        if stop.requested:  # asked to stop while importing: nothing was started
             return 0
         engine = open_engine(db, concurrency=concurrency, lease=lease, step_threads=step_threads,
                              retention=retention)
@@ -117,16 +105,11 @@ def run_worker(
             if not names:
                 sys.stderr.write("warning: the imported modules define no @legato.workflow; "
                                  "this worker will run nothing\n")
-            while not stop.wait(0.5):
-                pass
-            name = signal.Signals(signals_seen[0]).name if signals_seen else "signal"
-            sys.stderr.write(f"legato worker {wid}: {name} received, stopping "
+            stop.wait()
+            sys.stderr.write(f"legato worker {wid}: {stop.name} received, stopping "
                              f"(running steps get up to {grace:g}s)\n")
             sys.stderr.flush()
         finally:
             engine.shutdown(grace=grace)
         print(f"legato worker {wid} stopped", flush=True)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
     return 0
