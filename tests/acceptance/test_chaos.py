@@ -106,9 +106,10 @@ def test_sqlite_chaos_kill9_random_worker_every_1_to_2s(procs: Procs,
                 + procs.logs()) from None
         for w in live:
             w.signal(signal.SIGTERM)
-        # a stop takes grace (10 s) at most when a step hangs, and here none does; one CI run
-        # saw a worker still running 30 s after SIGTERM, which never happened again on demand:
-        # past 20 s its threads' stacks are dumped, and shown (failure or warning) to find why
+        # a stop takes grace (10 s) at most when a step hangs, and here none does. One CI run
+        # saw a worker still running 30 s after SIGTERM (its signal handler could deadlock:
+        # see legato.cli.signals); should a stop ever be slow again, past 20 s its threads'
+        # stacks are dumped and shown (as the failure, or as a warning) to say why
         assert [w.wait_exit(60, slow=20) for w in live] == [0] * len(live), procs.logs()
         for w in live:
             if w.slow_stop is not None:
