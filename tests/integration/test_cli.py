@@ -87,6 +87,21 @@ FLOWS = textwrap.dedent('''
         first = slow_step()
         ctx.sleep(0.1)
         return [first, after()]
+
+
+    @legato.step
+    def held_step() -> str:
+        (HERE / "held.started").write_text("1")
+        end = time.monotonic() + 60
+        while not (HERE / "held.release").exists() and time.monotonic() < end:
+            time.sleep(0.02)
+        note("held_step")
+        return "released"
+
+
+    @legato.workflow(name="held")
+    def held(ctx: legato.WorkflowContext) -> str:
+        return held_step()
 ''')
 
 
@@ -203,7 +218,7 @@ def test_worker_start_wait_list_and_show(folder: Path, db: str, workers: list[Wo
                                          ) -> None:
     w = start_worker(workers, folder, db)
     ready = w.out.read_text()
-    assert "4 workflows registered" in ready and "order" in ready and db in ready
+    assert "5 workflows registered" in ready and "order" in ready and db in ready
 
     r = legato("start", "order", "--input", '"o-1"', "--input", "3", "--id", "o-1", "--wait",
                "--timeout", "15", "--db", db, cwd=folder)
@@ -347,6 +362,37 @@ def test_sigterm_stops_gracefully_and_next_worker_finishes(folder: Path, db: str
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.splitlines()[-1]) == ["slow done", "after done"]
     assert (folder / "calls.log").read_text().split() == ["slow_step", "after"]  # ran once
+
+
+def test_second_signal_exits_at_once_and_loses_nothing(folder: Path, db: str,
+                                                       workers: list[WorkerProcess]) -> None:
+    first = start_worker(workers, folder, db, tag="first")
+    r = legato("start", "held", "--id", "held-1", "--db", db, cwd=folder)
+    assert r.returncode == 0, r.stderr
+    end = time.monotonic() + 10
+    while not (folder / "held.started").exists():
+        assert time.monotonic() < end, "held_step never started"
+        time.sleep(0.02)
+
+    first.proc.send_signal(signal.SIGTERM)  # waits up to --grace 10 for the held step
+    end = time.monotonic() + 10
+    while "SIGTERM received" not in first.err.read_text():
+        assert time.monotonic() < end and first.proc.poll() is None, first.err.read_text()
+        time.sleep(0.02)
+    t0 = time.monotonic()
+    assert first.stop(signal.SIGINT, timeout=5) == 130
+    assert time.monotonic() - t0 < 5
+    err = first.err.read_text()
+    assert "second signal, exiting now" in err and "Traceback" not in err, err
+
+    # the run it left is taken over at once (its owner is provably dead) and finishes
+    (folder / "held.release").write_text("1")
+    start_worker(workers, folder, db, tag="second")
+    r = legato("start", "held", "--id", "held-1", "--wait", "--timeout", "15", "--db", db,
+               cwd=folder)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.splitlines()[-1]) == "released"
+    assert (folder / "calls.log").read_text().split() == ["held_step"]  # cut short once, then run
 
 
 # --- other commands ------------------------------------------------------------------------
