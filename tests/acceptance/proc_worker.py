@@ -12,17 +12,15 @@ SIGTERM/SIGINT, then shuts down gracefully (running steps get ``--grace`` second
 from __future__ import annotations
 
 import argparse
-import faulthandler
 import importlib.util
 import logging
 import os
-import signal
 import sys
 import time
 from pathlib import Path
 
 import legato
-from legato.cli.signals import StopSignals
+from legato.cli.signals import StopSignals, stacks_on_request
 
 
 def _load(path: str) -> None:
@@ -49,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING, stream=sys.stderr,
         format="%(asctime)s pid=%(process)d %(name)s %(levelname)s %(message)s")
 
-    faulthandler.register(signal.SIGUSR1, all_threads=True)  # tests ask where a worker hangs
-    # as `legato worker` does: a handler that cannot deadlock (see StopSignals)
-    with StopSignals() as stop:
+    # as `legato worker` does: a stop handler that cannot deadlock, stacks on SIGUSR1 (which
+    # the tests send to a worker slow to stop)
+    with stacks_on_request(), StopSignals() as stop:
         _load(args.module)
         engine = legato.Engine(args.url, lease=args.lease, concurrency=args.concurrency,
                                step_threads=args.step_threads)

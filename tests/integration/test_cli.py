@@ -395,6 +395,29 @@ def test_second_signal_exits_at_once_and_loses_nothing(folder: Path, db: str,
     assert (folder / "calls.log").read_text().split() == ["held_step"]  # cut short once, then run
 
 
+def test_sigusr1_prints_every_threads_stack_and_the_worker_carries_on(
+        folder: Path, db: str, workers: list[WorkerProcess]) -> None:
+    w = start_worker(workers, folder, db)
+    r = legato("start", "held", "--id", "held-2", "--db", db, cwd=folder)
+    assert r.returncode == 0, r.stderr
+    end = time.monotonic() + 10
+    while not (folder / "held.started").exists():
+        assert time.monotonic() < end, "held_step never started"
+        time.sleep(0.02)
+    w.proc.send_signal(signal.SIGUSR1)
+    end = time.monotonic() + 10
+    while "held_step" not in w.err.read_text():  # the step thread, inside the step
+        assert time.monotonic() < end and w.proc.poll() is None, w.err.read_text()
+        time.sleep(0.02)
+    dump = w.err.read_text()
+    assert "most recent call first" in dump and "hub.py" in dump, dump
+    (folder / "held.release").write_text("1")
+    r = legato("start", "held", "--id", "held-2", "--wait", "--timeout", "15", "--db", db,
+               cwd=folder)
+    assert r.returncode == 0 and json.loads(r.stdout.splitlines()[-1]) == "released", r.stderr
+    assert w.stop(signal.SIGTERM) == 0
+
+
 # --- other commands ------------------------------------------------------------------------
 
 

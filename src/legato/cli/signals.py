@@ -11,9 +11,12 @@ a sleep short only to run the handler, so a stop is seen within one poll).
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import os
 import signal
 import time
+from collections.abc import Iterator
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -68,4 +71,15 @@ class StopSignals:
         return self.seen[0]
 
 
-__all__ = ["STOP_SIGNALS", "StopSignals"]
+@contextlib.contextmanager
+def stacks_on_request(sig: signal.Signals = signal.SIGUSR1) -> Iterator[None]:
+    """While inside, ``kill -USR1 <pid>`` prints every thread's stack to stderr (faulthandler,
+    which writes from C without taking any lock) and the process carries on."""
+    faulthandler.register(sig, all_threads=True)
+    try:
+        yield
+    finally:
+        faulthandler.unregister(sig)
+
+
+__all__ = ["STOP_SIGNALS", "StopSignals", "stacks_on_request"]

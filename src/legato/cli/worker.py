@@ -13,7 +13,7 @@ from pathlib import Path
 
 from legato.cli.common import INTERRUPTED, USAGE, CliError, open_engine
 from legato.cli.output import one_line, redact_url
-from legato.cli.signals import StopSignals
+from legato.cli.signals import StopSignals, stacks_on_request
 
 
 def _is_path(spec: str) -> bool:
@@ -85,8 +85,9 @@ def run_worker(
         raise CliError(f"unknown log level {log_level!r}; use DEBUG, INFO, WARNING or ERROR", USAGE)
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with StopSignals(second_exit=INTERRUPTED,
-                     second_message="legato worker: second signal, exiting now\n") as stop:
+    with stacks_on_request(), StopSignals(
+            second_exit=INTERRUPTED,
+            second_message="legato worker: second signal, exiting now\n") as stop:
         _prepend_path(os.getcwd())
         for spec in modules:
             load_module(spec)
