@@ -180,6 +180,13 @@ def start_worker(workers: list[WorkerProcess], folder: Path, db: str, module: st
     return w
 
 
+def wait_for_file(path: Path, timeout: float = 10) -> None:
+    end = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < end, f"{path.name} never appeared"
+        time.sleep(0.02)
+
+
 def state(db: str, wid: str) -> dict[str, Any]:
     """The workflow's description plus ``history``, read in this process (no CLI start-up)."""
     engine = legato_api.Engine(db)
@@ -344,10 +351,7 @@ def test_sigterm_stops_gracefully_and_next_worker_finishes(folder: Path, db: str
     first = start_worker(workers, folder, db, tag="first")
     r = legato("start", "slow", "--id", "slow-1", "--db", db, cwd=folder)
     assert r.returncode == 0, r.stderr
-    end = time.monotonic() + 10
-    while not (folder / "slow.started").exists():
-        assert time.monotonic() < end, "slow_step never started"
-        time.sleep(0.02)
+    wait_for_file(folder / "slow.started")  # the step is running
 
     assert first.stop(signal.SIGTERM) == 0  # the running step finishes within the grace
     assert "Traceback" not in first.err.read_text()
@@ -369,10 +373,7 @@ def test_second_signal_exits_at_once_and_loses_nothing(folder: Path, db: str,
     first = start_worker(workers, folder, db, tag="first")
     r = legato("start", "held", "--id", "held-1", "--db", db, cwd=folder)
     assert r.returncode == 0, r.stderr
-    end = time.monotonic() + 10
-    while not (folder / "held.started").exists():
-        assert time.monotonic() < end, "held_step never started"
-        time.sleep(0.02)
+    wait_for_file(folder / "held.started")  # the step is running
 
     first.proc.send_signal(signal.SIGTERM)  # waits up to --grace 10 for the held step
     end = time.monotonic() + 10
@@ -400,10 +401,7 @@ def test_sigusr1_prints_every_threads_stack_and_the_worker_carries_on(
     w = start_worker(workers, folder, db)
     r = legato("start", "held", "--id", "held-2", "--db", db, cwd=folder)
     assert r.returncode == 0, r.stderr
-    end = time.monotonic() + 10
-    while not (folder / "held.started").exists():
-        assert time.monotonic() < end, "held_step never started"
-        time.sleep(0.02)
+    wait_for_file(folder / "held.started")  # the step is running
     w.proc.send_signal(signal.SIGUSR1)
     end = time.monotonic() + 10
     while "held_step" not in w.err.read_text():  # the step thread, inside the step
