@@ -9,6 +9,7 @@ measured time includes starting, running, group-committing and reporting results
 from __future__ import annotations
 
 import gc
+import threading
 import time
 import timeit
 from typing import Any
@@ -32,15 +33,42 @@ from bench.raw import commit_rate
 
 WORKFLOWS = 1000
 LONG_WORKFLOW_STEPS = 1000
+#: callers starting workflows at once in the 'threads' variant (a web server's request threads)
+STARTER_THREADS = 8
 
 
 def _engine(url: str) -> legato.Engine:
     return legato.Engine(url)
 
 
-def throughput_once(url: str, workflows: int, bulk: bool = False) -> dict[str, float]:
+def _start_in_threads(engine: legato.Engine, workflows: int,
+                      threads: int) -> list[legato.WorkflowHandle]:
+    """``engine.start`` called by ``threads`` threads at once, each for its share."""
+    handles: list[legato.WorkflowHandle | None] = [None] * workflows
+    failed: list[BaseException] = []
+
+    def starter(first: int) -> None:
+        try:
+            for i in range(first, workflows, threads):
+                handles[i] = engine.start(workloads.ten_steps, i)
+        except BaseException as exc:
+            failed.append(exc)
+
+    pool = [threading.Thread(target=starter, args=(k,)) for k in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    if failed:
+        raise failed[0]
+    return [h for h in handles if h is not None]
+
+
+def throughput_once(url: str, workflows: int, bulk: bool = False,
+                    threads: int = 1) -> dict[str, float]:
     """Start ``workflows`` ten-step workflows, then wait for every result: one by one with
-    ``engine.start``, or with ``bulk`` in one ``engine.start_many`` transaction."""
+    ``engine.start`` (from ``threads`` threads at once), or with ``bulk`` in one
+    ``engine.start_many`` transaction."""
     engine = _engine(url)
     with engine:
         engine.start(workloads.ten_steps, -1).result(timeout=30)  # warm: threads, caches
@@ -48,6 +76,8 @@ def throughput_once(url: str, workflows: int, bulk: bool = False) -> dict[str, f
         t0 = time.perf_counter()
         if bulk:
             handles = engine.start_many(workloads.ten_steps, [(i,) for i in range(workflows)])
+        elif threads > 1:
+            handles = _start_in_threads(engine, workflows, threads)
         else:
             handles = [engine.start(workloads.ten_steps, i) for i in range(workflows)]
         t_started = time.perf_counter()
@@ -135,6 +165,7 @@ def run(cfg: Config) -> dict[str, Any]:
     for sync in cfg.modes:
         runs: list[dict[str, float]] = []
         bulks: list[dict[str, float]] = []
+        threaded: list[dict[str, float]] = []
         execs: list[dict[str, float]] = []
         paired: list[float] = []
         with tmpdir(f"tp-{sync.lower()}") as d:
@@ -143,6 +174,8 @@ def run(cfg: Config) -> dict[str, Any]:
                 runs.append(throughput_once(sqlite_url(d / f"tp{i}.db", sync), WORKFLOWS))
                 bulks.append(throughput_once(sqlite_url(d / f"bk{i}.db", sync), WORKFLOWS,
                                              bulk=True))
+                threaded.append(throughput_once(sqlite_url(d / f"th{i}.db", sync), WORKFLOWS,
+                                                threads=STARTER_THREADS))
                 execs.append(execute_once(sqlite_url(d / f"ex{i}.db", sync), WORKFLOWS))
             lat = latency(sqlite_url(d / "lat.db", sync), lat_runs)
             per_step = [long_workflow(sqlite_url(d / f"long{i}.db", sync), long_steps)
@@ -155,6 +188,8 @@ def run(cfg: Config) -> dict[str, Any]:
             "start_many_steps_per_s": median([r["steps_per_s"] for r in bulks]),
             "start_many_paired_ratio": paired_ratio(bulks, paired),
             "start_many_starts_per_s": median([r["starts_per_s"] for r in bulks]),
+            "threads_steps_per_s": median([r["steps_per_s"] for r in threaded]),
+            "threads_paired_ratio": paired_ratio(threaded, paired),
             "execute_only_paired_ratio": paired_ratio(execs, paired),
             "execute_only_steps_per_s": median([r["steps_per_s"] for r in execs]),
             "execute_only_ratio_to_raw_commits":
@@ -176,6 +211,7 @@ def run(cfg: Config) -> dict[str, Any]:
                      fmt(steps_s, "/s"), ratio_text, f"{res['paired_ratio']:.2f}",
                      fmt(res["start_many_steps_per_s"], "/s"),
                      f"{res['start_many_paired_ratio']:.2f}",
+                     fmt(res["threads_steps_per_s"], "/s"), f"{res['threads_paired_ratio']:.2f}",
                      fmt(res["execute_only_steps_per_s"], "/s"),
                      "n/a" if exec_ratio is None else f"{exec_ratio:.2f}",
                      f"{res['execute_only_paired_ratio']:.2f}"])
@@ -185,10 +221,13 @@ def run(cfg: Config) -> dict[str, Any]:
                          fmt(res["amortized_step_overhead_us"], " us", 1),
                          fmt(res["sequential_step_overhead_us"], " us", 1)])
     table(["synchronous", "starts", "workflows", "steps", "steps/raw", "paired",
-           "start_many steps", "paired", "execute-only steps", "exec/raw", "paired"], rows)
+           "start_many steps", "paired", f"{STARTER_THREADS} threads steps", "paired",
+           "execute-only steps", "exec/raw", "paired"], rows)
     say("  start 1,000 one by one (engine.start) then wait for all (medians); 'start_many':"
-        " the 1,000 started in one engine.start_many transaction; 'execute-only': the same"
-        " 1,000 written before the engine launches, timed from launch (no start path)")
+        " the 1,000 started in one engine.start_many transaction;"
+        f" '{STARTER_THREADS} threads': engine.start called by {STARTER_THREADS} threads at"
+        " once (a web server's request threads); 'execute-only': the same 1,000 written"
+        " before the engine launches, timed from launch (no start path)")
     say("  '/raw': over the raw benchmark's median; 'paired': median of per-rep ratios to a"
         " 0.5 s raw measurement taken just before each rep (robust to drifting load)")
     say()
