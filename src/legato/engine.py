@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from legato.clock import Clock, SystemClock
 from legato.domain import events as ev
@@ -36,7 +36,10 @@ from legato.store.base import (
     WorkflowRow,
 )
 from legato.store.url import open_store, resolve_url
-from legato.worker.worker import PURGE_BATCH, Worker
+from legato.worker.worker import PURGE_BATCH, Worker, release_run
+
+if TYPE_CHECKING:
+    from legato.worker.processes import WorkerProcesses
 
 
 class Engine:
@@ -50,6 +53,9 @@ class Engine:
         with engine:
             handle = engine.start(fulfil_order, "o-1", workflow_id="order-o-1")
             print(handle.result(timeout=10))
+
+    With ``processes=N`` the workers run in N child processes instead (past this process's
+    GIL: see docs/processes.md); the workflows must then be importable by module.
     """
 
     def __init__(
@@ -62,6 +68,7 @@ class Engine:
         lease: float = 5.0,
         registry: Registry | None = None,
         retention: float | timedelta | None = None,
+        processes: int = 0,
     ) -> None:
         if concurrency < 1:
             raise ConfigError("concurrency must be at least 1")
@@ -69,6 +76,9 @@ class Engine:
             raise ConfigError("step_threads must be at least 1")
         if lease <= 0:
             raise ConfigError("lease must be more than 0 seconds")
+        if not isinstance(processes, int) or processes < 0:
+            raise ConfigError("processes must be a whole number, 0 or more")
+        self.processes = processes
         try:
             self.retention = seconds(retention, "retention")
         except TypeError as exc:
@@ -83,6 +93,7 @@ class Engine:
         self.lease = lease
         self.store: Store = open_store(self.url)
         self._worker: Worker | None = None
+        self._procs: WorkerProcesses | None = None
         self._waiters: dict[str, list[threading.Event]] = {}
         self.tasks = TaskInbox(self)
         self.users = UserDirectory(self)
@@ -90,12 +101,18 @@ class Engine:
         self._wlock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"<Engine {self.url}{' launched' if self._worker else ''}>"
+        launched = self._worker is not None or self._procs is not None
+        return f"<Engine {self.url}{' launched' if launched else ''}>"
 
     # --- lifecycle -----------------------------------------------------------------------
 
     def launch(self) -> Engine:
-        """Start in-process workers and recover unfinished workflows. Idempotent."""
+        """Start the workers (threads of this process, or ``processes`` child processes) and
+        recover unfinished workflows. Idempotent."""
+        if self.processes:
+            if self._procs is None:
+                self._procs = self._start_processes()
+            return self
         if self._worker is None:
             worker = Worker(self.store, self.registry, self.clock,
                             concurrency=self.concurrency, step_threads=self.step_threads,
@@ -105,11 +122,38 @@ class Engine:
             self._worker = worker
         return self
 
+    def _start_processes(self) -> WorkerProcesses:
+        from legato.worker.processes import ChildConfig, WorkerProcesses, child_modules
+
+        if self.registry is not REGISTRY:
+            raise ConfigError("processes need the workflows registered by @legato.workflow"
+                              " (a worker process imports them by module): not a custom"
+                              " registry")
+        if not isinstance(self.clock, SystemClock):
+            raise ConfigError("processes run on the system clock: a test clock cannot be"
+                              " shared with worker processes")
+        defs = self.registry.defs()
+        nested = sorted(d.name for d in defs if "<locals>" in getattr(d.fn, "__qualname__", ""))
+        if nested:
+            raise ConfigError(f"workflow(s) {', '.join(map(repr, nested))} are defined inside"
+                              " a function: worker processes import workflows by module, so"
+                              " define them at module level")
+        config = ChildConfig(url=self.url, modules=child_modules([d.fn for d in defs]),
+                             names=tuple(d.name for d in defs), concurrency=self.concurrency,
+                             step_threads=self.step_threads, lease=self.lease,
+                             retention=self.retention, grace=10.0)
+        procs = WorkerProcesses(self.processes, config, self._on_done)
+        procs.start()
+        return procs
+
     def shutdown(self, grace: float = 10.0) -> None:
         """Stop the workers (running steps get ``grace`` seconds) and close the store."""
         worker, self._worker = self._worker, None
         if worker is not None:
             worker.stop(grace)
+        procs, self._procs = self._procs, None
+        if procs is not None:
+            procs.stop(grace)
         self.store.close()
 
     def __enter__(self) -> Engine:
@@ -119,13 +163,24 @@ class Engine:
         self.shutdown()
 
     def poke(self) -> None:
-        """Tell the in-process worker (if any) that something became runnable."""
+        """Tell this engine's workers (if launched) that something became runnable."""
         if self._worker is not None:
             self._worker.hub.poke()
+        elif self._procs is not None:
+            self._procs.poke()
 
     def poke_scheduler(self) -> None:
         if self._worker is not None:
             self._worker.scheduler.poke()
+        elif self._procs is not None:
+            self._procs.tell("S")
+
+
+
+    @property
+    def worker_pids(self) -> builtins.list[int]:
+        """The process ids of this engine's worker processes (empty without ``processes``)."""
+        return self._procs.pids() if self._procs is not None else []
 
     @property
     def worker_id(self) -> str | None:
@@ -249,7 +304,13 @@ class Engine:
 
     def _own(self, runs: Sequence[tuple[NewWorkflow, Event]], wdef: WorkflowDef | None) -> None:
         """Runs started in-process while our worker has room are born owned by it and handed
-        to its hub directly (no claim round trip); a queued run waits for its queue."""
+        to its hub directly (no claim round trip); a queued run waits for its queue. With
+        worker processes, each run is born owned by one of them, in turn."""
+        procs = self._procs
+        if procs is not None:
+            for new, _ in runs:
+                new.owner = procs.assign() if new.queue is None and wdef is not None else None
+            return
         worker = self._worker
         room = worker.hub.room if worker is not None and wdef is not None \
             and worker.hub_alive else 0
@@ -264,6 +325,8 @@ class Engine:
         """Give our worker the runs it owns; tell it when others became claimable."""
         worker = self._worker
         if worker is None:
+            if self._procs is not None:
+                self._hand_to_processes(runs, results)
             return
         poke = False
         for (new, started), (row, created) in zip(runs, results, strict=True):
@@ -273,6 +336,21 @@ class Engine:
                 poke = True
         if poke:
             worker.hub.poke()
+
+    def _hand_to_processes(self, runs: Sequence[tuple[NewWorkflow, Event]],
+                           results: Sequence[tuple[WorkflowRow, bool]]) -> None:
+        procs = self._procs
+        assert procs is not None
+        poke = False
+        for (new, _), (row, created) in zip(runs, results, strict=True):
+            if not created:
+                continue
+            if new.owner is None or not procs.hand_over(new.owner, new.id):
+                poke = True
+                if new.owner is not None:  # its worker was not told: let anyone claim it
+                    release_run(self.store, row, self.clock.now())
+        if poke:
+            procs.poke()
 
     async def start_async(self, workflow: Callable[..., Any] | str, *args: Any,
                           **options: Any) -> WorkflowHandle:
@@ -341,8 +419,8 @@ class Engine:
         result = self.store.publish(event_id or new_workflow_id(), event_type,
                                     "" if key is None else str(key), raw, self.clock.now(),
                                     secs)
-        if result.delivered_to and self._worker is not None:
-            self._worker.hub.poke()
+        if result.delivered_to:
+            self.poke()
         return result
 
     def signal(self, workflow_id: str, name: str, data: Any = None) -> None:
@@ -351,9 +429,8 @@ class Engine:
         row = self.store.get(workflow_id)
         if row is None:
             raise WorkflowNotFound(workflow_id)
-        if self.store.send_signal(workflow_id, name, raw, self.clock.now()) and \
-                self._worker is not None:
-            self._worker.hub.poke()
+        if self.store.send_signal(workflow_id, name, raw, self.clock.now()):
+            self.poke()
 
     def send_task_success(self, token: str, output: Any) -> None:
         """Answer an ASL ``.waitForTaskToken`` Task: it succeeds with ``output`` (JSON).
@@ -411,9 +488,12 @@ class Engine:
         row = self.store.request_cancel(workflow_id, self.clock.now())
         if row is None:
             raise WorkflowNotFound(workflow_id)
-        if self._worker is not None and row.status in st.ACTIVE:
-            self._worker.hub.post("cancel", workflow_id)
-            self._worker.hub.poke()
+        if row.status in st.ACTIVE:
+            if self._worker is not None:
+                self._worker.hub.post("cancel", workflow_id)
+                self._worker.hub.poke()
+            elif self._procs is not None:
+                self._procs.tell("c", workflow_id)
 
     def retry(self, workflow_id: str) -> WorkflowHandle:
         """Redrive a FAILED workflow from its failed step, journal intact (after a code fix,
@@ -421,8 +501,7 @@ class Engine:
         row = self.store.redrive(workflow_id, self.clock.now())
         if row is None:
             raise WorkflowNotFound(workflow_id)
-        if self._worker is not None:
-            self._worker.hub.poke()
+        self.poke()
         return WorkflowHandle(self, workflow_id)
 
     def terminate(self, workflow_id: str, reason: str = "terminated") -> None:
@@ -431,6 +510,8 @@ class Engine:
             raise WorkflowNotFound(workflow_id)
         if self._worker is not None:
             self._worker.hub.post("drop", workflow_id)
+        elif self._procs is not None:
+            self._procs.tell("d", workflow_id)
         self._on_done(workflow_id, row.status)
 
     # --- completion ----------------------------------------------------------------------
