@@ -8,22 +8,20 @@ own process. Each child imports the modules that define the engine's workflows (
 store. The children claim work from the store like any other worker; two one-way pipes per
 child keep them quick:
 
-* parent -> child: ``a<id>`` (a run the parent started, born owned by this child's worker:
-  start it, no claim needed), ``p`` (something became runnable: claim now, do not wait for
-  the next poll), ``S`` (the schedules changed), ``c<id>`` / ``d<id>`` (cancel / drop that
-  run if this child runs it), ``s`` (stop gracefully). End of file (the parent died) also
-  stops the child.
+* parent -> child: ``p`` (something became runnable, a run the parent started say: claim
+  now, do not wait for the next poll), ``S`` (the schedules changed), ``c<id>`` / ``d<id>``
+  (cancel / drop that run if this child runs it), ``s<grace>`` (stop gracefully). End of
+  file (the parent died) also stops the child.
 * child -> parent: ``R<worker id>`` (ready) or ``E<message>`` (could not start), then
   ``D<status> <id>`` for every run the child ended, so that ``handle.result()`` in the parent
   returns at once.
 
-The parent deals the runs it starts to the children in turn, each born owned by a child
-(as an engine's own worker gets the runs it starts), which saves the claim. Writes on both
-sides never block: a message that does not fit in a full pipe is dropped, which costs only
-latency (the children still poll the store, the parent's waiters still re-read their rows)
-— except a hand-over, whose run the parent then releases for any worker to claim. A child
-that dies is replaced; its runs are taken over by the store's usual recovery (at once on
-SQLite, where its liveness lock is gone; after its lease on PostgreSQL).
+Writes on both sides never block: a message that does not fit in a full pipe is dropped,
+which costs only latency (the children still poll the store, the parent's waiters still
+re-read their rows); no run depends on a message. (Handing each started run to one child,
+born owned by it, was tried: no faster than a claim, with a run stranded if its message is
+lost.) A child that dies is replaced; its runs are taken over by the store's usual recovery
+(at once on SQLite, where its liveness lock is gone; after its lease on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -34,7 +32,6 @@ import logging
 import multiprocessing
 import multiprocessing.connection as mpc
 import os
-import select
 import signal
 import threading
 import time
@@ -74,30 +71,17 @@ class ChildConfig:
 #: longest message sent: a pipe write up to PIPE_BUF (4,096 bytes on Linux, 512 by POSIX)
 #: is atomic, so a message that does not fit is never half-written on a non-blocking pipe
 MAX_MESSAGE = 500
-#: how long a hand-over may wait for room in a child's pipe before the run is released
-HAND_OVER_WAIT = 5.0
 
 
-def _send(conn: mpc.Connection, msg: bytes, wait: float = 0.0) -> bool:
-    """Send without blocking (or waiting up to ``wait`` s for room in the pipe); False if
-    it was not sent: too long, the pipe full or closed."""
+def _send(conn: mpc.Connection, msg: bytes) -> bool:
+    """Send without blocking; False if it was not sent: too long, the pipe full or closed."""
     if len(msg) > MAX_MESSAGE:
         return False
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            conn.send_bytes(msg)
-            return True
-        except BlockingIOError:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            try:
-                select.select([], [conn.fileno()], [], min(left, 0.05))
-            except (OSError, ValueError):
-                return False
-        except (OSError, ValueError):
-            return False
+    try:
+        conn.send_bytes(msg)
+        return True
+    except (OSError, ValueError):  # BlockingIOError: full
+        return False
 
 
 class _Child:
@@ -128,7 +112,6 @@ class WorkerProcesses:
         self._children: list[_Child | None] = [None] * count
         self._lock = threading.Lock()
         self._stopping = False
-        self._turn = 0  # the child the next hand-over goes to
         self._thread: threading.Thread | None = None
         self._wake_r, self._wake_w = os.pipe()  # interrupts the relay's wait
         os.set_blocking(self._wake_w, False)
@@ -232,21 +215,6 @@ class WorkerProcesses:
     def pids(self) -> list[int]:
         return [c.process.pid for c in self._live() if c.process.pid is not None]
 
-    def assign(self) -> str | None:
-        """The worker id of the child that gets the next run started here (in turn)."""
-        children = [c for c in self._live() if c.ready and c.worker_id is not None]
-        if not children or self._stopping:
-            return None
-        self._turn = (self._turn + 1) % len(children)
-        return children[self._turn].worker_id
-
-    def hand_over(self, worker_id: str, workflow_id: str) -> bool:
-        """Tell the child ``worker_id`` to start the run born owned by it; False if it could
-        not be told (the caller then releases the run)."""
-        for child in self._live():
-            if child.worker_id == worker_id:
-                return _send(child.to_child, b"a" + workflow_id.encode(), HAND_OVER_WAIT)
-        return False
 
     # --- the relay thread ----------------------------------------------------------------
 
@@ -381,9 +349,7 @@ def _serve(worker: Any, inbox: mpc.Connection) -> float | None:
         kind, body = msg[:1], msg[1:].decode()
         if kind == b"s":
             return float(body) if body else None
-        if kind == b"a":
-            worker.adopt(body)
-        elif kind == b"p":
+        if kind == b"p":
             worker.hub.poke()
         elif kind == b"S":
             worker.scheduler.poke()
