@@ -121,11 +121,13 @@ def legato(*args: str, cwd: Path, timeout: float = 30) -> subprocess.CompletedPr
 class WorkerProcess:
     """A ``legato worker`` subprocess whose output goes to files in the test's folder."""
 
-    def __init__(self, folder: Path, db: str, *modules: str, tag: str = "worker") -> None:
+    def __init__(self, folder: Path, db: str, *modules: str, tag: str = "worker",
+                 options: tuple[str, ...] = ()) -> None:
         self.out = folder / f"{tag}.out"
         self.err = folder / f"{tag}.err"
         with open(self.out, "w") as out, open(self.err, "w") as err:
-            self.proc = subprocess.Popen([*CLI, "worker", *modules, "--db", db, "--grace", "10"],
+            self.proc = subprocess.Popen([*CLI, "worker", *modules, "--db", db, "--grace", "10",
+                                          *options],
                                          cwd=folder, env=_env(), stdout=out, stderr=err,
                                          text=True)
 
@@ -173,8 +175,8 @@ def workers() -> Iterator[list[WorkerProcess]]:
 
 
 def start_worker(workers: list[WorkerProcess], folder: Path, db: str, module: str = "flows",
-                 tag: str = "worker") -> WorkerProcess:
-    w = WorkerProcess(folder, db, module, tag=tag)
+                 tag: str = "worker", options: tuple[str, ...] = ()) -> WorkerProcess:
+    w = WorkerProcess(folder, db, module, tag=tag, options=options)
     workers.append(w)
     w.wait_ready()
     return w
@@ -366,6 +368,25 @@ def test_sigterm_stops_gracefully_and_next_worker_finishes(folder: Path, db: str
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.splitlines()[-1]) == ["slow done", "after done"]
     assert (folder / "calls.log").read_text().split() == ["slow_step", "after"]  # ran once
+
+
+def test_a_worker_with_processes_runs_workflows_in_them_and_stops_them(
+        folder: Path, db: str, workers: list[WorkerProcess]) -> None:
+    w = start_worker(workers, folder, db, options=("--processes", "2"))
+    ready = w.wait_ready()
+    pids = [int(p) for p in re.findall(r"worker processes ([\d, ]+)\)", ready)[0].split(", ")]
+    assert len(pids) == 2 and w.proc.pid not in pids
+    r = legato("start", "slow", "--id", "in-a-process", "--wait", "--timeout", "15",
+               "--db", db, cwd=folder)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.splitlines()[-1]) == ["slow done", "after done"]
+    assert w.stop(signal.SIGTERM) == 0
+    assert "Traceback" not in w.err.read_text()
+    for pid in pids:  # the worker processes stopped with it
+        end = time.monotonic() + 10
+        while time.monotonic() < end and Path(f"/proc/{pid}").exists():
+            time.sleep(0.02)
+        assert not Path(f"/proc/{pid}").exists(), f"worker process {pid} still runs"
 
 
 def test_second_signal_exits_at_once_and_loses_nothing(folder: Path, db: str,

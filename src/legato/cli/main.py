@@ -156,6 +156,9 @@ def worker(
         metavar="AGE", show_default=False,
         help="Purge runs that ended longer ago than this (15m, 12h, 30d ...), every 10 "
              "minutes; default: keep them.")] = None,
+    processes: Annotated[int, typer.Option(
+        min=0, help="Run the workers in this many child processes (one per core for "
+                    "CPU-bound steps); 0: in this process.")] = 0,
 ) -> None:
     """Run workflows: import MODULEs, then work until SIGINT/SIGTERM.
 
@@ -170,7 +173,7 @@ def worker(
     keep = None if retention is None else _duration(retention, "--retention")
     raise typer.Exit(run_worker(modules, db=_db(ctx, db), concurrency=concurrency, lease=lease,
                                 step_threads=step_threads, grace=grace, log_level=log_level,
-                                retention=keep))
+                                retention=keep, processes=processes))
 
 
 @app.command()

@@ -78,6 +78,7 @@ def run_worker(
     grace: float,
     log_level: str,
     retention: float | None = None,
+    processes: int = 0,
 ) -> int:
     """Import ``modules``, launch an engine and run it until SIGINT/SIGTERM; return 0."""
     level = logging.getLevelName(log_level.upper())
@@ -94,10 +95,11 @@ def run_worker(
         if stop.requested:  # asked to stop while importing: nothing was started
             return 0
         engine = open_engine(db, concurrency=concurrency, lease=lease, step_threads=step_threads,
-                             retention=retention)
+                             retention=retention, processes=processes)
         try:
             engine.launch()
-            wid = engine.worker_id
+            wid = engine.worker_id or (
+                f"(worker processes {', '.join(map(str, engine.worker_pids))})")
             names = sorted(engine.registry.names())
             listed = ", ".join(names) if names else "none"
             print(f"legato worker {wid} ready: {len(names)} workflow"
