@@ -11,7 +11,7 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SCRIPTS = ["order_fulfilment", "document_approval", "travel_booking", "refund_approval",
-           "payment_webhook", "nightly_batch", "onboarding"]
+           "payment_webhook", "nightly_batch", "onboarding", "worker_processes"]
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
