@@ -35,10 +35,12 @@ WORKFLOWS = 1000
 LONG_WORKFLOW_STEPS = 1000
 #: callers starting workflows at once in the 'threads' variant (a web server's request threads)
 STARTER_THREADS = 8
+#: worker process counts of the Engine(processes=N) variant
+PROCESS_COUNTS = (1, 2)
 
 
-def _engine(url: str) -> legato.Engine:
-    return legato.Engine(url)
+def _engine(url: str, processes: int = 0) -> legato.Engine:
+    return legato.Engine(url, processes=processes)
 
 
 def _start_in_threads(engine: legato.Engine, workflows: int,
@@ -65,11 +67,12 @@ def _start_in_threads(engine: legato.Engine, workflows: int,
 
 
 def throughput_once(url: str, workflows: int, bulk: bool = False,
-                    threads: int = 1) -> dict[str, float]:
+                    threads: int = 1, processes: int = 0) -> dict[str, float]:
     """Start ``workflows`` ten-step workflows, then wait for every result: one by one with
     ``engine.start`` (from ``threads`` threads at once), or with ``bulk`` in one
-    ``engine.start_many`` transaction."""
-    engine = _engine(url)
+    ``engine.start_many`` transaction; run by the engine's threads, or by ``processes``
+    worker processes."""
+    engine = _engine(url, processes)
     with engine:
         engine.start(workloads.ten_steps, -1).result(timeout=30)  # warm: threads, caches
         gc.collect()
@@ -162,10 +165,12 @@ def run(cfg: Config) -> dict[str, Any]:
     raw = cfg.results.get("raw", {})
     rows: list[list[str]] = []
     lat_rows: list[list[str]] = []
+    proc_rows: list[list[str]] = []
     for sync in cfg.modes:
         runs: list[dict[str, float]] = []
         bulks: list[dict[str, float]] = []
         threaded: list[dict[str, float]] = []
+        in_procs: dict[int, list[dict[str, float]]] = {n: [] for n in PROCESS_COUNTS}
         execs: list[dict[str, float]] = []
         paired: list[float] = []
         with tmpdir(f"tp-{sync.lower()}") as d:
@@ -176,6 +181,9 @@ def run(cfg: Config) -> dict[str, Any]:
                                              bulk=True))
                 threaded.append(throughput_once(sqlite_url(d / f"th{i}.db", sync), WORKFLOWS,
                                                 threads=STARTER_THREADS))
+                for n in PROCESS_COUNTS:
+                    in_procs[n].append(throughput_once(sqlite_url(d / f"p{n}-{i}.db", sync),
+                                                       WORKFLOWS, processes=n))
                 execs.append(execute_once(sqlite_url(d / f"ex{i}.db", sync), WORKFLOWS))
             lat = latency(sqlite_url(d / "lat.db", sync), lat_runs)
             per_step = [long_workflow(sqlite_url(d / f"long{i}.db", sync), long_steps)
@@ -190,6 +198,10 @@ def run(cfg: Config) -> dict[str, Any]:
             "start_many_starts_per_s": median([r["starts_per_s"] for r in bulks]),
             "threads_steps_per_s": median([r["steps_per_s"] for r in threaded]),
             "threads_paired_ratio": paired_ratio(threaded, paired),
+            **{f"processes_{n}_steps_per_s": median([r["steps_per_s"] for r in in_procs[n]])
+               for n in PROCESS_COUNTS},
+            **{f"processes_{n}_paired_ratio": paired_ratio(in_procs[n], paired)
+               for n in PROCESS_COUNTS},
             "execute_only_paired_ratio": paired_ratio(execs, paired),
             "execute_only_steps_per_s": median([r["steps_per_s"] for r in execs]),
             "execute_only_ratio_to_raw_commits":
@@ -215,6 +227,9 @@ def run(cfg: Config) -> dict[str, Any]:
                      fmt(res["execute_only_steps_per_s"], "/s"),
                      "n/a" if exec_ratio is None else f"{exec_ratio:.2f}",
                      f"{res['execute_only_paired_ratio']:.2f}"])
+        proc_rows.append([sync, *(f"{fmt(res[f'processes_{n}_steps_per_s'], '/s')}"
+                                   f" ({res[f'processes_{n}_paired_ratio']:.2f})"
+                                   for n in PROCESS_COUNTS)])
         lat_rows.append([sync, fmt(res["latency_ms_p50"], " ms", 2),
                          fmt(res["latency_ms_p90"], " ms", 2),
                          fmt(res["latency_ms_p99"], " ms", 2),
@@ -230,6 +245,12 @@ def run(cfg: Config) -> dict[str, Any]:
         " before the engine launches, timed from launch (no start path)")
     say("  '/raw': over the raw benchmark's median; 'paired': median of per-rep ratios to a"
         " 0.5 s raw measurement taken just before each rep (robust to drifting load)")
+    say()
+    table(["synchronous", *(f"Engine(processes={n}) steps (paired)" for n in PROCESS_COUNTS)],
+          proc_rows)
+    say("  the same one-by-one loop, the workflows run by the engine's worker processes"
+        " (spawned at launch) instead of its threads: the start loop no longer shares a GIL"
+        " with the runtime")
     say()
     table(["synchronous", "10-step p50", "p90", "p99", "step overhead (1,000 wf)",
            "step overhead (alone)"], lat_rows)
