@@ -199,6 +199,29 @@ def test_a_script_without_a_main_guard_gets_a_clear_error(tmp_path: Path) -> Non
     assert "if __name__ == \"__main__\":" in out.stdout
 
 
+@pytest.mark.acceptance
+@pytest.mark.timeout(60)
+def test_a_workflow_a_worker_process_cannot_find_fails_the_launch(tmp_path: Path) -> None:
+    script = tmp_path / "dynamic.py"
+    script.write_text(
+        "import legato\n"
+        "if __name__ == '__main__':  # so registered in the parent only\n"
+        "    @legato.workflow(name='parent_only')\n"
+        "    def wf(ctx):\n"
+        "        return 1\n"
+        f"    engine = legato.Engine({_db(tmp_path)!r}, processes=1)\n"
+        "    try:\n"
+        "        engine.launch()\n"
+        "    except legato.ConfigError as exc:\n"
+        "        print('ConfigError:', exc)\n"
+        "        raise SystemExit(3)\n")
+    out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 3, out.stderr
+    assert "'parent_only' are not registered" in out.stdout
+    assert "Traceback" not in out.stderr
+
+
 def test_processes_are_checked_before_anything_starts(
         tmp_path: Path, unique_name: Callable[[str], str]) -> None:
     url = _db(tmp_path)

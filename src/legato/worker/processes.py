@@ -175,9 +175,13 @@ class WorkerProcesses:
         self._stopping = True
         with contextlib.suppress(OSError):
             os.write(self._wake_w, b"x")
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(READY_TIMEOUT)  # first: it may be starting a replacement
         children = self._live()
         for child in children:
             _send(child.to_child, b"s%r" % grace)
+            with contextlib.suppress(OSError):
+                child.to_child.close()  # if "s" did not fit, the end of the pipe says it
         end = time.monotonic() + grace + 10
         for child in children:
             child.process.join(max(0.0, end - time.monotonic()))
@@ -186,8 +190,6 @@ class WorkerProcesses:
                             child.process.pid)
                 child.process.kill()
                 child.process.join(5)
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(5)
         for child in children:
             child.close()
         with self._lock:
