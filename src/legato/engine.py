@@ -175,8 +175,6 @@ class Engine:
         elif self._procs is not None:
             self._procs.tell("S")
 
-
-
     @property
     def worker_pids(self) -> builtins.list[int]:
         """The process ids of this engine's worker processes (empty without ``processes``)."""

@@ -217,7 +217,6 @@ class WorkerProcesses:
     def pids(self) -> list[int]:
         return [c.process.pid for c in self._live() if c.process.pid is not None]
 
-
     # --- the relay thread ----------------------------------------------------------------
 
     def _relay(self) -> None:
