@@ -106,6 +106,18 @@ def _db(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'procs.db'}"
 
 
+def _hold(scripts: Callable[..., Script], tmp_path: Path, runs: int,
+          steps_ran: int) -> tuple[Script, list[int]]:
+    """The script running ``runs`` slow workflows in 2 worker processes, once ``steps_ran``
+    steps have run; with the worker pids."""
+    s = scripts("hold", _db(tmp_path), str(runs), "2")
+    workers = s.report("started")["workers"]
+    effects = tmp_path / "effects.txt"
+    wait_until(lambda: effects.exists() and len(effects.read_text().split()) >= 3 * steps_ran,
+               60, f"{steps_ran} steps to run")
+    return s, workers
+
+
 def _executions(tmp_path: Path) -> Counter[tuple[str, int]]:
     lines = (tmp_path / "effects.txt").read_text().split()
     return Counter((lines[i], int(lines[i + 1])) for i in range(0, len(lines), 3))
@@ -131,11 +143,7 @@ def test_workflows_run_in_the_worker_processes_and_they_exit_with_the_engine(
 @pytest.mark.timeout(180)
 def test_a_killed_worker_process_is_replaced_and_its_runs_finish(
         tmp_path: Path, scripts: Callable[..., Script]) -> None:
-    s = scripts("hold", _db(tmp_path), "6", "2")
-    first = s.report("started")["workers"]
-    effects = tmp_path / "effects.txt"
-    wait_until(lambda: effects.exists() and len(effects.read_text().split()) >= 3 * 12, 60,
-               "a dozen steps to run")
+    s, first = _hold(scripts, tmp_path, 6, 12)
     victim = first[0]
     os.kill(victim, signal.SIGKILL)
     done = s.report("done", timeout=120)
@@ -143,20 +151,15 @@ def test_a_killed_worker_process_is_replaced_and_its_runs_finish(
     assert done["results"] == [sum(range(10))] * 6
     assert victim not in done["workers"] and len(done["workers"]) == 2  # replaced
     runs = _executions(tmp_path)
-    assert len(runs) == 6 * 10  # every step of every run executed...
-    # ... once, but a step cut short by the kill, which runs again (at least once)
-    assert sum(n - 1 for n in runs.values()) <= 6
+    assert len(runs) == 6 * 10  # every step of every run executed, each once but the
+    assert sum(n - 1 for n in runs.values()) <= 6  # ones the kill cut short, run again
 
 
 @pytest.mark.acceptance
 @pytest.mark.timeout(180)
 def test_when_the_engines_process_dies_its_workers_exit_and_nothing_is_lost(
         tmp_path: Path, scripts: Callable[..., Script]) -> None:
-    s = scripts("hold", _db(tmp_path), "4", "2")
-    workers = s.report("started")["workers"]
-    effects = tmp_path / "effects.txt"
-    wait_until(lambda: effects.exists() and len(effects.read_text().split()) >= 3 * 8, 60,
-               "eight steps to run")
+    s, workers = _hold(scripts, tmp_path, 4, 8)
     s.popen.kill()  # kill -9 the engine's process: its workers see the pipe close
     s.wait()
     for pid in workers:
