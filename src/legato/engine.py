@@ -36,7 +36,7 @@ from legato.store.base import (
     WorkflowRow,
 )
 from legato.store.url import open_store, resolve_url
-from legato.worker.worker import PURGE_BATCH, Worker
+from legato.worker.worker import PURGE_BATCH, Worker, release_run
 
 if TYPE_CHECKING:
     from legato.worker.processes import WorkerProcesses
@@ -302,7 +302,13 @@ class Engine:
 
     def _own(self, runs: Sequence[tuple[NewWorkflow, Event]], wdef: WorkflowDef | None) -> None:
         """Runs started in-process while our worker has room are born owned by it and handed
-        to its hub directly (no claim round trip); a queued run waits for its queue."""
+        to its hub directly (no claim round trip); a queued run waits for its queue. With
+        worker processes, each run is born owned by one of them, in turn."""
+        procs = self._procs
+        if procs is not None:
+            for new, _ in runs:
+                new.owner = procs.assign() if new.queue is None and wdef is not None else None
+            return
         worker = self._worker
         room = worker.hub.room if worker is not None and wdef is not None \
             and worker.hub_alive else 0
@@ -317,8 +323,8 @@ class Engine:
         """Give our worker the runs it owns; tell it when others became claimable."""
         worker = self._worker
         if worker is None:
-            if self._procs is not None and any(created for _, created in results):
-                self._procs.poke()  # a worker process claims it at once
+            if self._procs is not None:
+                self._hand_to_processes(runs, results)
             return
         poke = False
         for (new, started), (row, created) in zip(runs, results, strict=True):
@@ -328,6 +334,21 @@ class Engine:
                 poke = True
         if poke:
             worker.hub.poke()
+
+    def _hand_to_processes(self, runs: Sequence[tuple[NewWorkflow, Event]],
+                           results: Sequence[tuple[WorkflowRow, bool]]) -> None:
+        procs = self._procs
+        assert procs is not None
+        poke = False
+        for (new, _), (row, created) in zip(runs, results, strict=True):
+            if not created:
+                continue
+            if new.owner is None or not procs.hand_over(new.owner, new.id):
+                poke = True
+                if new.owner is not None:  # its worker was not told: let anyone claim it
+                    release_run(self.store, row, self.clock.now())
+        if poke:
+            procs.poke()
 
     async def start_async(self, workflow: Callable[..., Any] | str, *args: Any,
                           **options: Any) -> WorkflowHandle:

@@ -11,6 +11,9 @@ Modes (each prints one JSON line per report to stdout):
   file ``$LEGATO_PROC_EFFECTS`` as ``<wid> <step> <pid>``), report ``started`` with the
   worker pids, then wait for all and report the results and the worker pids at the end.
 * ``cancel P``  start a long workflow, cancel it once two steps ran; report its status.
+* ``full N``    N slow two-step workflows on one worker process that runs one at a time
+  (``concurrency=1``): each one handed over while it is busy is given back, and claimed
+  when it has room again; report the results.
 * ``finish``    launch an in-process engine on the file and wait for every workflow.
 """
 
@@ -92,6 +95,11 @@ def main() -> None:
                 say(status=h.status)
             except legato.WorkflowFailed as exc:
                 say(status=exc.status, seconds=time.monotonic() - t0)
+    elif mode == "full":
+        n = int(rest[0])
+        with legato.Engine(url, processes=1, concurrency=1) as engine:
+            handles = [engine.start(slow_chain, 2, workflow_id=f"full-{i}") for i in range(n)]
+            say(results=[h.result(timeout=60) for h in handles])
     elif mode == "finish":
         with legato.Engine(url) as engine:
             handles = engine.list(limit=1000)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -168,6 +169,19 @@ def test_when_the_engines_process_dies_its_workers_exit_and_nothing_is_lost(
     results = fin.report("results", timeout=120)["results"]
     assert fin.wait() == 0, fin.stderr()
     assert results == {f"hold-{i}": sum(range(10)) for i in range(4)}
+
+
+@pytest.mark.acceptance
+@pytest.mark.timeout(120)
+def test_runs_handed_to_a_full_worker_process_are_given_back_and_run_later(
+        tmp_path: Path, scripts: Callable[..., Script]) -> None:
+    s = scripts("full", _db(tmp_path), "4")
+    results = s.report("results")["results"]
+    assert s.wait() == 0, s.stderr()
+    assert results == [1] * 4  # 0 + 1: every run finished
+    assert sum(_executions(tmp_path).values()) == 4 * 2  # and no step ran twice
+    with sqlite3.connect(tmp_path / "procs.db") as db:  # given back, claimed again later
+        assert db.execute("SELECT count(*) FROM workflows WHERE epoch > 1").fetchone()[0] >= 1
 
 
 @pytest.mark.acceptance

@@ -205,9 +205,9 @@ class Hub:
         elif kind == "poke":
             self._dirty = True
             self._poll = POLL_MIN
-        elif kind == "adopt":  # started in this process, born owned by this worker
-            claimed = msg[1]
-            if self._stopping:
+        elif kind == "adopt":  # born owned by this worker (started in this process or handed
+            claimed = msg[1]  # over by an engine with worker processes)
+            if self._stopping or self.room <= 0:  # given back, to be claimed when there is room
                 self._finish_now(claimed.row.id, claimed.row.epoch)
             else:
                 self._start(claimed)
@@ -387,6 +387,7 @@ class Hub:
             self.store.commit([w], self.clock.now())
         except Exception as exc:
             log.warning("legato: releasing %s failed: %s", wid, exc)
+        self._dirty = True  # claimable now: by us too, once we have room
 
     # --- running workflows ---------------------------------------------------------------
 

@@ -8,20 +8,25 @@ own process. Each child imports the modules that define the engine's workflows (
 store. The children claim work from the store like any other worker; two one-way pipes per
 child keep them quick:
 
-* parent -> child: ``p`` (something became runnable, a run the parent started say: claim
-  now, do not wait for the next poll), ``S`` (the schedules changed), ``c<id>`` / ``d<id>``
-  (cancel / drop that run if this child runs it), ``s<grace>`` (stop gracefully). End of
-  file (the parent died) also stops the child.
+* parent -> child: ``a<id>`` (a run the parent started, born owned by this child's worker:
+  start it, no claim needed), ``p`` (something became runnable: claim now, do not wait for
+  the next poll), ``S`` (the schedules changed), ``c<id>`` / ``d<id>`` (cancel / drop that
+  run if this child runs it), ``s<grace>`` (stop gracefully). End of file (the parent died)
+  also stops the child.
 * child -> parent: ``R<worker id>`` (ready) or ``E<message>`` (could not start), then
   ``D<status> <id>`` for every run the child ended, so that ``handle.result()`` in the parent
   returns at once.
 
-Writes on both sides never block: a message that does not fit in a full pipe is dropped,
-which costs only latency (the children still poll the store, the parent's waiters still
-re-read their rows); no run depends on a message. (Handing each started run to one child,
-born owned by it, was tried: no faster than a claim, with a run stranded if its message is
-lost.) A child that dies is replaced; its runs are taken over by the store's usual recovery
-(at once on SQLite, where its liveness lock is gone; after its lease on PostgreSQL).
+The parent deals the runs it starts to the children in turn, each born owned by a child
+(as an engine's own worker gets the runs it starts): the work is spread evenly, which is
+what CPU-bound steps need (left to claim, the first child to look took a whole burst of
+starts while the others idled), and no claim is needed. Writes on both sides never block
+(a hand-over waits up to ``HAND_OVER_WAIT`` for room): a message that does not fit in a full
+pipe is dropped, which costs only latency (the children still poll the store, the parent's
+waiters still re-read their rows) — except a hand-over, whose run the parent then releases
+for any worker to claim. A child that dies is replaced; its runs are taken over by the
+store's usual recovery (at once on SQLite, where its liveness lock is gone; after its lease
+on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection as mpc
 import os
+import select
 import signal
 import threading
 import time
@@ -48,6 +54,9 @@ log = logging.getLogger("legato.worker")
 READY_TIMEOUT = 60.0
 RESPAWN_MIN = 0.5
 RESPAWN_MAX = 30.0
+#: at most one nudge per this many seconds (then one when it ends): a child claims all
+#: that is runnable at each nudge, and claiming once per start costs a write per start
+POKE_EVERY = 0.0005
 
 OnDone = Callable[[str, str], None]
 
@@ -71,17 +80,30 @@ class ChildConfig:
 #: longest message sent: a pipe write up to PIPE_BUF (4,096 bytes on Linux, 512 by POSIX)
 #: is atomic, so a message that does not fit is never half-written on a non-blocking pipe
 MAX_MESSAGE = 500
+#: how long a hand-over may wait for room in a child's pipe before the run is released
+HAND_OVER_WAIT = 5.0
 
 
-def _send(conn: mpc.Connection, msg: bytes) -> bool:
-    """Send without blocking; False if it was not sent: too long, the pipe full or closed."""
+def _send(conn: mpc.Connection, msg: bytes, wait: float = 0.0) -> bool:
+    """Send without blocking (or waiting up to ``wait`` s for room in the pipe); False if
+    it was not sent: too long, the pipe full or closed."""
     if len(msg) > MAX_MESSAGE:
         return False
-    try:
-        conn.send_bytes(msg)
-        return True
-    except (OSError, ValueError):  # BlockingIOError: full
-        return False
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            conn.send_bytes(msg)
+            return True
+        except BlockingIOError:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                select.select([], [conn.fileno()], [], min(left, 0.05))
+            except (OSError, ValueError):
+                return False
+        except (OSError, ValueError):
+            return False
 
 
 class _Child:
@@ -112,6 +134,9 @@ class WorkerProcesses:
         self._children: list[_Child | None] = [None] * count
         self._lock = threading.Lock()
         self._stopping = False
+        self._turn = 0  # the child the next hand-over goes to
+        self._poked_at = 0.0  # monotonic time of the last nudge
+        self._poke_due = False  # a nudge was held back: the relay sends it
         self._thread: threading.Thread | None = None
         self._wake_r, self._wake_w = os.pipe()  # interrupts the relay's wait
         os.set_blocking(self._wake_w, False)
@@ -212,10 +237,35 @@ class WorkerProcesses:
                 _send(child.to_child, msg)
 
     def poke(self) -> None:
-        self.tell("p")
+        """Nudge the children to claim now (one nudge per ``POKE_EVERY`` at most: one held
+        back is sent by the relay thread when the interval ends)."""
+        now = time.monotonic()
+        if now - self._poked_at >= POKE_EVERY:
+            self._poked_at = now
+            self.tell("p")
+        elif not self._poke_due:
+            self._poke_due = True
+            with contextlib.suppress(OSError):
+                os.write(self._wake_w, b"p")
 
     def pids(self) -> list[int]:
         return [c.process.pid for c in self._live() if c.process.pid is not None]
+
+    def assign(self) -> str | None:
+        """The worker id of the child that gets the next run started here (in turn)."""
+        children = [c for c in self._live() if c.ready and c.worker_id is not None]
+        if not children or self._stopping:
+            return None
+        self._turn = (self._turn + 1) % len(children)
+        return children[self._turn].worker_id
+
+    def hand_over(self, worker_id: str, workflow_id: str) -> bool:
+        """Tell the child ``worker_id`` to start the run born owned by it; False if it could
+        not be told (the caller then releases the run)."""
+        for child in self._live():
+            if child.worker_id == worker_id:
+                return _send(child.to_child, b"a" + workflow_id.encode(), HAND_OVER_WAIT)
+        return False
 
     # --- the relay thread ----------------------------------------------------------------
 
@@ -228,12 +278,20 @@ class WorkerProcesses:
             waits: list[Any] = [self._wake_r]
             for c in children:
                 waits += [c.from_child, c.process.sentinel]
-            timeout = None
-            if respawn_at:
-                timeout = max(0.0, min(respawn_at.values()) - time.monotonic())
+            due = [*respawn_at.values()]
+            if self._poke_due:
+                due.append(self._poked_at + POKE_EVERY)
+            timeout = max(0.0, min(due) - time.monotonic()) if due else None
             ready = mpc.wait(waits, timeout=timeout)
             if self._stopping:
                 return
+            if self._wake_r in ready:
+                with contextlib.suppress(OSError):
+                    os.read(self._wake_r, 512)
+            if self._poke_due and time.monotonic() >= self._poked_at + POKE_EVERY:
+                self._poke_due = False
+                self._poked_at = time.monotonic()
+                self.tell("p")
             for c in children:
                 if c.from_child in ready:
                     self._drain(c)
@@ -350,7 +408,9 @@ def _serve(worker: Any, inbox: mpc.Connection) -> float | None:
         kind, body = msg[:1], msg[1:].decode()
         if kind == b"s":
             return float(body) if body else None
-        if kind == b"p":
+        if kind == b"a":
+            worker.adopt(body)
+        elif kind == b"p":
             worker.hub.poke()
         elif kind == b"S":
             worker.scheduler.poke()

@@ -14,7 +14,7 @@ from legato.domain import status as st
 from legato.domain.queue import QUEUES
 from legato.domain.schedule import next_tick
 from legato.runtime.registry import Registry
-from legato.store.base import HOST, ScheduleRow, Store, WorkerInfo
+from legato.store.base import HOST, Claimed, ScheduleRow, Store, WorkerInfo, WorkflowRow, Write
 from legato.worker.hub import Hub
 from legato.worker.pool import AsyncRunner, StepPool
 from legato.worker.scheduler import Scheduler
@@ -23,6 +23,16 @@ log = logging.getLogger("legato.worker")
 EXPIRY_EVERY = 60.0  # seconds between sweeps of expired buffered events
 PURGE_EVERY = 600.0  # seconds between retention sweeps (one batch per heartbeat while behind)
 PURGE_BATCH = 500  # ended runs deleted per transaction
+
+
+def release_run(store: Store, row: WorkflowRow, now: float) -> None:
+    """Give a run born owned by a worker that will not run it back, for any worker to claim
+    (logged, not raised: if even this fails, the run waits for its owner to stop)."""
+    try:
+        store.commit([Write(row.id, row.epoch, [], status=st.PENDING, wake_at=now,
+                            release=True)], now)
+    except Exception as exc:
+        log.error("legato: releasing run %s failed: %s", row.id, exc)
 
 
 class Worker:
@@ -63,6 +73,18 @@ class Worker:
     @property
     def hub_alive(self) -> bool:
         return self.started and self._hub_thread.is_alive() and not self.hub.stopped
+
+    def adopt(self, workflow_id: str) -> None:
+        """Run a workflow born owned by this worker in another process (an engine with
+        worker processes hands its starts over so); the hub gives it back for any worker to
+        claim if it has no room."""
+        row = self.store.get(workflow_id)
+        if row is None or row.owner != self.id or row.status not in st.ACTIVE:
+            return
+        if not self.hub_alive:
+            release_run(self.store, row, self.clock.now())
+            return
+        self.hub.post("adopt", Claimed(row, self.store.journal(workflow_id)))
 
     def _new_info(self) -> WorkerInfo:
         now = time.time()
