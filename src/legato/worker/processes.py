@@ -54,8 +54,8 @@ log = logging.getLogger("legato.worker")
 READY_TIMEOUT = 60.0
 RESPAWN_MIN = 0.5
 RESPAWN_MAX = 30.0
-#: at most one nudge per this many seconds (then one when it ends): a child claims all
-#: that is runnable at each nudge, and claiming once per start costs a write per start
+#: at most one nudge per this many seconds (then one when it ends): each makes every child
+#: read the store, and write if it claims, so a burst of events is one nudge, not many
 POKE_EVERY = 0.0005
 
 OnDone = Callable[[str, str], None]
