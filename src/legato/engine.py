@@ -163,11 +163,13 @@ class Engine:
         self.shutdown()
 
     def poke(self) -> None:
-        """Tell this engine's workers (if launched) that something became runnable."""
+        """Tell this engine's workers (if launched), and those of other processes, that
+        something became runnable."""
         if self._worker is not None:
             self._worker.hub.poke()
         elif self._procs is not None:
             self._procs.poke()
+        self.store.notify()
 
     def poke_scheduler(self) -> None:
         if self._worker is not None:
@@ -325,6 +327,8 @@ class Engine:
         if worker is None:
             if self._procs is not None:
                 self._hand_to_processes(runs, results)
+            elif any(created for _, created in results):
+                self.store.notify()  # a client: the workers are other processes
             return
         poke = False
         for (new, started), (row, created) in zip(runs, results, strict=True):
@@ -333,7 +337,7 @@ class Engine:
             elif created:
                 poke = True
         if poke:
-            worker.hub.poke()
+            self.poke()
 
     def _hand_to_processes(self, runs: Sequence[tuple[NewWorkflow, Event]],
                            results: Sequence[tuple[WorkflowRow, bool]]) -> None:
@@ -348,7 +352,7 @@ class Engine:
                 if new.owner is not None:  # its worker was not told: let anyone claim it
                     release_run(self.store, row, self.clock.now())
         if poke:
-            procs.poke()
+            self.poke()
 
     async def start_async(self, workflow: Callable[..., Any] | str, *args: Any,
                           **options: Any) -> WorkflowHandle:
@@ -492,6 +496,7 @@ class Engine:
                 self._worker.hub.poke()
             elif self._procs is not None:
                 self._procs.tell("c", workflow_id)
+            self.store.notify()  # its owner may be another process
 
     def retry(self, workflow_id: str) -> WorkflowHandle:
         """Redrive a FAILED workflow from its failed step, journal intact (after a code fix,

@@ -381,6 +381,12 @@ class Store(abc.ABC):
     def owned_cancels(self, worker_id: str) -> list[str]:
         """Ids of workflows this worker owns that were asked to cancel."""
 
+    def notify(self) -> None:
+        """Wake the workers of other processes: this process made work runnable (started an
+        unowned run, delivered an event, asked for a cancel). Best effort, never raises.
+        Backends whose writes notify by themselves (PostgreSQL) do nothing here."""
+        return None
+
     def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback`` (from any thread) when other processes make work runnable.
 

@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from typing import Any
 
@@ -49,6 +49,7 @@ from legato.store.sql_common import (
     row_to_workflow,
 )
 from legato.store.sqlite_events import SQLiteEvents
+from legato.store.sqlite_notify import Notifier
 from legato.store.sqlite_schedules import SQLiteSchedules
 from legato.store.sqlite_tasks import SQLiteTasks
 
@@ -139,6 +140,7 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
         self._all_lock = threading.Lock()
         self._locks: dict[str, int] = {}  # worker id -> fd of its liveness lock
         self._gate = _gate_for(path)
+        self._notifier = Notifier(path, os.path.abspath(path) + "-workers")
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):
             raise ConfigError(f"cannot open {self.url}: folder {folder!r} does not exist")
@@ -216,6 +218,13 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._locks.clear()
+        self._notifier.close()
+
+    def notify(self) -> None:
+        self._notifier.notify()
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        return self._notifier.subscribe(callback)
 
     def migrate(self) -> int:
         c = self._conn()
@@ -403,6 +412,8 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
                 (now, now, now, worker_id))
             c.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
             freed = cur.rowcount
+        if freed:
+            self.notify()
         fd = self._locks.pop(worker_id, None)
         if fd is not None:
             os.close(fd)
@@ -412,13 +423,16 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
 
     def release_orphans(self, me: str, now: float) -> int:
         with self._tx() as c:
-            return int(c.execute(
+            freed = int(c.execute(
                 "UPDATE workflows SET owner = NULL, epoch = epoch + 1,"
                 " wake_at = MIN(COALESCE(wake_at, ?), ?),"
                 " status = CASE WHEN status = 'RUNNING' THEN 'PENDING' ELSE status END,"
                 f" updated_at = ? WHERE owner IS NOT NULL AND owner <> ? AND status IN {_ACTIVE}"
                 " AND owner NOT IN (SELECT id FROM workers)",
                 (now, now, now, me)).rowcount)
+        if freed:
+            self.notify()
+        return freed
 
     def workers(self) -> list[WorkerInfo]:
         rows = self._conn().execute("SELECT id, host, pid, started_at, lease_until FROM workers")
@@ -553,6 +567,7 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
             return result
         prepared = prepare_writes(writes, now)  # encoded before the write lock is taken
         ids = list({w.workflow_id for w in writes})
+        woken = 0
         with self._tx(carry=True) as c:
             for new, started in creates:
                 result.created[new.id] = self._create_in(c, new, started)
@@ -572,30 +587,39 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
             ended = [(w.workflow_id, w.status) for w in batch.accepted
                      if w.status in st.TERMINAL]
             if ended:
-                self._ended_in(c, ended, now)
+                woken = self._ended_in(c, ended, now)
+        unowned = any(made and row.owner is None for row, made in result.created.values())
+        if woken or unowned or any(w.release and w.status not in st.TERMINAL
+                                   and (w.wake_at is None or w.wake_at <= now)
+                                   for w in batch.accepted):
+            self.notify()  # runnable now for any worker: other processes' too
         return result
 
     @staticmethod
     def _ended_in(c: sqlite3.Connection, ended: Sequence[tuple[str, str | None]],
-                  now: float) -> None:
+                  now: float) -> int:
         """Workflows ended (id, status): wake their parents if they wait, forget their
         waits, cancel their human tasks, and cancel the children of cancelled (or timed out)
-        ones."""
+        ones. Returns how many runs this made runnable for any worker."""
+        woken = 0
         for i in range(0, len(ended), _CHUNK):
             part = ended[i:i + _CHUNK]
             ids = [wid for wid, _ in part]
             marks = _marks(len(ids))
-            c.execute("UPDATE workflows SET wake_at = ? WHERE status = 'WAITING' AND owner IS"
-                      " NULL AND id IN (SELECT parent_id FROM workflows WHERE id IN"
-                      f" ({marks}) AND parent_id IS NOT NULL)", (now, *ids))
+            woken += c.execute(
+                "UPDATE workflows SET wake_at = ? WHERE status = 'WAITING' AND owner IS"
+                " NULL AND id IN (SELECT parent_id FROM workflows WHERE id IN"
+                f" ({marks}) AND parent_id IS NOT NULL)", (now, *ids)).rowcount
             SQLiteEvents._forget_waits_in(c, ids, marks)
             SQLiteTasks._cancel_tasks_in(c, ids, marks, now)
             stopped = [(now, wid) for wid, status in part
                        if status in (st.CANCELLED, st.TIMED_OUT)]
             if stopped:
-                c.executemany("UPDATE workflows SET cancel_requested = 1,"
-                              " wake_at = CASE WHEN owner IS NULL THEN ? ELSE wake_at END"
-                              f" WHERE parent_id = ? AND status IN {_ACTIVE}", stopped)
+                woken += c.executemany(
+                    "UPDATE workflows SET cancel_requested = 1,"
+                    " wake_at = CASE WHEN owner IS NULL THEN ? ELSE wake_at END"
+                    f" WHERE parent_id = ? AND status IN {_ACTIVE}", stopped).rowcount
+        return woken
 
     def next_wake(self, names: Sequence[str]) -> float | None:
         if not names:

@@ -1,0 +1,116 @@
+"""Wake-ups between processes on one SQLite file: what one store instance makes runnable
+wakes the workers subscribed through another (each instance stands for a process here)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import legato
+from legato.store import sqlite_notify
+from legato.store.sqlite import SQLiteStore
+
+pytestmark = pytest.mark.skipif(not sqlite_notify.SUPPORTED, reason="Linux only")
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.n = 0
+        self.event = threading.Event()
+
+    def __call__(self) -> None:
+        self.n += 1
+        self.event.set()
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> Iterator[tuple[SQLiteStore, SQLiteStore]]:
+    path = str(tmp_path / "w.db")
+    a, b = SQLiteStore(path), SQLiteStore(path)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def _markers(tmp_path: Path) -> list[str]:
+    folder = tmp_path / "w.db-workers"
+    return sorted(f for f in os.listdir(folder) if f.startswith("notify-")) \
+        if folder.exists() else []
+
+
+def test_a_notify_wakes_the_subscribers_of_other_instances_only(
+        tmp_path: Path, stores: tuple[SQLiteStore, SQLiteStore]) -> None:
+    a, b = stores
+    woken = Counter()
+    unsubscribe = a.subscribe(woken)
+    assert len(_markers(tmp_path)) == 1  # announced
+    a.notify()  # its own: nobody else to wake
+    assert not woken.event.wait(0.2)
+    b.notify()
+    assert woken.event.wait(5)
+    unsubscribe()
+    assert _markers(tmp_path) == []  # gone with the subscription
+    woken.event.clear()
+    b.notify()  # nobody subscribed any more
+    assert not woken.event.wait(0.2)
+
+
+def test_a_burst_of_notifies_is_a_few_wake_ups(
+        stores: tuple[SQLiteStore, SQLiteStore]) -> None:
+    a, b = stores
+    woken = Counter()
+    unsubscribe = a.subscribe(woken)
+    try:
+        t0 = time.monotonic()
+        for _ in range(200):
+            b.notify()
+        assert woken.event.wait(5)
+        time.sleep(3 * sqlite_notify.CALLBACK_GAP)
+        elapsed = time.monotonic() - t0
+        # at once, then at most one per CALLBACK_GAP while they keep coming
+        assert 1 <= woken.n <= 2 + elapsed / sqlite_notify.CALLBACK_GAP
+        assert woken.n < 50
+    finally:
+        unsubscribe()
+
+
+def test_the_marker_of_a_process_that_is_gone_is_removed(
+        tmp_path: Path, stores: tuple[SQLiteStore, SQLiteStore]) -> None:
+    a, _ = stores
+    folder = tmp_path / "w.db-workers"
+    folder.mkdir(exist_ok=True)
+    (folder / "notify-12345-deadbeef").write_text("")  # nobody is bound to that name
+    a.notify()
+    assert _markers(tmp_path) == []
+
+
+def test_a_client_engine_wakes_the_workers_when_it_starts_or_cancels(
+        tmp_path: Path, stores: tuple[SQLiteStore, SQLiteStore],
+        unique_name: Callable[[str], str]) -> None:
+    """What an application's engine (not launched) does beside `legato worker` processes:
+    its start and its cancel wake them (their idle poll would come up to 100 ms later)."""
+    watcher, _ = stores
+    name = unique_name("woken_wf")
+
+    @legato.workflow(name=name)
+    def woken_wf(ctx: legato.WorkflowContext) -> int:
+        return 7
+
+    woken = Counter()
+    unsubscribe = watcher.subscribe(woken)
+    client = legato.Engine(f"sqlite:///{tmp_path / 'w.db'}")
+    try:
+        h = client.start(woken_wf)
+        assert woken.event.wait(5)
+        woken.event.clear()
+        time.sleep(2 * sqlite_notify.CALLBACK_GAP)
+        h.cancel()
+        assert woken.event.wait(5)
+    finally:
+        client.shutdown()
+        unsubscribe()
