@@ -95,6 +95,7 @@ class Engine:
         self._worker: Worker | None = None
         self._procs: WorkerProcesses | None = None
         self._waiters: dict[str, list[threading.Event]] = {}
+        self._ended_watch: Callable[[], None] | None = None  # other processes' ended runs
         self.tasks = TaskInbox(self)
         self.users = UserDirectory(self)
         self.schedules = ScheduleBook(self)
@@ -154,6 +155,9 @@ class Engine:
         procs, self._procs = self._procs, None
         if procs is not None:
             procs.stop(grace)
+        watch, self._ended_watch = self._ended_watch, None
+        if watch is not None:
+            watch()
         self.store.close()
 
     def __enter__(self) -> Engine:
@@ -525,12 +529,22 @@ class Engine:
         for e in events or ():
             e.set()
 
+    def _watch_ended(self) -> None:
+        """A client engine waits for runs that other processes end: have the store say
+        when they do (where it can), instead of only re-reading the rows."""
+        with self._wlock:
+            if self._ended_watch is None:
+                self._ended_watch = self.store.watch_ended(
+                    lambda wid: self._on_done(wid, ""))
+
     def wait_terminal(self, workflow_id: str, timeout: float | None) -> WorkflowRow:
         """Block until the run is COMPLETED/FAILED/CANCELLED/TIMED_OUT; return its row."""
         end = None if timeout is None else time.monotonic() + timeout
         row = self.store.get(workflow_id)
         if row is None:
             raise WorkflowNotFound(workflow_id)
+        if row.status not in st.TERMINAL and self._worker is None and self._procs is None:
+            self._watch_ended()
         poll = 0.01
         done = threading.Event()
         try:

@@ -114,3 +114,61 @@ def test_a_client_engine_wakes_the_workers_when_it_starts_or_cancels(
     finally:
         client.shutdown()
         unsubscribe()
+
+
+def test_runs_ended_by_another_process_are_announced_to_whoever_waits(
+        tmp_path: Path, stores: tuple[SQLiteStore, SQLiteStore],
+        unique_name: Callable[[str], str]) -> None:
+    watcher, _ = stores
+    name = unique_name("announced_wf")
+
+    @legato.workflow(name=name)
+    def announced_wf(ctx: legato.WorkflowContext, n: int) -> int:
+        if n < 0:
+            ctx.sleep(3600)
+        return n
+
+    seen: list[str] = []
+    got = threading.Event()
+
+    def ended(wid: str) -> None:
+        seen.append(wid)
+        got.set()
+
+    unsubscribe = watcher.watch_ended(ended)
+    worker = legato.Engine(f"sqlite:///{tmp_path / 'w.db'}").launch()
+    try:
+        h = worker.start(announced_wf, 1)  # completed by the worker's group commit
+        assert h.result(timeout=10) == 1
+        assert got.wait(5) and seen == [h.workflow_id]
+        got.clear()
+        sleeper = worker.start(announced_wf, -1)
+        worker.handle(sleeper.workflow_id).terminate("enough")  # ended outside a commit
+        assert got.wait(5) and seen[-1] == sleeper.workflow_id
+    finally:
+        worker.shutdown()
+        unsubscribe()
+
+
+def test_a_client_engine_waiting_for_a_result_is_told_when_it_ends(
+        tmp_path: Path, unique_name: Callable[[str], str]) -> None:
+    """A client engine's `result()` is woken by the worker's announcement (it would
+    otherwise find the end by re-reading the row every 10-100 ms)."""
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    name = unique_name("awaited_wf")
+
+    @legato.workflow(name=name)
+    def awaited_wf(ctx: legato.WorkflowContext) -> str:
+        return "done"
+
+    worker = legato.Engine(url).launch()
+    client = legato.Engine(url)
+    try:
+        assert client.start(awaited_wf).result(timeout=10) == "done"
+        assert client._ended_watch is not None  # it listens for ends from then on
+        folder = tmp_path / "w.db-workers"
+        assert any(f.startswith("ended-") for f in os.listdir(folder))
+    finally:
+        client.shutdown()
+        worker.shutdown()
+    assert not any(f.startswith(("ended-", "notify-")) for f in os.listdir(folder))

@@ -387,6 +387,12 @@ class Store(abc.ABC):
         Backends whose writes notify by themselves (PostgreSQL) do nothing here."""
         return None
 
+    def watch_ended(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``callback(workflow_id)`` (from any thread) when another process ends a run,
+        where the backend can say so cheaply (SQLite on Linux); returns what unsubscribes.
+        The default cannot: waiters re-read their rows."""
+        return lambda: None
+
     def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback`` (from any thread) when other processes make work runnable.
 

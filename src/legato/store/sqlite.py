@@ -226,6 +226,9 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
     def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
         return self._notifier.subscribe(callback)
 
+    def watch_ended(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        return self._notifier.watch_ended(callback)
+
     def migrate(self) -> int:
         c = self._conn()
         with self._tx():
@@ -342,6 +345,7 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
         return self.get(workflow_id)
 
     def terminate(self, workflow_id: str, reason: str, now: float) -> WorkflowRow | None:
+        ended = False
         with self._tx() as c:
             r = c.execute("SELECT status FROM workflows WHERE id = ?", (workflow_id,)).fetchone()
             if r is not None and r[0] in st.ACTIVE:
@@ -358,6 +362,9 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
                     (st.CANCELLED, f"terminated: {reason}", error_json(err), now, now,
                      workflow_id))
                 self._ended_in(c, [(workflow_id, st.CANCELLED)], now)
+                ended = True
+        if ended:
+            self._notifier.ended([workflow_id])
         return self.get(workflow_id)
 
     def redrive(self, workflow_id: str, now: float) -> WorkflowRow | None:
@@ -568,6 +575,7 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
         prepared = prepare_writes(writes, now)  # encoded before the write lock is taken
         ids = list({w.workflow_id for w in writes})
         woken = 0
+        ended: list[tuple[str, str | None]] = []
         with self._tx(carry=True) as c:
             for new, started in creates:
                 result.created[new.id] = self._create_in(c, new, started)
@@ -588,6 +596,8 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
                      if w.status in st.TERMINAL]
             if ended:
                 woken = self._ended_in(c, ended, now)
+        if ended:
+            self._notifier.ended([wid for wid, _ in ended])
         unowned = any(made and row.owner is None for row, made in result.created.values())
         if woken or unowned or any(w.release and w.status not in st.TERMINAL
                                    and (w.wake_at is None or w.wake_at <= now)

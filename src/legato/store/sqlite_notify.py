@@ -1,18 +1,22 @@
 """Wake-ups between processes on one SQLite file (one host, Linux).
 
 SQLite cannot notify other connections, so a worker finds work made runnable by another
-process by polling (``PRAGMA data_version``), backing off to 100 ms when idle. This adds what
-PostgreSQL's LISTEN/NOTIFY gives: each subscribed process binds a datagram socket in the
-abstract namespace (no file; gone with the process) and announces it by an empty marker file
-``<db>-workers/notify-<name>``; a process that makes work runnable sends one byte to every
-announced socket of that file but its own. A receiver thread turns each datagram into the
-subscriber's callback (the hub's poke).
+process by polling (``PRAGMA data_version``), backing off to 100 ms when idle, and a client
+waiting for a result re-reads its row every 10-100 ms. This adds what PostgreSQL's
+LISTEN/NOTIFY gives, on two channels:
 
-Best effort, never in the way of a write: notifying happens after the commit, errors are
-swallowed, a full receiver buffer (it has wake-ups pending) drops the datagram, and a marker
-whose process is gone (connection refused) is removed. Polling stays as it was, so a lost
-wake-up costs only latency. Elsewhere than Linux (no abstract sockets) nothing is bound and
-nothing is sent.
+* **runnable** — each worker binds a datagram socket in the abstract namespace (no file;
+  gone with the process) and announces it by an empty marker file
+  ``<db>-workers/notify-<name>``; a process that makes work runnable sends one byte to every
+  announced socket but its own, and the worker's hub is poked (at once, then at most once per
+  ``CALLBACK_GAP`` while they keep coming).
+* **ended** — a process waiting for results announces ``ended-<name>``; a process that ends
+  runs sends their ids there, and the waiter of each id wakes at once.
+
+Best effort, never in the way of a write: sending happens after the commit, errors are
+swallowed, a full receiver buffer drops the datagram, and a marker whose process is gone
+(connection refused) is removed. Polling stays as it was, so a lost wake-up costs only
+latency. Elsewhere than Linux (no abstract sockets) nothing is bound and nothing is sent.
 """
 
 from __future__ import annotations
@@ -26,23 +30,28 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 log = logging.getLogger("legato.store")
 
-MARKER = "notify-"
+RUNNABLE = "notify-"
+ENDED = "ended-"
 #: how long a listing of the markers is reused before the folder is read again
 LISTING_TTL = 1.0
-#: a subscriber is called back at once, then at most once per this many seconds: a burst of
+#: a worker is called back at once, then at most once per this many seconds: a burst of
 #: starts in another process is one wake-up (one claim) per interval, not one per start,
 #: which would make the workers write as often as the starter (as a busy worker polls)
 CALLBACK_GAP = 0.02
+#: ids per datagram on the ended channel (an id longer than this is not sent)
+PACKET = 4000
 
 SUPPORTED = sys.platform.startswith("linux")
 
+Unsubscribe = Callable[[], None]
+
 
 class Notifier:
-    """The wake-up channel of one database file, for one process."""
+    """The wake-up channels of one database file, for one process."""
 
     def __init__(self, db_path: str, folder: str) -> None:
         digest = hashlib.sha1(os.path.realpath(db_path).encode()).hexdigest()[:16]
@@ -50,20 +59,47 @@ class Notifier:
         self.folder = folder
         self._own: set[str] = set()
         self._lock = threading.Lock()
-        self._listing: list[str] = []
-        self._listed_at = -LISTING_TTL
+        self._listings: dict[str, tuple[float, list[str]]] = {}
         self._sender: socket.socket | None = None
 
     # --- receiving -----------------------------------------------------------------------
 
-    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
-        """Call ``callback`` (in a thread of its own) on each wake-up from another process;
-        returns what unsubscribes."""
+    def subscribe(self, callback: Callable[[], None]) -> Unsubscribe:
+        """Call ``callback`` (in a thread of its own) when another process made work
+        runnable; returns what unsubscribes."""
+
+        def serve(sock: socket.socket, stopped: threading.Event) -> None:
+            while not stopped.is_set():
+                if sock.recv(64) == b"" and stopped.is_set():
+                    return
+                while not stopped.is_set():
+                    callback()
+                    time.sleep(CALLBACK_GAP)
+                    if not _drain(sock):  # nothing came meanwhile: wait for the next one
+                        break
+
+        return self._listen(RUNNABLE, serve)
+
+    def watch_ended(self, callback: Callable[[str], None]) -> Unsubscribe:
+        """Call ``callback(workflow_id)`` (in a thread of its own) when another process ended
+        that run; returns what unsubscribes."""
+
+        def serve(sock: socket.socket, stopped: threading.Event) -> None:
+            while not stopped.is_set():
+                packet = sock.recv(65536)
+                for wid in packet.decode(errors="replace").split("\n"):
+                    if wid and not stopped.is_set():
+                        callback(wid)
+
+        return self._listen(ENDED, serve)
+
+    def _listen(self, kind: str,
+                serve: Callable[[socket.socket, threading.Event], None]) -> Unsubscribe:
         if not SUPPORTED:
             return lambda: None
         name = f"{os.getpid()}-{secrets.token_hex(6)}"
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        marker = os.path.join(self.folder, MARKER + name)
+        marker = os.path.join(self.folder, kind + name)
         try:
             sock.bind(self._prefix + name)
             os.makedirs(self.folder, exist_ok=True)
@@ -77,19 +113,11 @@ class Notifier:
             self._own.add(name)
         stopped = threading.Event()
 
-        def receive() -> None:
-            while not stopped.is_set():
-                try:
-                    sock.recv(64)
-                except OSError:
-                    return  # closed: unsubscribed
-                while not stopped.is_set():
-                    callback()
-                    time.sleep(CALLBACK_GAP)
-                    if not _drain(sock):  # nothing came meanwhile: wait for the next one
-                        break
+        def run() -> None:
+            with contextlib.suppress(OSError):  # closed: unsubscribed
+                serve(sock, stopped)
 
-        thread = threading.Thread(target=receive, name="legato-wakeups", daemon=True)
+        thread = threading.Thread(target=run, name="legato-wakeups", daemon=True)
         thread.start()
 
         def unsubscribe() -> None:
@@ -109,49 +137,74 @@ class Notifier:
     # --- sending -------------------------------------------------------------------------
 
     def notify(self) -> None:
-        """Wake every other subscribed process on this file (best effort)."""
+        """Wake the workers of every other subscribed process on this file."""
+        self._send(RUNNABLE, [b"!"])
+
+    def ended(self, workflow_ids: Sequence[str]) -> None:
+        """Tell the processes waiting for results which runs just ended."""
+        if not workflow_ids or not SUPPORTED or not self._names(ENDED):
+            return
+        packets: list[bytes] = []
+        part: list[bytes] = []
+        size = 0
+        for wid in workflow_ids:
+            raw = wid.encode()
+            if len(raw) > PACKET or b"\n" in raw:
+                continue
+            if size + len(raw) + 1 > PACKET:
+                packets.append(b"\n".join(part))
+                part, size = [], 0
+            part.append(raw)
+            size += len(raw) + 1
+        if part:
+            packets.append(b"\n".join(part))
+        self._send(ENDED, packets)
+
+    def _send(self, kind: str, packets: list[bytes]) -> None:
+        """Best effort: never raises (the receivers poll anyway)."""
         if not SUPPORTED:
             return
         try:
-            self._notify()
-        except OSError as exc:  # never the caller's problem: they poll anyway
+            names = self._names(kind)
+            if not names:
+                return
+            with self._lock:
+                if self._sender is None:
+                    self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                    self._sender.setblocking(False)
+                sender = self._sender
+            for name in names:
+                for packet in packets:
+                    try:
+                        sender.sendto(packet, self._prefix + name)
+                    except BlockingIOError:
+                        break  # its buffer is full: it has wake-ups waiting already
+                    except (ConnectionRefusedError, FileNotFoundError):
+                        self._gone(kind, name)
+                        break
+        except OSError as exc:
             log.debug("legato: wake-up not sent: %s", exc)
 
-    def _notify(self) -> None:
-        names = self._names()
-        if not names:
-            return
-        with self._lock:
-            if self._sender is None:
-                self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-                self._sender.setblocking(False)
-            sender = self._sender
-        for name in names:
-            try:
-                sender.sendto(b"!", self._prefix + name)
-            except BlockingIOError:
-                pass  # its buffer is full: it has wake-ups waiting already
-            except (ConnectionRefusedError, FileNotFoundError):
-                self._gone(name)
-
-    def _names(self) -> list[str]:
+    def _names(self, kind: str) -> list[str]:
         now = time.monotonic()
         with self._lock:
-            if now - self._listed_at >= LISTING_TTL:
+            at, listing = self._listings.get(kind, (-LISTING_TTL, []))
+            if now - at >= LISTING_TTL:
                 try:
-                    found = [f[len(MARKER):] for f in os.listdir(self.folder)
-                             if f.startswith(MARKER)]
+                    listing = [f[len(kind):] for f in os.listdir(self.folder)
+                               if f.startswith(kind)]
                 except FileNotFoundError:
-                    found = []
-                self._listing, self._listed_at = found, now
-            return [n for n in self._listing if n not in self._own]
+                    listing = []
+                self._listings[kind] = (now, listing)
+            return [n for n in listing if n not in self._own]
 
-    def _gone(self, name: str) -> None:
+    def _gone(self, kind: str, name: str) -> None:
         """Its process is gone (nothing is bound to its name): forget its marker."""
         with contextlib.suppress(OSError):
-            os.unlink(os.path.join(self.folder, MARKER + name))
+            os.unlink(os.path.join(self.folder, kind + name))
         with self._lock:
-            self._listing = [n for n in self._listing if n != name]
+            at, listing = self._listings.get(kind, (0.0, []))
+            self._listings[kind] = (at, [n for n in listing if n != name])
 
     def close(self) -> None:
         with self._lock:
