@@ -195,46 +195,38 @@ def test_cancel_from_the_engine_reaches_the_worker_process(
     assert report["seconds"] < 10  # at its next step boundary, not after 200 steps
 
 
-@pytest.mark.acceptance
-@pytest.mark.timeout(60)
-def test_a_script_without_a_main_guard_gets_a_clear_error(tmp_path: Path) -> None:
-    script = tmp_path / "unguarded.py"
+def _launch_error(tmp_path: Path, head: str, pad: str) -> subprocess.CompletedProcess[str]:
+    """Run a script made of ``head`` and an engine launch with ``processes=1`` (indented by
+    ``pad``) that exits 3 with the ConfigError it gets."""
+    script = tmp_path / "script.py"
     script.write_text(
-        "import legato\n"
-        "@legato.workflow(name='unguarded_wf')\n"
-        "def wf(ctx):\n"
-        "    return 1\n"
-        f"engine = legato.Engine({_db(tmp_path)!r}, processes=1)\n"
-        "try:\n"
-        "    engine.launch()\n"
-        "except legato.ConfigError as exc:\n"
-        "    print('ConfigError:', exc)\n"
-        "    raise SystemExit(3)\n")
+        head
+        + f"{pad}engine = legato.Engine({_db(tmp_path)!r}, processes=1)\n"
+        + f"{pad}try:\n{pad}    engine.launch()\n"
+        + f"{pad}except legato.ConfigError as exc:\n"
+        + f"{pad}    print('ConfigError:', exc)\n{pad}    raise SystemExit(3)\n")
     out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 3, out.stderr
-    assert "if __name__ == \"__main__\":" in out.stdout
+    return out
+
+
+@pytest.mark.acceptance
+@pytest.mark.timeout(60)
+def test_a_script_without_a_main_guard_gets_a_clear_error(tmp_path: Path) -> None:
+    head = "import legato\n@legato.workflow(name='unguarded_wf')\ndef wf(ctx):\n    return 1\n"
+    assert "if __name__ == \"__main__\":" in _launch_error(tmp_path, head, "").stdout
 
 
 @pytest.mark.acceptance
 @pytest.mark.timeout(60)
 def test_a_workflow_a_worker_process_cannot_find_fails_the_launch(tmp_path: Path) -> None:
-    script = tmp_path / "dynamic.py"
-    script.write_text(
-        "import legato\n"
-        "if __name__ == '__main__':  # so registered in the parent only\n"
-        "    @legato.workflow(name='parent_only')\n"
-        "    def wf(ctx):\n"
-        "        return 1\n"
-        f"    engine = legato.Engine({_db(tmp_path)!r}, processes=1)\n"
-        "    try:\n"
-        "        engine.launch()\n"
-        "    except legato.ConfigError as exc:\n"
-        "        print('ConfigError:', exc)\n"
-        "        raise SystemExit(3)\n")
-    out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=60)
-    assert out.returncode == 3, out.stderr
+    head = ("import legato\n"
+            "if __name__ == '__main__':  # so registered in the parent only\n"
+            "    @legato.workflow(name='parent_only')\n"
+            "    def wf(ctx):\n"
+            "        return 1\n")
+    out = _launch_error(tmp_path, head, "    ")
     assert "'parent_only' are not registered" in out.stdout
     assert "Traceback" not in out.stderr
 
