@@ -146,10 +146,10 @@ class WorkerProcesses:
     def start(self) -> None:
         """Spawn every child and wait until each runs its worker; raises
         :class:`ConfigError` with a child's reason if one cannot start."""
-        for i in range(self.count):
-            self._children[i] = self._spawn(i)
         deadline = time.monotonic() + READY_TIMEOUT
         try:
+            for i in range(self.count):
+                self._children[i] = self._spawn(i)
             for child in self._live():
                 self._await_ready(child, deadline)
         except BaseException:
