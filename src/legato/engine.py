@@ -534,8 +534,10 @@ class Engine:
         when they do (where it can), instead of only re-reading the rows."""
         with self._wlock:
             if self._ended_watch is None:
-                self._ended_watch = self.store.watch_ended(
-                    lambda wid: self._on_done(wid, ""))
+                self._ended_watch = self.store.watch_ended(self._ended_elsewhere)
+
+    def _ended_elsewhere(self, workflow_id: str) -> None:
+        self._on_done(workflow_id, "")
 
     def wait_terminal(self, workflow_id: str, timeout: float | None) -> WorkflowRow:
         """Block until the run is COMPLETED/FAILED/CANCELLED/TIMED_OUT; return its row."""

@@ -3,9 +3,11 @@ wakes the workers subscribed through another (each instance stands for a process
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -171,4 +173,29 @@ def test_a_client_engine_waiting_for_a_result_is_told_when_it_ends(
     finally:
         client.shutdown()
         worker.shutdown()
-    assert not any(f.startswith(("ended-", "notify-")) for f in os.listdir(folder))
+    # the worker's announcement is gone with it; the ended channel serves the process
+    assert not any(f.startswith("notify-") for f in os.listdir(folder))
+
+
+def test_an_engine_dropped_without_a_shutdown_is_not_kept_alive_by_its_watch(
+        tmp_path: Path, unique_name: Callable[[str], str]) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    name = unique_name("dropped_wf")
+
+    @legato.workflow(name=name)
+    def dropped_wf(ctx: legato.WorkflowContext) -> int:
+        return 1
+
+    worker = legato.Engine(url).launch()
+    try:
+        client = legato.Engine(url)
+        assert client.start(dropped_wf).result(timeout=10) == 1
+        assert client._ended_watch is not None
+        gone = weakref.ref(client)
+        client.store.close()
+        del client
+        gc.collect()
+        assert gone() is None
+        assert worker.start(dropped_wf).result(timeout=10) == 1  # ends are still announced
+    finally:
+        worker.shutdown()

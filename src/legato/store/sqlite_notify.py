@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import logging
 import os
 import secrets
@@ -30,6 +31,7 @@ import socket
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 
 log = logging.getLogger("legato.store")
@@ -48,6 +50,60 @@ PACKET = 4000
 SUPPORTED = sys.platform.startswith("linux")
 
 Unsubscribe = Callable[[], None]
+
+
+def _NOTHING() -> None:
+    """What unsubscribes from nothing."""
+
+
+class _Watchers:
+    """The watchers of runs ended elsewhere, for one database file in this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._callbacks: dict[int, Callable[[], Callable[[str], None] | None]] = {}
+        self._ids = 0
+
+    def add(self, callback: Callable[[str], None]) -> Unsubscribe:
+        # a bound method weakly (its object may be dropped), a plain function strongly
+        ref: Callable[[], Callable[[str], None] | None] = (
+            weakref.WeakMethod(callback) if inspect.ismethod(callback) else lambda: callback)
+        with self._lock:
+            self._ids += 1
+            key = self._ids
+            self._callbacks[key] = ref
+
+        def remove() -> None:
+            with self._lock:
+                self._callbacks.pop(key, None)
+
+        return remove
+
+    def serve(self, sock: socket.socket, stopped: threading.Event) -> None:
+        while not stopped.is_set():
+            self._dispatch(sock.recv(65536))
+
+    def _dispatch(self, packet: bytes) -> None:
+        """Call the live watchers with each id (in a frame of its own: no watcher stays
+        referenced from the waiting thread)."""
+        with self._lock:
+            refs = list(self._callbacks.items())
+        live = []
+        for key, ref in refs:
+            fn = ref()
+            if fn is None:
+                with self._lock:
+                    self._callbacks.pop(key, None)
+            else:
+                live.append(fn)
+        for wid in packet.decode(errors="replace").split("\n"):
+            if wid:
+                for fn in live:
+                    fn(wid)
+
+
+_watchers: dict[str, _Watchers] = {}
+_watchers_lock = threading.Lock()
 
 
 class Notifier:
@@ -81,22 +137,25 @@ class Notifier:
         return self._listen(RUNNABLE, serve)
 
     def watch_ended(self, callback: Callable[[str], None]) -> Unsubscribe:
-        """Call ``callback(workflow_id)`` (in a thread of its own) when another process ended
-        that run; returns what unsubscribes."""
+        """Call ``callback(workflow_id)`` when another process ended that run; returns what
+        unsubscribes. One socket and thread per database file serve every watcher of this
+        process, and a bound method is held weakly: an engine that waited once and was
+        dropped without a shutdown costs nothing from then on."""
+        with _watchers_lock:
+            watchers = _watchers.get(self._prefix)
+            if watchers is None:
+                watchers = _Watchers()
+                if self._listen(ENDED, watchers.serve, own=False) is _NOTHING:
+                    return _NOTHING
+                _watchers[self._prefix] = watchers
+        return watchers.add(callback)
 
-        def serve(sock: socket.socket, stopped: threading.Event) -> None:
-            while not stopped.is_set():
-                packet = sock.recv(65536)
-                for wid in packet.decode(errors="replace").split("\n"):
-                    if wid and not stopped.is_set():
-                        callback(wid)
-
-        return self._listen(ENDED, serve)
-
-    def _listen(self, kind: str,
-                serve: Callable[[socket.socket, threading.Event], None]) -> Unsubscribe:
+    def _listen(self, kind: str, serve: Callable[[socket.socket, threading.Event], None],
+                own: bool = True) -> Unsubscribe:
+        """Bind a socket, announce it, serve it in a thread; ``own``: this store's sends
+        skip it."""
         if not SUPPORTED:
-            return lambda: None
+            return _NOTHING
         name = f"{os.getpid()}-{secrets.token_hex(6)}"
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         marker = os.path.join(self.folder, kind + name)
@@ -108,9 +167,10 @@ class Notifier:
         except OSError as exc:
             sock.close()
             log.warning("legato: no wake-ups from other processes (%s); polling only", exc)
-            return lambda: None
-        with self._lock:
-            self._own.add(name)
+            return _NOTHING
+        if own:
+            with self._lock:
+                self._own.add(name)
         stopped = threading.Event()
 
         def run() -> None:
