@@ -161,6 +161,7 @@ def test_a_client_engine_waiting_for_a_result_is_told_when_it_ends(
 
     @legato.workflow(name=name)
     def awaited_wf(ctx: legato.WorkflowContext) -> str:
+        ctx.sleep(0.3)  # still running when the client starts waiting
         return "done"
 
     worker = legato.Engine(url).launch()
@@ -184,6 +185,7 @@ def test_an_engine_dropped_without_a_shutdown_is_not_kept_alive_by_its_watch(
 
     @legato.workflow(name=name)
     def dropped_wf(ctx: legato.WorkflowContext) -> int:
+        ctx.sleep(0.3)  # still running when the client starts waiting
         return 1
 
     worker = legato.Engine(url).launch()
