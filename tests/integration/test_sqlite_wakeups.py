@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -15,6 +17,7 @@ import pytest
 
 import legato
 from legato.store import sqlite_notify
+from legato.store.base import HOST, WorkerInfo
 from legato.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.skipif(not sqlite_notify.SUPPORTED, reason="Linux only")
@@ -201,3 +204,24 @@ def test_an_engine_dropped_without_a_shutdown_is_not_kept_alive_by_its_watch(
         assert worker.start(dropped_wf).result(timeout=10) == 1  # ends are still announced
     finally:
         worker.shutdown()
+
+
+def test_the_markers_of_a_reaped_dead_worker_are_removed(tmp_path: Path) -> None:
+    """A worker killed -9 cannot remove its markers; whoever reaps it does."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that is gone
+    path = str(tmp_path / "w.db")
+    store = SQLiteStore(path)
+    try:
+        folder = tmp_path / "w.db-workers"
+        folder.mkdir(exist_ok=True)
+        for name in (f"notify-{dead.pid}-aa", f"ended-{dead.pid}-bb", "notify-1-cc"):
+            (folder / name).write_text("")
+        info = WorkerInfo(f"{HOST}-{dead.pid}-dead", HOST, dead.pid, 0.0, 1.0)
+        with store._tx() as c:  # registered by the dead process, as it would have been
+            c.execute("INSERT INTO workers VALUES (?,?,?,?,?)",
+                      (info.id, info.host, info.pid, info.started_at, info.lease_until))
+        store.remove_worker(info.id, 2.0)
+        assert sorted(os.listdir(folder)) == ["notify-1-cc"]  # pid 1 lives: it stays
+    finally:
+        store.close()

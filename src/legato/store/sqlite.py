@@ -417,10 +417,14 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
                 " status = CASE WHEN status = 'RUNNING' THEN 'PENDING' ELSE status END,"
                 f" updated_at = ? WHERE owner = ? AND status IN {_ACTIVE}",
                 (now, now, now, worker_id))
+            gone = c.execute("SELECT host, pid FROM workers WHERE id = ?",
+                             (worker_id,)).fetchone()
             c.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
             freed = cur.rowcount
         if freed:
             self.notify()
+        if gone is not None and gone[0] == HOST:  # a dead process's wake-up markers
+            self._notifier.forget_process(int(gone[1]))
         fd = self._locks.pop(worker_id, None)
         if fd is not None:
             os.close(fd)

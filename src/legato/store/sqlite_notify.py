@@ -266,11 +266,34 @@ class Notifier:
             at, listing = self._listings.get(kind, (0.0, []))
             self._listings[kind] = (at, [n for n in listing if n != name])
 
+    def forget_process(self, pid: int) -> None:
+        """Remove the markers of process ``pid`` if it is gone (a worker reaped after a
+        kill -9 leaves its own; a live process removes its markers itself)."""
+        if pid == os.getpid() or _alive(pid):
+            return
+        mine = (f"{RUNNABLE}{pid}-", f"{ENDED}{pid}-")
+        with contextlib.suppress(OSError):
+            for f in os.listdir(self.folder):
+                if f.startswith(mine):
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(self.folder, f))
+
     def close(self) -> None:
         with self._lock:
             sender, self._sender = self._sender, None
         if sender is not None:
             sender.close()
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):
+        return True  # cannot tell: leave its markers to the senders it refuses
 
 
 def _drain(sock: socket.socket) -> bool:
