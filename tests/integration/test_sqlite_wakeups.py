@@ -177,8 +177,8 @@ def test_a_client_engine_waiting_for_a_result_is_told_when_it_ends(
     finally:
         client.shutdown()
         worker.shutdown()
-    # the worker's announcement is gone with it; the ended channel serves the process
-    assert not any(f.startswith("notify-") for f in os.listdir(folder))
+    # the announcements are gone with the engines (the ended channel with its last watcher)
+    assert not any(f.startswith(("ended-", "notify-")) for f in os.listdir(folder))
 
 
 def test_an_engine_dropped_without_a_shutdown_is_not_kept_alive_by_its_watch(

@@ -59,10 +59,12 @@ def _NOTHING() -> None:
 class _Watchers:
     """The watchers of runs ended elsewhere, for one database file in this process."""
 
-    def __init__(self) -> None:
+    def __init__(self, key: str) -> None:
+        self.key = key
         self._lock = threading.Lock()
         self._callbacks: dict[int, Callable[[], Callable[[str], None] | None]] = {}
         self._ids = 0
+        self.close: Unsubscribe = _NOTHING  # the socket's, once it listens
 
     def add(self, callback: Callable[[str], None]) -> Unsubscribe:
         # a bound method weakly (its object may be dropped), a plain function strongly
@@ -74,8 +76,13 @@ class _Watchers:
             self._callbacks[key] = ref
 
         def remove() -> None:
-            with self._lock:
-                self._callbacks.pop(key, None)
+            with _watchers_lock:
+                with self._lock:
+                    self._callbacks.pop(key, None)
+                    last = not self._callbacks
+                if last and _watchers.get(self.key) is self:  # the last one: stop listening
+                    del _watchers[self.key]
+                    self.close()
 
         return remove
 
@@ -139,16 +146,17 @@ class Notifier:
     def watch_ended(self, callback: Callable[[str], None]) -> Unsubscribe:
         """Call ``callback(workflow_id)`` when another process ended that run; returns what
         unsubscribes. One socket and thread per database file serve every watcher of this
-        process, and a bound method is held weakly: an engine that waited once and was
-        dropped without a shutdown costs nothing from then on."""
+        process (closed with the last one), and a bound method is held weakly: an engine
+        that waited once and was dropped without a shutdown costs nothing from then on."""
         with _watchers_lock:
             watchers = _watchers.get(self._prefix)
             if watchers is None:
-                watchers = _Watchers()
-                if self._listen(ENDED, watchers.serve, own=False) is _NOTHING:
+                watchers = _Watchers(self._prefix)
+                watchers.close = self._listen(ENDED, watchers.serve, own=False)
+                if watchers.close is _NOTHING:
                     return _NOTHING
                 _watchers[self._prefix] = watchers
-        return watchers.add(callback)
+            return watchers.add(callback)
 
     def _listen(self, kind: str, serve: Callable[[socket.socket, threading.Event], None],
                 own: bool = True) -> Unsubscribe:
