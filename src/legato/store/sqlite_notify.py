@@ -106,7 +106,10 @@ class _Watchers:
         for wid in packet.decode(errors="replace").split("\n"):
             if wid:
                 for fn in live:
-                    fn(wid)
+                    try:
+                        fn(wid)
+                    except Exception:  # one watcher's bug must not end the others'
+                        log.exception("legato: a watcher of ended runs failed")
 
 
 _watchers: dict[str, _Watchers] = {}
