@@ -36,7 +36,8 @@ from legato.store.base import (
     WorkflowRow,
 )
 from legato.store.url import open_store, resolve_url
-from legato.worker.worker import PURGE_BATCH, Worker, release_run
+from legato.worker.commit import release_run
+from legato.worker.worker import PURGE_BATCH, Worker
 
 if TYPE_CHECKING:
     from legato.worker.processes import WorkerProcesses
@@ -354,7 +355,7 @@ class Engine:
             if new.owner is None or not procs.hand_over(new.owner, new.id):
                 poke = True
                 if new.owner is not None:  # its worker was not told: let anyone claim it
-                    release_run(self.store, row, self.clock.now())
+                    release_run(self.store, row.id, row.epoch, self.clock.now())
         if poke:
             self.poke()
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from legato.clock import Clock
+from legato.domain import status as st
 from legato.domain.events import Event
 from legato.runtime import faults
 from legato.store.base import CommitResult, NewWorkflow, Store, Write
@@ -87,6 +88,17 @@ def commit_batch(store: Store, clock: Clock, writes: Sequence[Write],
         time.sleep(delay)
         delay = min(delay * 2, RETRY_MAX)
     return out
+
+
+def release_run(store: Store, workflow_id: str, epoch: int, now: float) -> None:
+    """Give back a run its worker will not run (stopping, full, not told of it), for any
+    worker to claim now. Logged, not raised: if even this fails, the run waits for its owner
+    to stop or die."""
+    try:
+        store.commit([Write(workflow_id, epoch, [], status=st.PENDING, wake_at=now,
+                            release=True)], now)
+    except Exception as exc:
+        log.warning("legato: releasing %s failed: %s", workflow_id, exc)
 
 
 def _units(writes: Sequence[Write],

@@ -43,7 +43,7 @@ from legato.runtime.task import (
 )
 from legato.store.base import Claimed, NewWorkflow, Store, Write
 from legato.worker.circuits import CircuitGate, guard_async, guard_sync
-from legato.worker.commit import commit_batch
+from legato.worker.commit import commit_batch, release_run
 from legato.worker.pool import AsyncRunner, StepPool
 
 log = logging.getLogger("legato.worker")
@@ -382,11 +382,7 @@ class Hub:
         self.ready.append((main, None, None))
 
     def _finish_now(self, wid: str, epoch: int) -> None:
-        w = Write(wid, epoch, [], status=st.PENDING, wake_at=self.clock.now(), release=True)
-        try:
-            self.store.commit([w], self.clock.now())
-        except Exception as exc:
-            log.warning("legato: releasing %s failed: %s", wid, exc)
+        release_run(self.store, wid, epoch, self.clock.now())
         self._dirty = True  # claimable now: by us too, once we have room
 
     # --- running workflows ---------------------------------------------------------------

@@ -14,7 +14,8 @@ from legato.domain import status as st
 from legato.domain.queue import QUEUES
 from legato.domain.schedule import next_tick
 from legato.runtime.registry import Registry
-from legato.store.base import HOST, Claimed, ScheduleRow, Store, WorkerInfo, WorkflowRow, Write
+from legato.store.base import HOST, Claimed, ScheduleRow, Store, WorkerInfo
+from legato.worker.commit import release_run
 from legato.worker.hub import Hub
 from legato.worker.pool import AsyncRunner, StepPool
 from legato.worker.scheduler import Scheduler
@@ -23,16 +24,6 @@ log = logging.getLogger("legato.worker")
 EXPIRY_EVERY = 60.0  # seconds between sweeps of expired buffered events
 PURGE_EVERY = 600.0  # seconds between retention sweeps (one batch per heartbeat while behind)
 PURGE_BATCH = 500  # ended runs deleted per transaction
-
-
-def release_run(store: Store, row: WorkflowRow, now: float) -> None:
-    """Give a run born owned by a worker that will not run it back, for any worker to claim
-    (logged, not raised: if even this fails, the run waits for its owner to stop)."""
-    try:
-        store.commit([Write(row.id, row.epoch, [], status=st.PENDING, wake_at=now,
-                            release=True)], now)
-    except Exception as exc:
-        log.error("legato: releasing run %s failed: %s", row.id, exc)
 
 
 class Worker:
@@ -82,7 +73,7 @@ class Worker:
         if row is None or row.owner != self.id or row.status not in st.ACTIVE:
             return
         if not self.hub_alive:
-            release_run(self.store, row, self.clock.now())
+            release_run(self.store, row.id, row.epoch, self.clock.now())
             return
         self.hub.post("adopt", Claimed(row, self.store.journal(workflow_id)))
 
