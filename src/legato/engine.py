@@ -25,6 +25,7 @@ from legato.errors import (
 from legato.handle import WorkflowHandle
 from legato.inbox import TaskInbox, UserDirectory
 from legato.runtime import codec
+from legato.runtime.attempt import refuse_inline_wait
 from legato.runtime.registry import REGISTRY, Registry, WorkflowDef, seconds, workflow_def
 from legato.schedules import ScheduleBook
 from legato.store.base import (
@@ -70,6 +71,7 @@ class Engine:
         registry: Registry | None = None,
         retention: float | timedelta | None = None,
         processes: int = 0,
+        inline_steps: bool = True,
     ) -> None:
         if concurrency < 1:
             raise ConfigError("concurrency must be at least 1")
@@ -91,6 +93,7 @@ class Engine:
         self.registry = registry or REGISTRY
         self.concurrency = concurrency
         self.step_threads = step_threads
+        self.inline_steps = bool(inline_steps)
         self.lease = lease
         self.store: Store = open_store(self.url)
         self._worker: Worker | None = None
@@ -119,7 +122,7 @@ class Engine:
             worker = Worker(self.store, self.registry, self.clock,
                             concurrency=self.concurrency, step_threads=self.step_threads,
                             lease=self.lease, on_done=self._on_done,
-                            retention=self.retention)
+                            retention=self.retention, inline_steps=self.inline_steps)
             worker.start()
             self._worker = worker
         return self
@@ -143,7 +146,8 @@ class Engine:
         config = ChildConfig(url=self.url, modules=child_modules([d.fn for d in defs]),
                              names=tuple(d.name for d in defs), concurrency=self.concurrency,
                              step_threads=self.step_threads, lease=self.lease,
-                             retention=self.retention, grace=10.0)
+                             retention=self.retention, inline_steps=self.inline_steps,
+                             grace=10.0)
         procs = WorkerProcesses(self.processes, config, self._on_done)
         procs.start()
         return procs
@@ -542,6 +546,7 @@ class Engine:
 
     def wait_terminal(self, workflow_id: str, timeout: float | None) -> WorkflowRow:
         """Block until the run is COMPLETED/FAILED/CANCELLED/TIMED_OUT; return its row."""
+        refuse_inline_wait()  # a step on the hub's thread would hold up the hub it waits for
         end = None if timeout is None else time.monotonic() + timeout
         row = self.store.get(workflow_id)
         if row is None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from legato.domain import status as st
 from legato.errors import WorkflowFailed, WorkflowNotFound
 from legato.runtime import codec
+from legato.runtime.attempt import refuse_inline_wait
 from legato.store.base import WorkflowRow
 
 if TYPE_CHECKING:
@@ -123,6 +124,7 @@ class WorkflowHandle:
 
     def wait_status(self, *statuses: str, timeout: float = 10.0) -> str:
         """Poll until the status is one of ``statuses`` (handy in tests); returns it."""
+        refuse_inline_wait()
         end = time.monotonic() + timeout
         delay = 0.002
         while True:

@@ -7,6 +7,8 @@ the workflow in its own process-wide registry.
 from __future__ import annotations
 
 EFFECTS_ENV = "LEGATO_ACC_EFFECTS"
+#: "1": the chain's step is declared inline=True (runs on the worker's hub thread)
+INLINE_ENV = "LEGATO_ACC_INLINE"
 WORKFLOW = "acc_chain"
 STEP = "acc_effect"
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from typing import Any
 
@@ -23,6 +24,7 @@ from acc_common import (
     CIRCUIT_NAME,
     CIRCUIT_WORKFLOW,
     EFFECTS_ENV,
+    INLINE_ENV,
     SAGA_WORKFLOW,
     STAMPED_WAITER_WORKFLOW,
     STEP,
@@ -46,13 +48,16 @@ def _record(wid: str, step: int, phase: str, at: float | None = None) -> None:
         con.close()
 
 
-@legato.step(name=STEP, retry=legato.RetryPolicy(max_attempts=5, initial_interval=0.05))
+# with LEGATO_ACC_INLINE=1 the chain's step runs on the worker's hub thread (inline) always
+@legato.step(name=STEP, retry=legato.RetryPolicy(max_attempts=5, initial_interval=0.05),
+             inline=True if os.environ.get(INLINE_ENV) == "1" else None)
 def effect(wid: str, step: int, delay: float) -> dict[str, Any]:
     _record(wid, step, "start")
     if delay > 0:
         time.sleep(delay)
     _record(wid, step, "done")
-    return {"v": step_value(step), "pid": os.getpid()}
+    return {"v": step_value(step), "pid": os.getpid(),
+            "thread": threading.current_thread().name}
 
 
 @legato.workflow(name=WORKFLOW)

@@ -174,12 +174,14 @@ class Procs:
         con.close()
 
     def spawn(self, *, lease: float, faults: str | None = None, grace: float = 10.0,
-              concurrency: int = 500, step_threads: int = 32) -> WorkerProc:
+              concurrency: int = 500, step_threads: int = 32,
+              inline: bool = False) -> WorkerProc:
         name = f"worker{len(self.all) + 1}"
         env = dict(os.environ)
         env[wf.EFFECTS_ENV] = str(self.effects_path)
         env[wf.BROKEN_ENV] = str(self.broken_path)
         env.pop("LEGATO_FAULTS", None)
+        env[wf.INLINE_ENV] = "1" if inline else "0"
         env.pop("LEGATO_DATABASE_URL", None)
         if faults:
             env["LEGATO_FAULTS"] = faults

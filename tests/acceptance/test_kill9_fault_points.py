@@ -36,19 +36,23 @@ CASES = [
     ("suspend", "suspend:1", {1}, 2, 2),
     ("during_sleep", None, {1, 2}, None, 0),  # the test kills it while the run is WAITING
 ]
+# the same points with the step running on the worker's hub thread (inline=True): the
+# outcomes must not change
+INLINE_CASES = [c for c in CASES if c[0] in ("in_step", "after_step", "before_commit")]
 
 
 @pytest.mark.acceptance
 @pytest.mark.timeout(90)
-@pytest.mark.parametrize(("point", "faults", "committed", "in_flight", "runs"), CASES,
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("point", "faults", "committed", "in_flight", "runs", "inline"),
+                         [(*c, False) for c in CASES] + [(*c, True) for c in INLINE_CASES],
+                         ids=[c[0] for c in CASES] + [f"{c[0]}-inline" for c in INLINE_CASES])
 def test_kill9_at_fault_point_then_restart_resumes(
     procs: Procs, inspector: Inspector, point: str, faults: str | None, committed: set[int],
-    in_flight: int | None, runs: int,
+    in_flight: int | None, runs: int, inline: bool,
 ) -> None:
     client = procs.client()
     try:
-        a = procs.spawn(lease=LEASE, faults=faults).wait_ready()
+        a = procs.spawn(lease=LEASE, faults=faults, inline=inline).wait_ready()
         wid = f"kill9-{point}"
         start_chain(client, wid, [0.0] * N_STEPS, SLEEP_AFTER, SLEEP_SECS)
         if faults is None:
@@ -63,7 +67,7 @@ def test_kill9_at_fault_point_then_restart_resumes(
         assert inspector.completed_steps(wid) == committed
         before = inspector.journal_len(wid)
 
-        b = procs.spawn(lease=LEASE)
+        b = procs.spawn(lease=LEASE, inline=inline)
         b.wait_ready()
         assert b.ready_at is not None and b.ready_wall is not None
 
@@ -88,6 +92,9 @@ def test_kill9_at_fault_point_then_restart_resumes(
         assert t_done - b.ready_at <= 10.0
 
         recorded = check_chain(client, wid, N_STEPS).recorded_pids
+        threads = {e["result"]["thread"] for e in client.handle(wid).history()
+                   if e["type"] == "StepCompleted"}
+        assert threads == ({"legato-hub"} if inline else {"legato-step"}), threads
         execs = inspector.executions(wid)
         for step in range(1, N_STEPS + 1):
             pids = execs.get((wid, step), [])

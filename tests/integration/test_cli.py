@@ -389,6 +389,32 @@ def test_a_worker_with_processes_runs_workflows_in_them_and_stops_them(
         assert not Path(f"/proc/{pid}").exists(), f"worker process {pid} still runs"
 
 
+WHERE = textwrap.dedent('''
+    import threading
+
+    import legato
+
+    @legato.step(inline=True)
+    def where_step() -> str:
+        return threading.current_thread().name
+
+    @legato.workflow(name="where")
+    def where(ctx: legato.WorkflowContext) -> str:
+        return where_step()
+''')
+
+
+@pytest.mark.parametrize(("options", "thread"), [((), "legato-hub"),
+                                                 (("--no-inline-steps",), "legato-step")])
+def test_worker_inline_steps_option(folder: Path, db: str, workers: list[WorkerProcess],
+                                    options: tuple[str, ...], thread: str) -> None:
+    (folder / "where.py").write_text(WHERE)
+    start_worker(workers, folder, db, module="where", options=options)
+    r = legato("start", "where", "--wait", "--timeout", "15", "--db", db, cwd=folder)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.splitlines()[-1]) == thread
+
+
 def test_second_signal_exits_at_once_and_loses_nothing(folder: Path, db: str,
                                                        workers: list[WorkerProcess]) -> None:
     first = start_worker(workers, folder, db, tag="first")

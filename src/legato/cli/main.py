@@ -159,6 +159,10 @@ def worker(
     processes: Annotated[int, typer.Option(
         min=0, help="Run the workers in this many child processes (one per core for "
                     "CPU-bound steps); 0: in this process.")] = 0,
+    inline_steps: Annotated[bool, typer.Option(
+        "--inline-steps/--no-inline-steps",
+        help="Run steps whose runs prove quick (under 0.1 ms) on the worker's own thread "
+             "instead of its step pool.")] = True,
 ) -> None:
     """Run workflows: import MODULEs, then work until SIGINT/SIGTERM.
 
@@ -173,7 +177,8 @@ def worker(
     keep = None if retention is None else _duration(retention, "--retention")
     raise typer.Exit(run_worker(modules, db=_db(ctx, db), concurrency=concurrency, lease=lease,
                                 step_threads=step_threads, grace=grace, log_level=log_level,
-                                retention=keep, processes=processes))
+                                retention=keep, processes=processes,
+                                inline_steps=inline_steps))
 
 
 @app.command()

@@ -79,6 +79,7 @@ def run_worker(
     log_level: str,
     retention: float | None = None,
     processes: int = 0,
+    inline_steps: bool = True,
 ) -> int:
     """Import ``modules``, launch an engine and run it until SIGINT/SIGTERM; return 0."""
     level = logging.getLevelName(log_level.upper())
@@ -95,7 +96,8 @@ def run_worker(
         if stop.requested:  # asked to stop while importing: nothing was started
             return 0
         engine = open_engine(db, concurrency=concurrency, lease=lease, step_threads=step_threads,
-                             retention=retention, processes=processes)
+                             retention=retention, processes=processes,
+                             inline_steps=inline_steps)
         try:
             engine.launch()
             wid = engine.worker_id or (

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from legato.errors import LegatoError
 from legato.runtime import faults
+from legato.runtime.control import NotInline
 
 if TYPE_CHECKING:
     from legato.runtime.registry import StepDef
@@ -32,6 +33,7 @@ class RunStep:
         "details",
         "done",
         "fn",
+        "inline",
         "key",
         "kwargs",
         "pos",
@@ -52,6 +54,7 @@ class RunStep:
         self.done: Callable[[Any, StepOutcome], None] | None = None
         self.tag: Any = None
         self.abandoned = False  # timed out: the outcome, when it comes, is ignored
+        self.inline = False  # running on the hub's own thread, not in the step pool
 
     def __repr__(self) -> str:
         return f"RunStep({self.sdef.name!r}, key={self.key!r}, attempt={self.attempt})"
@@ -106,6 +109,15 @@ def heartbeat(details: Any = None) -> None:
 def heartbeat_details() -> Any:
     """The ``details`` the previous attempt of this step last sent with ``heartbeat()``."""
     return _current_run("heartbeat_details").previous
+
+
+def refuse_inline_wait() -> None:
+    """Called by legato's blocking waits (a run's result, its status): inside a step that
+    runs on the hub's thread, waiting would stop the hub that the awaited run may need, so
+    the attempt is abandoned here and runs again in the step pool, where it may wait."""
+    run = _current.get()
+    if run is not None and run.inline:
+        raise NotInline()
 
 
 def run_step_fn(fn: Callable[..., Any], run: RunStep) -> Any:

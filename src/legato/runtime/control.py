@@ -31,3 +31,8 @@ class Cancelled(_Control):
 
 class LeaseLost(_Control):
     """This worker no longer owns the workflow (fenced out); drop it without writing."""
+
+
+class NotInline(_Control):
+    """A step running on the hub's own thread was about to wait on legato (a run's result):
+    that wait needs the hub, so the attempt is abandoned and run again in the step pool."""

@@ -25,8 +25,8 @@ from legato.domain import tasks as human_tasks
 from legato.domain.events import Event
 from legato.errors import HeartbeatTimeout, StepTimeout
 from legato.runtime import codec, faults
-from legato.runtime.attempt import RunStep, StepOutcome
-from legato.runtime.control import Cancelled, LeaseLost, Suspend
+from legato.runtime.attempt import RunStep, StepOutcome, run_step_fn
+from legato.runtime.control import Cancelled, LeaseLost, NotInline, Suspend
 from legato.runtime.parallel import after_branch, begin
 from legato.runtime.registry import Registry
 from legato.runtime.task import (
@@ -44,6 +44,7 @@ from legato.runtime.task import (
 from legato.store.base import Claimed, NewWorkflow, Store, Write
 from legato.worker.circuits import CircuitGate, guard_async, guard_sync
 from legato.worker.commit import commit_batch, release_run
+from legato.worker.inline import COLLECTIONS, QUICK, InlinePolicy
 from legato.worker.pool import AsyncRunner, StepPool
 
 log = logging.getLogger("legato.worker")
@@ -83,6 +84,7 @@ class Hub:
         async_runner: AsyncRunner,
         on_done: Callable[[str, str], None],
         names: Callable[[], Sequence[str]] | None = None,
+        inline: InlinePolicy | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -91,6 +93,10 @@ class Hub:
         self.concurrency = concurrency
         self.pool = pool
         self.async_runner = async_runner
+        self.inline = inline or InlinePolicy(False)
+        #: the step running on this thread now, and since when (monotonic): a step that
+        #: blocks here holds up every run of this worker, which the heartbeat reports
+        self.inline_step: tuple[str, float] | None = None
         self.on_done = on_done
         self._names = names or registry.names
         self.circuit_gate = CircuitGate(store, clock)
@@ -487,8 +493,12 @@ class Hub:
                 fn = guard_async(self.circuit_gate, sdef.circuit, sdef.retry, fn)
             abandon = self.async_runner.submit(fn, req, sdef.timeout, self._step_done,
                                                (fiber, token))
-        elif sdef.circuit is None and sdef.timeout is None and sdef.heartbeat_timeout is None:
-            self.pool.submit(fn, req, self._step_done, (fiber, token))  # nothing to watch
+        elif not sdef.watched:  # nothing to watch: on this thread if it is quick (not for
+            # an async workflow: its awaited sync steps run in the pool, as documented)
+            if self.inline.runs_inline(sdef) and not fiber.task.wdef.is_async:
+                self._run_inline(fiber, token, req)
+            else:
+                self.pool.submit(fn, req, self._step_done, (fiber, token))
             return
         else:
             abandon = self._submit_watched(fiber, token, req)
@@ -500,6 +510,34 @@ class Hub:
             req.beat = now = time.monotonic()
             heapq.heappush(self._mono_timers, (now + sdef.heartbeat_timeout,
                                                token, fiber, _HEARTBEAT, abandon))
+
+    def _run_inline(self, fiber: Fiber, token: int, req: RunStep) -> None:
+        """Run a quick step here, on the hub's thread (legato.worker.inline)."""
+        sdef = req.sdef
+        req.inline = True
+        collections = COLLECTIONS.runs
+        began = time.perf_counter()
+        self.inline_step = (sdef.name, began)
+        try:
+            out = StepOutcome(True, run_step_fn(sdef.fn, req))
+        except NotInline:  # it waits on legato: run it again where it may wait
+            self.inline_step = None
+            req.inline = False
+            self.inline.refused(sdef)
+            log.info("legato: step %r waits on legato inside; it runs in the step pool",
+                     sdef.name)
+            self.pool.submit(sdef.fn, req, self._step_done, (fiber, token))
+            return
+        except BaseException as exc:
+            out = StepOutcome(False, error=exc, heartbeat=req.details)
+        self.inline_step = None
+        req.inline = False
+        took = time.perf_counter() - began
+        if took >= QUICK:
+            self.inline.ran_inline(sdef, took, collections)
+        if faults.ARMED:
+            faults.hit("after_step")
+        self._handle(("step", fiber, token, out))
 
     def _submit_watched(self, fiber: Fiber, token: int, req: RunStep) -> Callable[[], None]:
         """Submit a sync step with a timeout, heartbeats or a circuit breaker; returns how to

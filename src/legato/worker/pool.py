@@ -5,22 +5,28 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from legato.errors import StepTimeout
 from legato.runtime.attempt import RunStep, StepOutcome, run_async_step_fn, run_step_fn
+from legato.runtime.registry import StepDef
 
 #: called in the step's thread with the tag given at submission and the outcome
 Done = Callable[[Any, StepOutcome], None]
+#: called in the step's thread with how long an unwatched step's attempt took (seconds)
+Observe = Callable[[StepDef, float], None]
 
 
 class StepPool:
     """Fixed-size pool of daemon threads. An abandoned (timed-out) call gets its thread
     replaced, so a hung step never shrinks the pool; the hung thread exits when it returns."""
 
-    def __init__(self, size: int, name: str = "legato-step") -> None:
+    def __init__(self, size: int, name: str = "legato-step",
+                 observe: Observe | None = None) -> None:
         self.size = max(1, size)
+        self._observe = observe
         self._q: queue.SimpleQueue[RunStep | None] = queue.SimpleQueue()
         self._name = name
         self._threads: list[threading.Thread] = []
@@ -36,15 +42,20 @@ class StepPool:
 
     def _loop(self) -> None:
         q = self._q
+        observe = self._observe
+        clock = time.perf_counter
         while True:
             run = q.get()
             if run is None:
                 return
             assert run.fn is not None and run.done is not None
+            began = clock()
             try:
                 out = StepOutcome(True, run_step_fn(run.fn, run))
             except BaseException as exc:
                 out = StepOutcome(False, error=exc, heartbeat=run.details)
+            if observe is not None and not run.sdef.watched:
+                observe(run.sdef, clock() - began)
             if run.abandoned:
                 return  # a replacement thread was started when this call was abandoned
             run.done(run.tag, out)

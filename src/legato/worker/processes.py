@@ -72,6 +72,7 @@ class ChildConfig:
     step_threads: int
     lease: float
     retention: float | None
+    inline_steps: bool
     #: running steps' time to finish when the child stops without being told how long
     #: (SIGTERM, or the parent gone)
     grace: float
@@ -379,7 +380,8 @@ def child_main(config: ChildConfig, inbox: mpc.Connection, outbox: mpc.Connectio
         store = open_store(config.url)
         worker = Worker(store, REGISTRY, SystemClock(), concurrency=config.concurrency,
                         step_threads=config.step_threads, lease=config.lease,
-                        retention=config.retention, on_done=done)
+                        retention=config.retention, inline_steps=config.inline_steps,
+                        on_done=done)
         worker.start()
     except BaseException as exc:
         outbox.send_bytes(f"E{type(exc).__name__}: {exc}".encode()[:MAX_MESSAGE])

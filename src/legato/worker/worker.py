@@ -17,6 +17,7 @@ from legato.runtime.registry import Registry
 from legato.store.base import HOST, Claimed, ScheduleRow, Store, WorkerInfo
 from legato.worker.commit import release_run
 from legato.worker.hub import Hub
+from legato.worker.inline import InlinePolicy
 from legato.worker.pool import AsyncRunner, StepPool
 from legato.worker.scheduler import Scheduler
 
@@ -24,6 +25,7 @@ log = logging.getLogger("legato.worker")
 EXPIRY_EVERY = 60.0  # seconds between sweeps of expired buffered events
 PURGE_EVERY = 600.0  # seconds between retention sweeps (one batch per heartbeat while behind)
 PURGE_BATCH = 500  # ended runs deleted per transaction
+BLOCKED_WARNING = 1.0  # seconds a step may hold the hub's thread before it is reported
 
 
 class Worker:
@@ -40,6 +42,7 @@ class Worker:
         lease: float = 5.0,
         on_done: Callable[[str, str], None] = lambda wid, status: None,
         retention: float | None = None,
+        inline_steps: bool = True,
     ) -> None:
         if lease <= 0:
             raise ValueError("lease must be > 0 seconds")
@@ -49,10 +52,12 @@ class Worker:
         self.clock = clock
         self.lease = lease
         self.id = f"{HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.pool = StepPool(step_threads)
+        inline = InlinePolicy(inline_steps)
+        self.pool = StepPool(step_threads,
+                             observe=inline.ran_in_pool if inline_steps else None)
         self.async_runner = AsyncRunner()
         self.hub = Hub(store, registry, clock, self.id, concurrency=concurrency, pool=self.pool,
-                       async_runner=self.async_runner, on_done=on_done)
+                       async_runner=self.async_runner, on_done=on_done, inline=inline)
         self._stop = threading.Event()
         self._hub_thread = threading.Thread(target=self.hub.run, name="legato-hub", daemon=True)
         self._hb_thread = threading.Thread(target=self._heartbeat, name="legato-heartbeat",
@@ -127,11 +132,28 @@ class Worker:
                      self.retention)
         return len(gone) == PURGE_BATCH
 
+    def _check_inline_step(self, warned: tuple[str, float] | None) -> tuple[str, float] | None:
+        """Warn (once per run) about a step blocking the hub's thread for a second or more;
+        returns the run warned about."""
+        running = self.hub.inline_step
+        if running is None or running == warned:
+            return warned
+        took = time.perf_counter() - running[1]
+        if took < BLOCKED_WARNING:
+            return warned
+        log.warning("legato: step %r has been running on worker %s's own thread for %.1fs:"
+                    " no other run of this worker progresses meanwhile; a step that can"
+                    " block needs a timeout or @legato.step(inline=False)", running[0],
+                    self.id, took)
+        return running
+
     def _heartbeat(self) -> None:
         interval = self.lease / 3
         next_expiry = 0.0
         next_purge = 0.0
+        warned: tuple[str, float] | None = None
         while not self._stop.wait(interval):
+            warned = self._check_inline_step(warned)
             if time.monotonic() >= next_expiry:  # buffered events past their time-to-live
                 next_expiry = time.monotonic() + EXPIRY_EVERY
                 try:
