@@ -193,9 +193,6 @@ class Task:
         self.fibers: set[Fiber] = set()  # every live fiber (main and branches)
         self.greenlet: Fiber | None = None
         self._hub: greenlet.greenlet | None = None
-        from legato.runtime.context import WorkflowContext
-
-        self.ctx = WorkflowContext(self)
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -339,13 +336,23 @@ class Task:
 
     # --- the body ------------------------------------------------------------------------
 
+    def dispose(self) -> None:
+        """The run is over in this worker: drop the links from the task to its fibers (each
+        fiber points back at its task), so that its objects are freed at once rather than
+        left as cyclic garbage to the collector."""
+        self.fibers.clear()
+        self.greenlet = None
+
     def _run(self, *_: Any) -> Final:
+        from legato.runtime.context import WorkflowContext
+
         try:
             args = self.wdef.adapt_args(self.args)
+            ctx = WorkflowContext(self)  # not kept on the task: no cycle task <-> context
             if self.wdef.is_async:
-                value = self._drive(self.wdef.fn(self.ctx, *args))
+                value = self._drive(self.wdef.fn(ctx, *args))
             else:
-                value = self.wdef.fn(self.ctx, *args)
+                value = self.wdef.fn(ctx, *args)
             rest = self.journal.peek()
             if rest is not None:
                 raise NondeterminismError(

@@ -625,6 +625,7 @@ class Hub:
             task.pending = []
             if self.tasks.get(task.workflow_id) is task:
                 del self.tasks[task.workflow_id]
+            task.dispose()
             if f.status is not None and task.workflow_id not in result.fenced:
                 if f.status == st.WAITING and f.wake_at is not None:
                     # our own commit does not show in change_token: remember the wake-up

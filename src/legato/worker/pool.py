@@ -59,6 +59,7 @@ class StepPool:
             if run.abandoned:
                 return  # a replacement thread was started when this call was abandoned
             run.done(run.tag, out)
+            del run, out  # an idle thread keeps no finished step's arguments or result
 
     def submit(self, fn: Callable[..., Any], run: RunStep, done: Done, tag: Any = None) -> None:
         """Run ``fn`` with the attempt's arguments on a pool thread; ``done(tag, outcome)``
