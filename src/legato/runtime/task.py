@@ -423,14 +423,15 @@ class Task:
         retry_at: float | None = None
         beat: Any = None  # heartbeat details of the previous attempt
         recorded: list[Event] = []
-        if pos is None and self.replaying:
+        journal = self.journal
+        if pos is None and not journal.done and journal.peek() is not None:  # replaying
             first = self.expect(ev.STEP_EVENTS, sdef.name, "step")
             pos = first.pos if first.pos is not None else first.seq
-            recorded = self.journal.step_events(pos) or [self.journal.advance()]
+            recorded = journal.step_events(pos) or [journal.advance()]
         elif pos is not None:
-            recorded = self.journal.step_events(pos)
-        elif self.journal.resume is not None and \
-                (resume := self.journal.take_resume(sdef.name)) is not None:
+            recorded = journal.step_events(pos)
+        elif journal.resume is not None and \
+                (resume := journal.take_resume(sdef.name)) is not None:
             pos, base, attempt = resume.pos, resume.base, resume.base + 1
         else:
             pos = self.next_seq

@@ -196,18 +196,7 @@ class Hub:
     def _handle(self, msg: tuple[Any, ...]) -> None:
         kind = msg[0]
         if kind == "step":
-            _, fiber, token, outcome = msg
-            if fiber.step_token == token:
-                fiber.step_token = None
-                task = fiber.task
-                if task.dropped:
-                    self.ready.append((fiber, None, LeaseLost()))
-                elif outcome.ok and task.record_success(fiber, outcome):
-                    # journaled here; committed with whatever the run does next (the next
-                    # step waits for it, the end or a suspension carries it)
-                    self.ready.append((fiber, outcome, None))
-                else:
-                    self.ready.append((fiber, outcome, None))
+            self._step_ended(msg[1], msg[2], msg[3])
         elif kind == "poke":
             self._dirty = True
             self._poll = POLL_MIN
@@ -226,6 +215,21 @@ class Hub:
                 self._drop(wid)
         elif kind == "stop":
             self._begin_stop(float(msg[1]))
+
+    def _step_ended(self, fiber: Fiber, token: int, outcome: StepOutcome) -> None:
+        """A step attempt ended (in the pool, on the loop or inline): resume its fiber."""
+        if fiber.step_token != token:
+            return  # abandoned (timed out): the retry has its own token
+        fiber.step_token = None
+        task = fiber.task
+        if task.dropped:
+            self.ready.append((fiber, None, LeaseLost()))
+            return
+        if outcome.ok:
+            # journaled here; committed with whatever the run does next (the next step waits
+            # for it, the end or a suspension carries it); not JSON: the body fails it
+            task.record_success(fiber, outcome)
+        self.ready.append((fiber, outcome, None))
 
     # --- timers --------------------------------------------------------------------------
 
@@ -537,7 +541,7 @@ class Hub:
             self.inline.ran_inline(sdef, took, collections)
         if faults.ARMED:
             faults.hit("after_step")
-        self._handle(("step", fiber, token, out))
+        self._step_ended(fiber, token, out)
 
     def _submit_watched(self, fiber: Fiber, token: int, req: RunStep) -> Callable[[], None]:
         """Submit a sync step with a timeout, heartbeats or a circuit breaker; returns how to
