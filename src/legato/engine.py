@@ -44,6 +44,10 @@ if TYPE_CHECKING:
     from legato.worker.processes import WorkerProcesses
 
 
+#: most handles kept for the results of runs in flight in this engine's worker
+IN_FLIGHT_KEPT = 100_000
+
+
 class Engine:
     """Starts, runs and inspects durable workflows.
 
@@ -99,6 +103,9 @@ class Engine:
         self._worker: Worker | None = None
         self._procs: WorkerProcesses | None = None
         self._waiters: dict[str, list[threading.Event]] = {}
+        #: handles of runs this engine started and its own worker runs: the hub hands each
+        #: its result when it completes the run (so result() need not read it back)
+        self._in_flight: dict[str, WorkflowHandle] = {}
         self._ended_watch: Callable[[], None] | None = None  # other processes' ended runs
         self.tasks = TaskInbox(self)
         self.users = UserDirectory(self)
@@ -122,7 +129,8 @@ class Engine:
             worker = Worker(self.store, self.registry, self.clock,
                             concurrency=self.concurrency, step_threads=self.step_threads,
                             lease=self.lease, on_done=self._on_done,
-                            retention=self.retention, inline_steps=self.inline_steps)
+                            on_completed=self._on_completed, retention=self.retention,
+                            inline_steps=self.inline_steps)
             worker.start()
             self._worker = worker
         return self
@@ -163,6 +171,7 @@ class Engine:
         watch, self._ended_watch = self._ended_watch, None
         if watch is not None:
             watch()
+        self._in_flight.clear()
         self.store.close()
 
     def __enter__(self) -> Engine:
@@ -229,10 +238,21 @@ class Engine:
         name, wdef = self._resolve(workflow)
         new, started = self._new_run(name, wdef, args, workflow_id, deadline, queue, priority,
                                      queue_key)
-        row, created = self._create(new, started, wdef)
+        handle = WorkflowHandle(self, new.id)
+        in_flight = self._in_flight
+        if len(in_flight) >= IN_FLIGHT_KEPT:  # runs given back and ended elsewhere linger
+            in_flight.clear()
+        in_flight[new.id] = handle  # before the hub has it: it may complete it at once
+        created = False
+        try:
+            row, created = self._create(new, started, wdef)
+        finally:
+            worker = self._worker
+            if not (created and worker is not None and new.owner == worker.id):
+                in_flight.pop(new.id, None)  # not ours to run: result() reads the store
         if not created and (row.name != name or row.input != new.input):
             raise _conflict(row, new)
-        return WorkflowHandle(self, new.id)
+        return handle
 
     def start_many(
         self,
@@ -528,7 +548,14 @@ class Engine:
 
     # --- completion ----------------------------------------------------------------------
 
+    def _on_completed(self, workflow_id: str, name: str, result: str | None) -> None:
+        """Our worker committed this run COMPLETED with ``result`` (JSON)."""
+        handle = self._in_flight.pop(workflow_id, None)
+        if handle is not None:
+            handle._completed(name, result)
+
     def _on_done(self, workflow_id: str, status: str) -> None:
+        self._in_flight.pop(workflow_id, None)
         with self._wlock:
             events = self._waiters.pop(workflow_id, None)
         for e in events or ():

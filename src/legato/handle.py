@@ -24,9 +24,16 @@ def iso(ts: float | None) -> str | None:
 class WorkflowHandle:
     """A reference to one workflow run by id. Every property reads the store afresh."""
 
+    #: (workflow name, result JSON) of the run, handed over by the engine's own worker when
+    #: it committed the run COMPLETED (a final status): result() then reads nothing
+    _result: tuple[str, str | None] | None = None
+
     def __init__(self, engine: Engine, workflow_id: str) -> None:
         self._engine = engine
         self.workflow_id = workflow_id
+
+    def _completed(self, name: str, result: str | None) -> None:
+        self._result = (name, result)
 
     def __repr__(self) -> str:
         return f"<WorkflowHandle {self.workflow_id!r}>"
@@ -92,12 +99,16 @@ class WorkflowHandle:
         Raises :class:`legato.WorkflowFailed` if it ended FAILED, CANCELLED or TIMED_OUT, and
         ``TimeoutError`` if it has not ended within ``timeout`` seconds.
         """
-        row = self._engine.wait_terminal(self.workflow_id, timeout)
-        if row.status == st.COMPLETED:
-            value = codec.loads(row.result)
-            wdef = self._engine.registry.find(row.name)
-            return codec.adapt(value, wdef.return_hint) if wdef else value
-        raise WorkflowFailed(row.id, row.status, row.error)
+        done = self._result
+        if done is None:
+            row = self._engine.wait_terminal(self.workflow_id, timeout)
+            if row.status != st.COMPLETED:
+                raise WorkflowFailed(row.id, row.status, row.error)
+            done = (row.name, row.result)
+        name, result = done
+        value = codec.loads(result)
+        wdef = self._engine.registry.find(name)
+        return codec.adapt(value, wdef.return_hint) if wdef else value
 
     async def result_async(self, timeout: float | None = None) -> Any:
         return await asyncio.to_thread(self.result, timeout)

@@ -305,3 +305,31 @@ def test_a_finished_run_leaves_no_cyclic_garbage(engine: legato.Engine, unique_n
     finally:
         gc.set_debug(0)
         gc.enable()
+
+
+def test_result_of_a_run_this_engine_completed_is_not_read_back(
+        tmp_path, unique_name) -> None:
+    """The engine's own worker hands the handle its result when it commits the run
+    COMPLETED; result() then returns it without a query (another handle reads the store)."""
+    @legato.step
+    def double(x: int) -> dict:
+        return {"x": x * 2}
+
+    @legato.workflow(name=unique_name("handed"))
+    def wf(ctx: legato.WorkflowContext, x: int) -> dict:
+        return double(x)
+
+    with legato.Engine(f"sqlite:///{tmp_path / 'handed.db'}") as engine:
+        handle = engine.start(wf, 21)
+        other = engine.handle(handle.workflow_id)
+        assert other.result(timeout=10) == {"x": 42}  # waits, then reads the row
+        seen: list[str] = []
+        conn = engine.store._conn()  # type: ignore[attr-defined]
+        conn.set_trace_callback(seen.append)
+        try:
+            assert handle.result(timeout=10) == {"x": 42}
+            assert seen == []
+            assert other.result(timeout=10) == {"x": 42}
+            assert seen and seen[0].startswith("SELECT")
+        finally:
+            conn.set_trace_callback(None)

@@ -85,6 +85,7 @@ class Hub:
         on_done: Callable[[str, str], None],
         names: Callable[[], Sequence[str]] | None = None,
         inline: InlinePolicy | None = None,
+        on_completed: Callable[[str, str, str | None], None] | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -94,10 +95,11 @@ class Hub:
         self.pool = pool
         self.async_runner = async_runner
         self.inline = inline or InlinePolicy(False)
-        #: the step running on this thread now, and since when (monotonic): a step that
+        #: the step running on this thread now, and since when (perf_counter): a step that
         #: blocks here holds up every run of this worker, which the heartbeat reports
         self.inline_step: tuple[str, float] | None = None
         self.on_done = on_done
+        self.on_completed = on_completed  # (id, workflow name, result JSON) of COMPLETED runs
         self._names = names or registry.names
         self.circuit_gate = CircuitGate(store, clock)
         self.inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
@@ -635,6 +637,8 @@ class Hub:
                     # our own commit does not show in change_token: remember the wake-up
                     due = self._next_due
                     self._next_due = f.wake_at if due is None else min(due, f.wake_at)
+                if f.status == st.COMPLETED and self.on_completed is not None:
+                    self.on_completed(task.workflow_id, task.wdef.name, f.result)
                 self.on_done(task.workflow_id, f.status)
                 if f.status in st.TERMINAL and task.wakes_others:
                     self._dirty = True  # its parent was woken, or a queue slot freed

@@ -41,6 +41,7 @@ class Worker:
         step_threads: int = 32,
         lease: float = 5.0,
         on_done: Callable[[str, str], None] = lambda wid, status: None,
+        on_completed: Callable[[str, str, str | None], None] | None = None,
         retention: float | None = None,
         inline_steps: bool = True,
     ) -> None:
@@ -57,7 +58,8 @@ class Worker:
                              observe=inline.ran_in_pool if inline_steps else None)
         self.async_runner = AsyncRunner()
         self.hub = Hub(store, registry, clock, self.id, concurrency=concurrency, pool=self.pool,
-                       async_runner=self.async_runner, on_done=on_done, inline=inline)
+                       async_runner=self.async_runner, on_done=on_done,
+                       on_completed=on_completed, inline=inline)
         self._stop = threading.Event()
         self._hub_thread = threading.Thread(target=self.hub.run, name="legato-hub", daemon=True)
         self._hb_thread = threading.Thread(target=self._heartbeat, name="legato-heartbeat",
