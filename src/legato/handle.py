@@ -24,13 +24,14 @@ def iso(ts: float | None) -> str | None:
 class WorkflowHandle:
     """A reference to one workflow run by id. Every property reads the store afresh."""
 
-    #: (workflow name, result JSON) of the run, handed over by the engine's own worker when
-    #: it committed the run COMPLETED (a final status): result() then reads nothing
-    _result: tuple[str, str | None] | None = None
+    __slots__ = ("_engine", "_result", "workflow_id")
 
     def __init__(self, engine: Engine, workflow_id: str) -> None:
         self._engine = engine
         self.workflow_id = workflow_id
+        #: (workflow name, result JSON) of the run, handed over by the engine's own worker
+        #: when it committed the run COMPLETED (a final status): result() then reads nothing
+        self._result: tuple[str, str | None] | None = None
 
     def _completed(self, name: str, result: str | None) -> None:
         self._result = (name, result)
