@@ -156,7 +156,7 @@ class Engine:
                              step_threads=self.step_threads, lease=self.lease,
                              retention=self.retention, inline_steps=self.inline_steps,
                              grace=10.0)
-        procs = WorkerProcesses(self.processes, config, self._on_done)
+        procs = WorkerProcesses(self.processes, config, self._on_done, self._on_completed)
         procs.start()
         return procs
 
@@ -246,9 +246,11 @@ class Engine:
         created = False
         try:
             row, created = self._create(new, started, wdef)
-        finally:
+        finally:  # run by our worker (or worker processes): its result is handed over
             worker = self._worker
-            if not (created and worker is not None and new.owner == worker.id):
+            ours = new.owner is not None and (self._procs is not None if worker is None
+                                              else new.owner == worker.id)
+            if not (created and ours):
                 in_flight.pop(new.id, None)  # not ours to run: result() reads the store
         if not created and (row.name != name or row.input != new.input):
             raise _conflict(row, new)

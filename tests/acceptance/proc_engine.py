@@ -73,6 +73,8 @@ def main() -> None:
             results = [h.result(timeout=60) for h in handles]
             say(parent=os.getpid(), workers=engine.worker_pids,
                 ok=all(r["n"] == i for i, r in enumerate(results)),
+                # results the worker processes handed over with the end of the run
+                handed=sum(h._result is not None for h in handles),
                 step_pids=sorted({pid for r in results for pid in r["pids"]}))
     elif mode == "hold":
         n, p = int(rest[0]), int(rest[1])

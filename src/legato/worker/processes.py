@@ -15,7 +15,8 @@ child keep them quick:
   also stops the child.
 * child -> parent: ``R<worker id>`` (ready) or ``E<message>`` (could not start), then
   ``D<status> <id>`` for every run the child ended, so that ``handle.result()`` in the parent
-  returns at once.
+  returns at once, preceded for a COMPLETED run by ``C<id>\0<workflow>\0<result JSON>`` when
+  that fits in a message (the parent's handle then need not read the result back).
 
 The parent deals the runs it starts to the children in turn, each born owned by a child
 (as an engine's own worker gets the runs it starts): the work is spread evenly, which is
@@ -59,6 +60,7 @@ RESPAWN_MAX = 30.0
 POKE_EVERY = 0.0005
 
 OnDone = Callable[[str, str], None]
+OnCompleted = Callable[[str, str, str | None], None]
 
 
 @dataclass(frozen=True)
@@ -127,10 +129,12 @@ class _Child:
 class WorkerProcesses:
     """The parent's side: spawns the children, relays messages, replaces dead ones."""
 
-    def __init__(self, count: int, config: ChildConfig, on_done: OnDone) -> None:
+    def __init__(self, count: int, config: ChildConfig, on_done: OnDone,
+                 on_completed: OnCompleted | None = None) -> None:
         self.count = count
         self.config = config
         self.on_done = on_done
+        self.on_completed = on_completed
         self._ctx = multiprocessing.get_context("spawn")
         self._children: list[_Child | None] = [None] * count
         self._lock = threading.Lock()
@@ -335,6 +339,10 @@ class WorkerProcesses:
         if kind == b"D":
             status, _, wid = body.partition(" ")
             self.on_done(wid, status)
+        elif kind == b"C":
+            wid, name, result = body.split("\0", 2)
+            if self.on_completed is not None:
+                self.on_completed(wid, name, result)
         elif kind == b"R":
             child.worker_id = body
             child.ready = True
@@ -377,11 +385,15 @@ def child_main(config: ChildConfig, inbox: mpc.Connection, outbox: mpc.Connectio
         def done(wid: str, status: str) -> None:  # in the hub's thread: never blocks
             _send(outbox, b"D%s %s" % (status.encode(), wid.encode()))
 
+        def completed(wid: str, name: str, result: str | None) -> None:  # (sent if it fits)
+            if result is not None and "\0" not in wid and "\0" not in name:
+                _send(outbox, b"C%s\0%s\0%s" % (wid.encode(), name.encode(), result.encode()))
+
         store = open_store(config.url)
         worker = Worker(store, REGISTRY, SystemClock(), concurrency=config.concurrency,
                         step_threads=config.step_threads, lease=config.lease,
                         retention=config.retention, inline_steps=config.inline_steps,
-                        on_done=done)
+                        on_done=done, on_completed=completed)
         worker.start()
     except BaseException as exc:
         outbox.send_bytes(f"E{type(exc).__name__}: {exc}".encode()[:MAX_MESSAGE])
