@@ -71,6 +71,11 @@ def main() -> None:
         with legato.Engine(url, processes=p) as engine:
             handles = [engine.start(three, i) for i in range(n)]
             results = [h.result(timeout=60) for h in handles]
+            # each run's result comes up its worker process's pipe just after its commit: a
+            # result() may read it from the store first; all of them arrive soon after
+            end = time.monotonic() + 10
+            while time.monotonic() < end and any(h._result is None for h in handles):
+                time.sleep(0.01)
             say(parent=os.getpid(), workers=engine.worker_pids,
                 ok=all(r["n"] == i for i, r in enumerate(results)),
                 # results the worker processes handed over with the end of the run

@@ -132,7 +132,7 @@ def test_workflows_run_in_the_worker_processes_and_they_exit_with_the_engine(
     report = s.report("ok")
     assert s.wait() == 0, s.stderr()
     assert report["ok"] is True
-    assert report["handed"] == 40  # result() read none of them back
+    assert report["handed"] == 40  # every result came up the pipes
     workers = report["workers"]
     assert len(workers) == 2 and report["parent"] not in workers
     # every step ran in a worker process, and the starts were dealt to both

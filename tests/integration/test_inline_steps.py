@@ -19,6 +19,17 @@ from legato.worker.inline import FIRST_STREAK
 
 Make = Callable[..., legato.Engine]
 HUB, POOL = "legato-hub", "legato-step"
+#: what counts as quick in these tests: far above what a trivial step takes on a loaded
+#: machine (0.1 ms by default), far below the slow step's sleep
+QUICK = 0.05
+SLOW = 0.25
+
+
+@pytest.fixture(autouse=True)
+def _wide_quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    import legato.worker.inline
+
+    monkeypatch.setattr(legato.worker.inline, "QUICK", QUICK)
 
 
 @pytest.fixture
@@ -44,7 +55,7 @@ def _where_steps_ran(engine: legato.Engine, unique_name: Callable[[str], str], s
     def note(i: int) -> int:
         threads.append(threading.current_thread().name)
         if i == slow_at:
-            time.sleep(0.005)  # blocks: not quick
+            time.sleep(SLOW)  # blocks: not quick
         return i
 
     @legato.workflow(name=unique_name("where"))

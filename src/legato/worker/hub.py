@@ -44,7 +44,7 @@ from legato.runtime.task import (
 from legato.store.base import Claimed, NewWorkflow, Store, Write
 from legato.worker.circuits import CircuitGate, guard_async, guard_sync
 from legato.worker.commit import commit_batch, release_run
-from legato.worker.inline import COLLECTIONS, QUICK, InlinePolicy
+from legato.worker.inline import COLLECTIONS, InlinePolicy
 from legato.worker.pool import AsyncRunner, StepPool
 
 log = logging.getLogger("legato.worker")
@@ -539,7 +539,7 @@ class Hub:
         self.inline_step = None
         req.inline = False
         took = time.perf_counter() - began
-        if took >= QUICK:
+        if took >= self.inline.quick:
             self.inline.ran_inline(sdef, took, collections)
         if faults.ARMED:
             faults.hit("after_step")

@@ -57,10 +57,11 @@ COLLECTIONS = _Collections
 class InlinePolicy:
     """Whether an unwatched sync step runs on the hub's thread, for one worker."""
 
-    __slots__ = ("enabled",)
+    __slots__ = ("enabled", "quick")
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
+        self.quick = QUICK  # read when the worker starts (tests on a loaded machine widen it)
         if enabled:
             COLLECTIONS.watch()
 
@@ -72,12 +73,11 @@ class InlinePolicy:
             return sdef.inline
         return sdef.promoted
 
-    @staticmethod
-    def ran_in_pool(sdef: StepDef, seconds: float) -> None:
+    def ran_in_pool(self, sdef: StepDef, seconds: float) -> None:
         """Called on a pool thread after an attempt of an unwatched sync step."""
         if sdef.inline is not None or sdef.promoted:
             return
-        if seconds >= QUICK:
+        if seconds >= self.quick:
             sdef.quick_streak = 0
             return
         n = sdef.quick_streak + 1
@@ -86,11 +86,10 @@ class InlinePolicy:
             n = 0
         sdef.quick_streak = n
 
-    @staticmethod
-    def ran_inline(sdef: StepDef, seconds: float, collections: int) -> None:
+    def ran_inline(self, sdef: StepDef, seconds: float, collections: int) -> None:
         """Called by the hub after an inline attempt that began when ``COLLECTIONS.runs``
         was ``collections``: one that was not quick, and not for a collection, demotes."""
-        if seconds < QUICK or sdef.inline is not None or COLLECTIONS.runs != collections:
+        if seconds < self.quick or sdef.inline is not None or COLLECTIONS.runs != collections:
             return
         sdef.promoted = False
         sdef.quick_streak = 0
