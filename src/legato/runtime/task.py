@@ -10,7 +10,7 @@ commits it. Replay is the same code path reading recorded events instead of runn
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -120,7 +120,7 @@ class Fiber(greenlet.greenlet):  # type: ignore[misc]
     parked: object | None = None  # what the fiber waits for, while parked
     step_token: int | None = None  # the step attempt whose outcome is awaited
     wait_token: int | None = None  # the in-memory timer the fiber waits on
-    after_commit: Any = None  # what to resume the fiber with once its records are committed
+    after_commit: Any = None  # the request to carry out once its records are committed
 
 
 TaskGreenlet = Fiber
@@ -422,7 +422,7 @@ class Task:
         base = 0  # attempts made before a redrive: the retry budget starts again after it
         retry_at: float | None = None
         beat: Any = None  # heartbeat details of the previous attempt
-        recorded: list[Event] = []
+        recorded: Sequence[Event] = ()
         journal = self.journal
         if pos is None and not journal.done and journal.peek() is not None:  # replaying
             first = self.expect(ev.STEP_EVENTS, sdef.name, "step")

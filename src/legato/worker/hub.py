@@ -62,15 +62,6 @@ _TIMEOUT = 0
 _HEARTBEAT = 1
 
 
-class _Deferred:
-    """A request a fiber made while it had uncommitted records: carried out after the commit."""
-
-    __slots__ = ("req",)
-
-    def __init__(self, req: object) -> None:
-        self.req = req
-
-
 class Hub:
     def __init__(
         self,
@@ -418,7 +409,7 @@ class Hub:
               and task.must_commit()):
             # what the run recorded (a step's result, say) becomes durable before it acts
             # on the world again; a run that ends or suspends writes it with its final state
-            fiber.after_commit = _Deferred(req)
+            fiber.after_commit = req
             self.commit_waiters.append(fiber)
         else:
             self._dispatch(fiber, req)
@@ -617,16 +608,16 @@ class Hub:
         for fiber in waiters:
             task = fiber.task
             task.pending = []
-            value, fiber.after_commit = fiber.after_commit, None
+            req, fiber.after_commit = fiber.after_commit, None
             if fenced and task.workflow_id in fenced:
                 ready.append((fiber, None, LeaseLost()))
                 continue
             if cancels and task.workflow_id in cancels:
                 task.interrupt(st.CANCELLED, "cancel requested")
-            if type(value) is _Deferred:
-                dispatch(fiber, value.req)
-            else:
-                ready.append((fiber, value, None))
+            if req is not None:  # what it asked for while its records were not yet durable
+                dispatch(fiber, req)
+            else:  # it asked for the commit itself
+                ready.append((fiber, None, None))
         for task, f in all_finals:
             task.pending = []
             if self.tasks.get(task.workflow_id) is task:
