@@ -14,7 +14,7 @@ CREATE TRIGGER workflow_starts_insert INSTEAD OF INSERT ON workflow_starts BEGIN
             NEW.owner, NEW.epoch, NEW.wake_at, NEW.deadline, NEW.queue, NEW.priority,
             NEW.parent_id, NEW.queue_key, NEW.started_at)
     ON CONFLICT (id) DO NOTHING;
-    INSERT INTO journal
+    INSERT INTO journal (workflow_id, seq, type, at, name, pos, attempt, data)
     SELECT NEW.id, NEW.ev_seq, NEW.ev_type, NEW.ev_at, NEW.ev_name, NEW.ev_pos,
            NEW.ev_attempt, NEW.ev_data
     WHERE changes() = 1;
