@@ -246,11 +246,8 @@ class Engine:
         created = False
         try:
             row, created = self._create(new, started, wdef)
-        finally:  # run by our worker (or worker processes): its result is handed over
-            worker = self._worker
-            ours = new.owner is not None and (self._procs is not None if worker is None
-                                              else new.owner == worker.id)
-            if not (created and ours):
+        finally:  # born owned (_own: by our worker or a worker process): handed its result
+            if not (created and new.owner is not None):
                 in_flight.pop(new.id, None)  # not ours to run: result() reads the store
         if not created and (row.name != name or row.input != new.input):
             raise _conflict(row, new)
