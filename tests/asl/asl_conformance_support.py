@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,14 @@ def folder(name: str) -> str:
 def case_input(case: dict[str, Any]) -> Any:
     text = case.get("input_json")
     return {} if text is None else json.loads(text)
+
+
+def case_start(case: dict[str, Any]) -> datetime | None:
+    """The instant the case's execution starts (its ``start_time``), else None: now."""
+    text = case.get("start_time")
+    if text is None:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _scalar_wildcard(expected: str, actual: Any) -> bool | None:

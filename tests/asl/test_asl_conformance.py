@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from asl_conformance_support import case_input, load_cases, verdict
+from asl_conformance_support import case_input, case_start, load_cases, verdict
 from asl_lambdas import handlers_for
 
 from legato import asl
@@ -39,7 +39,8 @@ def _params() -> list[Any]:
 
 def _run(case: dict[str, Any]) -> asl.ExecutionResult:
     return asl.execute(case["definition"], case_input(case),
-                       handlers=handlers_for(case.get("lambda_functions")), seed=7)
+                       handlers=handlers_for(case.get("lambda_functions")), seed=7,
+                       start_time=case_start(case))
 
 
 @pytest.mark.parametrize("case", _params())

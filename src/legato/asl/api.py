@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from legato.asl import model as m
@@ -83,7 +84,7 @@ def execute(machine: m.Machine | Mapping[str, Any] | str,
             input_json: str | None = None,
             name: str | None = None,
             machine_name: str = "StateMachine",
-            start_time: float | None = None,
+            start_time: float | datetime | None = None,
             seed: int | None = None) -> ExecutionResult:
     """Run ``machine`` (a parsed machine, a definition dict, or JSON/YAML text) on ``input``.
 
@@ -108,6 +109,10 @@ def execute(machine: m.Machine | Mapping[str, Any] | str,
     AWS). A Task resource without a handler, or a child machine not in ``machines``, raises
     :class:`legato.asl.HandlerError` before the first state runs; an invalid definition raises
     :class:`legato.asl.DefinitionError`.
+
+    ``start_time`` is the instant the execution starts (epoch seconds or an aware
+    ``datetime``; default: now): Wait timestamps and ``$$.Execution.StartTime`` are relative to
+    it, so a test that gives one passes on any date.
     """
     parsed = parse(machine)
     world = _World(handlers, callbacks, machines)
@@ -116,7 +121,7 @@ def execute(machine: m.Machine | Mapping[str, Any] | str,
         value = json.loads(input_json)
     else:
         value = {} if input is None else json.loads(json.dumps(input))
-    start = time.time() if start_time is None else float(start_time)
+    start = _start_seconds(start_time)
     rng = random.Random(seed)
     execution_name = name or str(uuid.UUID(int=rng.getrandbits(128), version=4))
     world.rng = random.Random(None if seed is None else seed + 1)  # children's randomness
@@ -202,3 +207,14 @@ class _World:
                                        timed_out=True)
         self.started[(request.machine, request.name)] = (request.input, outcome)
         return outcome
+
+
+def _start_seconds(start_time: float | datetime | None) -> float:
+    if start_time is None:
+        return time.time()
+    if isinstance(start_time, datetime):
+        if start_time.tzinfo is None:
+            raise ValueError("start_time is a naive datetime: give one with a time zone "
+                             "(e.g. datetime(2026, 1, 1, tzinfo=timezone.utc))")
+        return start_time.timestamp()
+    return float(start_time)
