@@ -22,6 +22,7 @@ run: $(STAMP)
 ## (the chaos storms run last and alone: their take-over timings must not compete for CPU)
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q -n 2 -m "not chaos" tests
+	$(BIN)/python -m pytest -q -n 2 -m wallclock --legato-clock-ahead=400 tests
 	$(BIN)/python -m pytest -q -m chaos tests
 
 lint: $(STAMP)

@@ -10,6 +10,9 @@
 ...     engine.start(order, "o-1").result(timeout=10)
 """
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _distribution_version
+
 from legato.clock import Clock, SystemClock
 from legato.domain.circuit import CircuitBreaker
 from legato.domain.queue import Queue
@@ -40,7 +43,10 @@ from legato.runtime.attempt import heartbeat, heartbeat_details, step_key
 from legato.runtime.context import WorkflowContext
 from legato.runtime.registry import step, workflow
 
-__version__ = "0.1.0"
+try:  # one version source: the package's metadata (pyproject.toml)
+    __version__: str = _distribution_version("legato")
+except PackageNotFoundError:  # pragma: no cover - imported from a source tree never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "CircuitBreaker",
