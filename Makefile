@@ -3,6 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+WHEELHOUSE := $(VENV)/wheelhouse
 
 .PHONY: run test lint typecheck unit bench clean venv
 
@@ -10,6 +11,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	# wheels of legato's runtime dependencies, so that the wheel test installs offline
+	rm -rf $(WHEELHOUSE)
+	$(BIN)/pip wheel -q --wheel-dir $(WHEELHOUSE) '.[postgres]'
+	rm -f $(WHEELHOUSE)/legato-*.whl
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -10,9 +10,7 @@
 ...     engine.start(order, "o-1").result(timeout=10)
 """
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _distribution_version
-
+from legato._version import VERSION
 from legato.clock import Clock, SystemClock
 from legato.domain.circuit import CircuitBreaker
 from legato.domain.queue import Queue
@@ -30,6 +28,7 @@ from legato.errors import (
     NotFound,
     RedriveRefused,
     RegistrationError,
+    SchemaError,
     StepFailed,
     StepTimeout,
     UnknownWorkflow,
@@ -42,11 +41,10 @@ from legato.handle import WorkflowHandle
 from legato.runtime.attempt import heartbeat, heartbeat_details, step_key
 from legato.runtime.context import WorkflowContext
 from legato.runtime.registry import step, workflow
+from legato.store.migrations import SchemaInfo
+from legato.store.url import inspect_schema
 
-try:  # one version source: the package's metadata (pyproject.toml)
-    __version__: str = _distribution_version("legato")
-except PackageNotFoundError:  # pragma: no cover - imported from a source tree never installed
-    __version__ = "0+unknown"
+__version__ = VERSION  # from the package's metadata: pyproject.toml is the one source
 
 __all__ = [
     "CircuitBreaker",
@@ -65,6 +63,8 @@ __all__ = [
     "RegistrationError",
     "RetryPolicy",
     "Schedule",
+    "SchemaError",
+    "SchemaInfo",
     "StepFailed",
     "StepTimeout",
     "SystemClock",
@@ -81,6 +81,7 @@ __all__ = [
     "__version__",
     "heartbeat",
     "heartbeat_details",
+    "inspect_schema",
     "step",
     "step_key",
     "workflow",

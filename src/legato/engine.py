@@ -15,6 +15,7 @@ from legato.clock import Clock, SystemClock
 from legato.domain import events as ev
 from legato.domain import status as st
 from legato.domain.events import Event
+from legato.domain.redact import redact
 from legato.errors import (
     ConfigError,
     InvalidInput,
@@ -62,6 +63,12 @@ class Engine:
 
     With ``processes=N`` the workers run in N child processes instead (past this process's
     GIL: see docs/processes.md); the workflows must then be importable by module.
+
+    By default the engine creates legato's tables, or upgrades them, when it opens the
+    database. ``migrate=False`` creates and changes nothing: a database that is missing, not
+    migrated or behind this release raises :class:`legato.SchemaError` (run
+    ``legato db migrate`` at deploy). Web processes that only start and inspect runs are the
+    usual place for it (docs/deploy.md).
     """
 
     def __init__(
@@ -76,6 +83,7 @@ class Engine:
         retention: float | timedelta | None = None,
         processes: int = 0,
         inline_steps: bool = True,
+        migrate: bool = True,
     ) -> None:
         if concurrency < 1:
             raise ConfigError("concurrency must be at least 1")
@@ -99,7 +107,7 @@ class Engine:
         self.step_threads = step_threads
         self.inline_steps = bool(inline_steps)
         self.lease = lease
-        self.store: Store = open_store(self.url)
+        self.store: Store = open_store(self.url, migrate=migrate)
         self._worker: Worker | None = None
         self._procs: WorkerProcesses | None = None
         self._waiters: dict[str, list[threading.Event]] = {}
@@ -114,7 +122,7 @@ class Engine:
 
     def __repr__(self) -> str:
         launched = self._worker is not None or self._procs is not None
-        return f"<Engine {self.url}{' launched' if launched else ''}>"
+        return f"<Engine {redact(self.url)}{' launched' if launched else ''}>"
 
     # --- lifecycle -----------------------------------------------------------------------
 

@@ -4,6 +4,8 @@ Everything a user may catch derives from :class:`LegatoError`::
 
     LegatoError
     ├── ConfigError              bad URL, unreachable database, bad option
+    │   └── SchemaError          database missing, not migrated, or migrated by a newer
+    │                            legato that this one cannot run beside
     ├── NotFound
     │   ├── WorkflowNotFound     no workflow with that id in the store
     │   └── UnknownWorkflow      no workflow registered under that name
@@ -35,6 +37,11 @@ class LegatoError(Exception):
 
 class ConfigError(LegatoError):
     """A configuration problem: bad database URL, unreachable database, bad option."""
+
+
+class SchemaError(ConfigError):
+    """The database's legato schema does not suit this code: missing, not migrated (run
+    ``legato db migrate``), or migrated by a newer release that this one cannot run on."""
 
 
 class NotFound(LegatoError):

@@ -12,6 +12,7 @@ from typing import Any
 from legato.domain.circuit import CircuitState
 from legato.domain.events import Event
 from legato.domain.tasks import Task
+from legato.store.migrations import SchemaInfo
 
 HOST = socket.gethostname()
 
@@ -162,6 +163,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def migrate(self) -> int:
         """Create or upgrade the schema; return the schema version."""
+
+    @abc.abstractmethod
+    def schema_info(self) -> SchemaInfo:
+        """What the database holds of legato's schema, read without changing anything."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -15,15 +15,15 @@ import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from importlib import resources
 from typing import Any
 
 from legato.domain import status as st
 from legato.domain.circuit import CircuitState
 from legato.domain.events import WORKFLOW_REDRIVEN, Event
 from legato.domain.queue import admit
-from legato.errors import ConfigError
+from legato.errors import ConfigError, SchemaError
 from legato.runtime.journal import plan_redrive
+from legato.store import sqlite_schema
 from legato.store.base import (
     HOST,
     Claimed,
@@ -35,6 +35,7 @@ from legato.store.base import (
     WorkflowRow,
     Write,
 )
+from legato.store.migrations import SchemaInfo
 from legato.store.sql_common import (
     EVENT_COLUMNS,
     RUN_TABLES,
@@ -80,14 +81,8 @@ def _as_json(update: dict[str, Any]) -> dict[str, Any]:
             "pos": None if update["pos"] is None else json.dumps(update["pos"])}
 
 
-def _migrations() -> list[tuple[int, str]]:
-    folder = resources.files("legato.store").joinpath("sql/sqlite")
-    found = []
-    for entry in folder.iterdir():
-        name = entry.name
-        if name.endswith(".sql") and name[:3].isdigit():
-            found.append((int(name[:3]), entry.read_text()))
-    return sorted(found)
+_migrations = sqlite_schema.scripts  # the names tests and tools know
+_statements = sqlite_schema.statements
 
 
 class _Start:
@@ -139,25 +134,9 @@ def _run_params(new: NewWorkflow, row: WorkflowRow) -> tuple[Any, ...]:
             new.parent_id, new.queue_key, new.now if new.owner else None)
 
 
-def _statements(script: str) -> list[str]:
-    """The statements of a migration script (a trigger's body holds semicolons too)."""
-    out: list[str] = []
-    stmt = ""
-    for line in script.splitlines():
-        if line.lstrip().startswith("--"):
-            continue
-        stmt += line + "\n"
-        if sqlite3.complete_statement(stmt):
-            out.append(stmt.strip())
-            stmt = ""
-    if stmt.strip():
-        out.append(stmt.strip())  # an incomplete last statement: SQLite says what is wrong
-    return out
-
-
 class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
     def __init__(self, path: str, url: str | None = None, synchronous: str = "NORMAL",
-                 busy_timeout: str | int = 30000) -> None:
+                 busy_timeout: str | int = 30000, *, migrate: bool = True) -> None:
         self.path = path
         self.url = url or f"sqlite:///{path}"
         sync = str(synchronous).upper()
@@ -175,11 +154,17 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
         if not os.path.isdir(folder):
             raise ConfigError(f"cannot open {self.url}: folder {folder!r} does not exist")
         self.lock_dir = os.path.abspath(path) + "-workers"
+        if not migrate:  # open only what exists and suits this code; create nothing
+            sqlite_schema.inspect(path, self.url).require_ready()
+            return
         try:
             self.migrate()
         except sqlite3.Error as exc:
             self.close()
             raise ConfigError(f"cannot use database {self.url}: {exc}") from None
+        except SchemaError:
+            self.close()
+            raise
 
     # --- connections ---------------------------------------------------------------------
 
@@ -261,17 +246,10 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
 
     def migrate(self) -> int:
         with self._tx() as c:
-            c.execute("CREATE TABLE IF NOT EXISTS legato_meta (key TEXT PRIMARY KEY, value TEXT)")
-            row = c.execute("SELECT value FROM legato_meta WHERE key = 'schema_version'").fetchone()
-            version = int(row[0]) if row else 0
-            for number, sql in _migrations():
-                if number > version:
-                    for stmt in _statements(sql):
-                        c.execute(stmt)
-                    version = number
-            c.execute("INSERT OR REPLACE INTO legato_meta VALUES ('schema_version', ?)",
-                      (str(version),))
-        return version
+            return sqlite_schema.migrate(c, self.url)
+
+    def schema_info(self) -> SchemaInfo:
+        return sqlite_schema.inspect(self.path, self.url)
 
     def is_transient(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.OperationalError)  # locked, busy, I/O, disk full

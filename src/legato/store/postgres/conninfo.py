@@ -10,21 +10,18 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from legato.domain.redact import redact as redact_text
 from legato.errors import ConfigError
 
 DEFAULT_SCHEMA = "legato"
 _SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _SEARCH_PATH_RE = re.compile(r"-c\s*search_path\s*=\s*\"?([A-Za-z0-9_]+)")
-_PASSWORD_RE = re.compile(r"(://[^/@:?#]*:)[^@/?#]*@")
 
 #: query parameters legato reads itself; every other one goes to libpq unchanged
 OWN_OPTIONS = ("schema", "pool_size", "pool_min", "pool_timeout")
 
 
-def redact(url: str) -> str:
-    """``url`` with any password (in the authority or a ``password=`` parameter) as ``***``."""
-    text = _PASSWORD_RE.sub(r"\1***@", url)
-    return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", text)
+redact = redact_text  # ``url`` with any password (authority or ``password=``) as ``***``
 
 
 @dataclass(frozen=True, slots=True)

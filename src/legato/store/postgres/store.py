@@ -50,6 +50,7 @@ from legato.store.base import (
     WorkflowRow,
     Write,
 )
+from legato.store.migrations import SchemaInfo
 from legato.store.postgres import arrays
 from legato.store.postgres import schema as pg_schema
 from legato.store.postgres.arrays import BigintArray, TextArray
@@ -86,7 +87,7 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
     """
 
     def __init__(self, url: str, *, schema: str | None = None,
-                 pool_size: int | None = None) -> None:
+                 pool_size: int | None = None, migrate: bool = True) -> None:
         self.url = url
         self.settings: Settings = parse(url, schema=schema, pool_size=pool_size)
         self.safe_url = self.settings.safe_url
@@ -108,7 +109,11 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
         #: tests may set this to raise at named points ("claim_committed": a claim's
         #: transaction committed but its reply is about to be lost)
         self.fault: Callable[[str], None] | None = None
-        self.migrate()  # also proves the database is reachable, with a clear error if not
+        # either also proves the database is reachable, with a clear error if not
+        if migrate:
+            self.migrate()
+        else:  # open only a schema that exists and suits this code; create nothing
+            self.schema_info().require_ready()
         app = self.settings.application_name
         self.keeper = LockKeeper(self.settings.conninfo, self.settings.lock_prefix(),
                                  self.sql.workers_table, f"{app} worker")
@@ -183,18 +188,32 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
         if pool is not None:
             pool.close()
 
-    def migrate(self, target: int | None = None) -> int:
+    def _connect(self) -> psycopg.Connection[Any]:
+        """A connection of its own (for migrations and schema checks), not from the pool."""
         try:
-            conn = psycopg.connect(self.settings.conninfo, autocommit=True)
+            return psycopg.connect(self.settings.conninfo, autocommit=True)
         except psycopg.Error as exc:
             raise ConfigError(f"cannot connect to PostgreSQL at {self.safe_url}: "
                               f"{_one_line(exc)}") from None
+
+    def migrate(self, target: int | None = None) -> int:
+        conn = self._connect()
         try:
             return pg_schema.migrate(conn, self.schema, self.settings.lock_prefix() + "migrate",
-                                     target=target)
+                                     target=target, safe_url=self.safe_url)
         except psycopg.Error as exc:
             raise ConfigError(f"cannot create or upgrade legato's tables in schema "
                               f"{self.schema!r} of {self.safe_url}: {_one_line(exc)}") from None
+        finally:
+            conn.close()
+
+    def schema_info(self) -> SchemaInfo:
+        conn = self._connect()
+        try:
+            return pg_schema.inspect(conn, self.schema, self.safe_url)
+        except psycopg.Error as exc:
+            raise ConfigError(f"cannot read legato's tables in schema {self.schema!r} of "
+                              f"{self.safe_url}: {_one_line(exc)}") from None
         finally:
             conn.close()
 

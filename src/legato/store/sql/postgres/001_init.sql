@@ -1,4 +1,5 @@
 -- legato schema, PostgreSQL, migration 1 (runs with search_path set to legato's schema)
+-- oldest code: 0.1.0 (the oldest legato that can run on this schema version)
 CREATE TABLE workflows (
     id               text PRIMARY KEY,
     name             text NOT NULL,

@@ -1,4 +1,5 @@
 -- legato schema, PostgreSQL, migration 2: shared circuit breakers, child workflows
+-- oldest code: 0.1.0 (the oldest legato that can run on this schema version)
 CREATE TABLE circuits (
     name          text PRIMARY KEY,
     state         text NOT NULL,

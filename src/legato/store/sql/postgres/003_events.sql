@@ -1,5 +1,6 @@
 -- legato schema, PostgreSQL, migration 3: events with business-key correlation, signals,
 -- queries
+-- oldest code: 0.1.0 (the oldest legato that can run on this schema version)
 CREATE TABLE events (
     id           text PRIMARY KEY,
     type         text NOT NULL,

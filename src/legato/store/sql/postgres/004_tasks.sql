@@ -1,4 +1,5 @@
 -- legato schema, PostgreSQL, migration 4: users, groups and human tasks
+-- oldest code: 0.1.0 (the oldest legato that can run on this schema version)
 CREATE TABLE users (
     name       text PRIMARY KEY,
     created_at double precision NOT NULL

@@ -1,4 +1,5 @@
 -- legato schema, PostgreSQL, migration 6: queues and flow control
+-- oldest code: 0.1.0 (the oldest legato that can run on this schema version)
 CREATE TABLE queues (
     name        text PRIMARY KEY,
     concurrency integer,

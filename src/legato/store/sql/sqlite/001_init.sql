@@ -1,4 +1,5 @@
 -- legato schema, SQLite, version 1
+-- oldest code: 0.1.0 (the oldest legato that can run on this schema version)
 CREATE TABLE workflows (
     id               TEXT PRIMARY KEY,
     name             TEXT NOT NULL,

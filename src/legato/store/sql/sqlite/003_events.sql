@@ -1,4 +1,5 @@
 -- legato schema, SQLite, version 3: events with business-key correlation, signals, queries
+-- oldest code: 0.1.0 (the oldest legato that can run on this schema version)
 CREATE TABLE events (
     id           TEXT PRIMARY KEY,
     type         TEXT NOT NULL,

@@ -1,4 +1,5 @@
 -- legato schema, SQLite, version 4: users, groups and human tasks
+-- oldest code: 0.1.0 (the oldest legato that can run on this schema version)
 CREATE TABLE users (
     name       TEXT PRIMARY KEY,
     created_at REAL NOT NULL

@@ -1,4 +1,5 @@
 -- legato schema, SQLite, version 5: durable cron schedules
+-- oldest code: 0.1.0 (the oldest legato that can run on this schema version)
 CREATE TABLE schedules (
     name       TEXT PRIMARY KEY,
     workflow   TEXT NOT NULL,

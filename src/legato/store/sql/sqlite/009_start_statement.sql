@@ -1,6 +1,7 @@
 -- legato schema, SQLite, version 9: a run and its WorkflowStarted event written by one
 -- statement (INSERT INTO workflow_starts), so that a start alone is one call to SQLite, its
 -- own transaction; on an id that exists, nothing is written (changes() is 0 in the trigger)
+-- oldest code: 0.1.0 (the oldest legato that can run on this schema version)
 CREATE VIEW workflow_starts AS
     SELECT w.id, w.name, w.status, w.input, w.created_at, w.updated_at, w.owner, w.epoch,
            w.wake_at, w.deadline, w.queue, w.priority, w.parent_id, w.queue_key, w.started_at,
