@@ -10,7 +10,7 @@
 ...     engine.start(order, "o-1").result(timeout=10)
 """
 
-from legato._version import VERSION
+from legato._version import version as _version
 from legato.clock import Clock, SystemClock
 from legato.domain.circuit import CircuitBreaker
 from legato.domain.queue import Queue
@@ -44,7 +44,12 @@ from legato.runtime.registry import step, workflow
 from legato.store.migrations import SchemaInfo
 from legato.store.url import inspect_schema
 
-__version__ = VERSION  # from the package's metadata: pyproject.toml is the one source
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":  # the package's metadata (pyproject.toml), read on first use
+        return _version()
+    raise AttributeError(f"module 'legato' has no attribute {name!r}")
+
 
 __all__ = [
     "CircuitBreaker",

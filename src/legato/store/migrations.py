@@ -20,11 +20,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from packaging.version import InvalidVersion, Version
-
-from legato._version import VERSION
+from legato._version import version as code_version
 from legato.errors import SchemaError
+
+if TYPE_CHECKING:
+    from packaging.version import Version
 
 _OLDEST_RE = re.compile(r"^--\s*oldest code:\s*(\S+)", re.MULTILINE)
 
@@ -54,11 +56,13 @@ def load(backend: str) -> list[Migration]:
 
 def oldest_code(migrations: list[Migration], version: int) -> str:
     """The oldest release that can run on schema ``version`` (the newest declared so far)."""
-    declared = [m.oldest_code for m in migrations if m.number <= version] or [VERSION]
+    declared = [m.oldest_code for m in migrations if m.number <= version] or [code_version()]
     return max(declared, key=_version)
 
 
 def _version(text: str) -> Version:
+    from packaging.version import InvalidVersion, Version  # on first use: import cost
+
     try:
         return Version(text)
     except InvalidVersion:
@@ -81,7 +85,7 @@ class SchemaInfo:
     latest: int
     pending: list[str] = field(default_factory=list)
     oldest_code: str | None = None
-    code_version: str = VERSION
+    code_version: str = field(default_factory=code_version)
 
     @property
     def state(self) -> str:
