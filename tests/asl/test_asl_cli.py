@@ -108,3 +108,31 @@ def test_run_with_child_machines_and_callbacks(tmp_path: Path,
     assert "'Child'" in capsys.readouterr().err
     assert run([*argv, "--machine", "Child"]) == 2
     assert "give NAME=FILE" in capsys.readouterr().err
+
+
+def test_validate_and_run_with_json_print_one_document(
+        files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good, bad = str(files["good.asl.yaml"]), str(files["bad.asl.json"])
+    assert run(["asl", "validate", good, bad, "--json"]) == 1  # a problem: exit 1 still
+    report = json.loads(capsys.readouterr().out)
+    assert [(r["file"], r["ok"]) for r in report] == [(good, True), (bad, False)]
+    assert {"path": "States.Check.Choices[0].Next",
+            "message": "state 'Shipp' does not exist (did you mean 'Ship'?)"} \
+        in report[1]["problems"]
+    assert run(["asl", "validate", good, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"file": good, "ok": True, "problems": []}]
+
+    (tmp_path / "asl_cli_json_handlers.py").write_text(HANDLERS)  # a module not imported yet
+    assert run(["asl", "run", good, "--input", '{"id": 1}', "--handlers",
+                str(tmp_path / "asl_cli_json_handlers.py"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "status": "SUCCEEDED", "output": {"id": 1, "charged": True}, "error": None,
+        "cause": None}
+    f = tmp_path / "fail.json"
+    f.write_text(json.dumps({"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "E",
+                                                              "Cause": "why"}}}))
+    assert run(["asl", "run", str(f), "--json"]) == 1  # the execution, then the error line
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"status": "FAILED", "output": None, "error": "E",
+                               "cause": "why"}
+    assert err == "error: execution FAILED: E: why\n"

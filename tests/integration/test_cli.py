@@ -251,7 +251,7 @@ def test_worker_start_wait_list_and_show(folder: Path, db: str, workers: list[Wo
     assert r.stdout.strip() == "f-1"
     assert_one_error_line(r, 1, "f-1", "FAILED", "ValueError", "no stock")
 
-    # list: newest first, as a table and as JSON lines, with filters
+    # list: newest first, as a table and as one JSON array, with filters
     r = legato("list", "--db", db, cwd=folder)
     assert r.returncode == 0, r.stderr
     rows = [line.split() for line in r.stdout.strip().splitlines()]
@@ -260,12 +260,12 @@ def test_worker_start_wait_list_and_show(folder: Path, db: str, workers: list[Wo
                                              ["o-1", "order", "COMPLETED"]]
     r = legato("list", "--json", "--status", "completed", "--db", db, cwd=folder)
     assert r.returncode == 0, r.stderr
-    items = [json.loads(line) for line in r.stdout.splitlines()]
+    items = json.loads(r.stdout)
     assert [(d["workflow_id"], d["status"]) for d in items] == [("o-1", "COMPLETED")]
     r = legato("--db", db, "list", "--name", "failing", "--json", cwd=folder)  # --db up front
-    assert [json.loads(line)["workflow_id"] for line in r.stdout.splitlines()] == ["f-1"]
+    assert [d["workflow_id"] for d in json.loads(r.stdout)] == ["f-1"]
     r = legato("list", "--json", "--limit", "1", "--db", db, cwd=folder)
-    assert [json.loads(line)["workflow_id"] for line in r.stdout.splitlines()] == ["f-1"]
+    assert [d["workflow_id"] for d in json.loads(r.stdout)] == ["f-1"]
 
     # show: description plus a readable timeline with the failed and the retried attempt
     r = legato("show", "o-1", "--db", db, cwd=folder)
@@ -644,7 +644,7 @@ def test_tasks_and_users_from_the_shell(tmp_path: Path) -> None:
                 time.sleep(0.02)
             listed = cli("tasks", "list", "--user", "bob", "--json")
             assert listed.returncode == 0, listed.stderr
-            (task,) = [json.loads(line) for line in listed.stdout.splitlines()]
+            (task,) = json.loads(listed.stdout)
             denied = cli("tasks", "claim", task["id"], "--user", "eve")
             assert denied.returncode == 2 and denied.stderr.startswith("error:")
             assert "may not" in denied.stderr and "Traceback" not in denied.stderr

@@ -2,7 +2,8 @@
 
 ``validate`` prints every problem of every file and exits 1 if there is any; ``run`` prints
 the output JSON (a failed execution prints its error and cause on stderr and exits 1);
-``graph`` prints a Mermaid state diagram.
+``graph`` prints a Mermaid state diagram. ``validate`` and ``run`` take ``--json``; ``graph``
+prints Mermaid text, which is already a format of its own.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Annotated, Any
 import typer
 
 # legato.asl is imported by the commands that use it: every other command starts faster
-from legato.cli.common import FAILED, USAGE, CliError
+from legato.cli.common import FAILED, USAGE, App, CliError
+from legato.cli.output import print_json
 
-asl_app = typer.Typer(
+asl_app = App(
     help="Amazon States Language: validate, run and draw state machines (JSON or YAML).",
     no_args_is_help=True,
 )
@@ -31,7 +33,10 @@ FileArg = Annotated[Path, typer.Argument(metavar="FILE", show_default=False,
 @asl_app.command("validate")
 def validate(
     files: Annotated[list[Path], typer.Argument(
-        metavar="FILE...", show_default=False, help="ASL definitions, JSON or YAML.")],
+        metavar="FILE", show_default=False, help="ASL definitions, JSON or YAML.")],
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON array: for each file, \"file\", \"ok\" and its "
+                       "\"problems\" (\"path\", \"message\").")] = False,
 ) -> None:
     """Check definitions; print every problem with its JSON path, exit 1 if there is any.
 
@@ -41,19 +46,25 @@ def validate(
     """
     from legato.asl import DefinitionError, load
 
-    bad = 0
+    results: list[dict[str, Any]] = []
     for file in files:
         try:
             load(file)
         except DefinitionError as exc:
-            bad += 1
-            count = len(exc.problems)
-            print(f"{file}: {count} problem{'s' * (count != 1)}")
-            for problem in exc.problems:
-                print(f"  {problem}")
+            results.append({"file": str(file), "ok": False, "problems": [
+                {"path": p.path, "message": p.message} for p in exc.problems]})
+            if not as_json:
+                count = len(exc.problems)
+                print(f"{file}: {count} problem{'s' * (count != 1)}")
+                for problem in exc.problems:
+                    print(f"  {problem}")
             continue
-        print(f"{file}: ok")
-    if bad:
+        results.append({"file": str(file), "ok": True, "problems": []})
+        if not as_json:
+            print(f"{file}: ok")
+    if as_json:
+        print_json(results)
+    if not all(r["ok"] for r in results):
         raise typer.Exit(FAILED)
 
 
@@ -122,6 +133,9 @@ def run(
              "StateMachineArn ends) and its definition. Repeatable.")] = None,
     history: Annotated[bool, typer.Option(
         "--history", help="Also print the history trace on stderr.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON object: \"status\", \"output\", \"error\" and "
+                       "\"cause\" (also when the execution fails).")] = False,
 ) -> None:
     """Run a state machine in memory (virtual clock: waits do not block); print its output.
 
@@ -155,14 +169,18 @@ def run(
     if history:
         for line in result.trace():
             print(line, file=sys.stderr)
+    if as_json:
+        print_json({"status": result.status, "output": result.output, "error": result.error,
+                    "cause": result.cause})
     if result.status != "SUCCEEDED":
         raise CliError(f"execution {result.status}: {result.error}: {result.cause}", FAILED)
-    print(json.dumps(result.output, indent=2, ensure_ascii=False))
+    if not as_json:
+        print(json.dumps(result.output, indent=2, ensure_ascii=False))
 
 
 @asl_app.command("graph")
 def graph(file: FileArg) -> None:
-    """Print a Mermaid state diagram of the machine.
+    """Print a Mermaid state diagram of the machine (Mermaid text: no --json).
 
     Example:
 

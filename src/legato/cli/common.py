@@ -1,8 +1,14 @@
-"""What every CLI command shares: exit codes, the CLI's error, opening the engine."""
+"""What every CLI command shares: exit codes, the CLI's error, the apps' help, the ``--db`` and
+``--json`` options, opening the engine."""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, TypeVar
+
+import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from legato.cli.output import one_line, redact_passwords
 from legato.engine import Engine
@@ -26,10 +32,107 @@ class CliError(Exception):
         self.code = code
 
 
+# --- help --------------------------------------------------------------------------------
+#
+# Typer's rich help prints a type column for every parameter: ``<bool>`` for each flag (even
+# --help), ``<str>`` for each argument (already named by its metavar), ``<int range>`` for an
+# int without a metavar. Options that take a value declare their metavar (N, SECONDS, JSON
+# ...); the help of flags and arguments is made to show none, here, for every command.
+
+
+def _no_type(ctx: Any) -> None:
+    return None
+
+
+def _plain(param: Any) -> None:
+    """A flag shows no metavar; an argument shows only its name (no ``<str>`` after it)."""
+    if isinstance(param, TyperOption) and (param.is_flag or param.count) \
+            and param.metavar is None:
+        param.metavar = ""
+    elif isinstance(param, TyperArgument):
+        setattr(param, "display_type_rich", _no_type)  # noqa: B010 - an instance's own
+
+
+class Command(TyperCommand):
+    """A command whose help shows no type placeholders (see :func:`_plain`)."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        for param in self.get_params(ctx):
+            _plain(param)
+        super().format_help(ctx, formatter)
+
+
+class Group(TyperGroup):
+    """A group (``legato``, ``legato db`` ...) whose help shows no type placeholders."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        for param in self.get_params(ctx):
+            _plain(param)
+        super().format_help(ctx, formatter)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class App(typer.Typer):
+    """``typer.Typer`` whose commands and groups are :class:`Command` and :class:`Group`."""
+
+    def __init__(self, **options: Any) -> None:
+        options.setdefault("cls", Group)
+        options.setdefault("rich_markup_mode", "markdown")
+        super().__init__(**options)
+
+    def command(self, *args: Any, **options: Any) -> Callable[[F], F]:
+        options.setdefault("cls", Command)
+        decorate: Callable[[F], F] = super().command(*args, **options)
+        return decorate
+
+
+# --- options every command takes ---------------------------------------------------------
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", metavar="URL", show_default=False,
+                 help="Database URL: sqlite:///FILE.db or postgresql://... "
+                      "(default: $LEGATO_DATABASE_URL, else sqlite:///legato.db)"),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object on stdout instead of text."),
+]
+JsonListOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON array on stdout instead of a table "
+                                      "([] when there is nothing)."),
+]
+
+
+def db_url(ctx: typer.Context, db: str | None) -> str | None:
+    """The command's ``--db``, else the one given before the command name (``legato --db URL
+    list``, ``legato schedules --db URL list``), else None (the default URL)."""
+    if db:
+        return db
+    at: Any = ctx
+    while at is not None:
+        obj = at.obj if isinstance(at.obj, dict) else {}
+        value = obj.get("db")
+        if isinstance(value, str) and value:
+            return value
+        at = at.parent
+    return None
+
+
+def remember_db(ctx: typer.Context, db: str | None) -> None:
+    """For a group's callback: its ``--db`` applies to the command that follows."""
+    if db:
+        ctx.ensure_object(dict)
+        if isinstance(ctx.obj, dict):
+            ctx.obj["db"] = db
+
+
 def open_engine(url: str | None, **options: Any) -> Engine:
     """``Engine(url, **options)``; any failure to open its database is a :class:`CliError`.
 
-    Stores raise :class:`legato.ConfigError` for what they anticipate; anything else (a driver
+    Stores raise :class:`legato.ConfigError` (``legato.SchemaError`` for a database that a
+    read-only open finds missing or behind) for what they anticipate; anything else (a driver
     error, a permission problem) is reported the same way: one line, exit code 2.
     """
     try:
@@ -40,3 +143,20 @@ def open_engine(url: str | None, **options: Any) -> Engine:
         shown = redact_passwords(resolve_url(url))
         raise CliError(f"cannot open database {shown}: {type(exc).__name__}: "
                        f"{one_line(str(exc))}", USAGE) from None
+
+
+@contextlib.contextmanager
+def engine_for(ctx: typer.Context, db: str | None, *, read_only: bool = False
+               ) -> Iterator[Engine]:
+    """A client engine (no workers) on the command's database, shut down afterwards.
+
+    ``read_only``: the command only reads, so it never creates or migrates the database
+    (``Engine(url, migrate=False)``): a database that is missing or behind is an error that
+    names ``legato db migrate``.
+    """
+    url = db_url(ctx, db)
+    engine = open_engine(url, migrate=False) if read_only else open_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.shutdown()

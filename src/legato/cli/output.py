@@ -64,6 +64,17 @@ def to_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+def print_json(value: Any) -> None:
+    """Print ``value`` as the command's one JSON document on stdout (``--json``)."""
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def say_none(things: str) -> None:
+    """What a list command that found nothing says: ``no <things>`` on stderr."""
+    print(f"no {things}", file=sys.stderr, flush=True)
+
+
 def short_json(value: Any, limit: int = 80) -> str:
     return clip(to_json(value), limit)
 
@@ -253,7 +264,8 @@ def show(d: Mapping[str, Any], history: list[dict[str, Any]]) -> RenderableType:
 
 
 def retry_all(engine: Engine, ids: list[str]) -> tuple[int, list[tuple[str, str]]]:
-    """Redrive each workflow with a progress bar; returns (retried, [(id, why refused)])."""
+    """Redrive each workflow with a progress bar (on stderr: stdout is the command's output);
+    returns (retried, [(id, why refused)])."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from legato.errors import LegatoError
@@ -261,7 +273,7 @@ def retry_all(engine: Engine, ids: list[str]) -> tuple[int, list[tuple[str, str]
     done = 0
     refused: list[tuple[str, str]] = []
     columns = (TextColumn("retrying"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, transient=True) as progress:
+    with Progress(*columns, console=console(sys.stderr), transient=True) as progress:
         bar = progress.add_task("retry", total=len(ids))
         for wid in ids:
             try:

@@ -2,46 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from legato.cli import output
-from legato.cli.common import USAGE, CliError, open_engine
+from legato.cli.common import App, DbOption, JsonListOption, JsonOption, engine_for
+from legato.cli.events import json_arg
 from legato.domain.tasks import Task
-from legato.engine import Engine
 
-tasks_app = typer.Typer(help="Human tasks: list, claim, complete, reject.",
-                        no_args_is_help=True)
-users_app = typer.Typer(help="Users and their groups.", no_args_is_help=True)
+tasks_app = App(help="Human tasks: list, claim, complete, reject.", no_args_is_help=True)
+users_app = App(help="Users and their groups.", no_args_is_help=True)
 
-Db = Annotated[str | None, typer.Option("--db", metavar="URL", show_default=False,
-                                        help="Database URL (default: $LEGATO_DATABASE_URL)")]
 User = Annotated[str, typer.Option("--user", metavar="USER", help="Who acts.")]
-
-
-@contextlib.contextmanager
-def _engine(ctx: typer.Context, db: str | None) -> Iterator[Engine]:
-    root = ctx.find_root()
-    obj = root.obj if isinstance(root.obj, dict) else {}
-    engine = open_engine(db or obj.get("db"))
-    try:
-        yield engine
-    finally:
-        engine.shutdown()
-
-
-def _data(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CliError(f"--data is not JSON: {exc.msg} at column {exc.colno}", USAGE) from None
+TaskId = Annotated[str, typer.Argument(metavar="ID", help="The task's id.")]
 
 
 def _table(tasks: list[Task]) -> Table:
@@ -57,53 +32,63 @@ def _table(tasks: list[Task]) -> Table:
 
 def _as_dict(t: Task) -> dict[str, Any]:
     return {"id": t.id, "workflow_id": t.workflow_id, "name": t.name, "status": t.status,
-            "assignee": t.assignee, "group": t.group, "data": t.data, "due": t.due,
-            "four_eyes": t.four_eyes, "approvals": list(t.approvals), "result": t.result}
+            "assignee": t.assignee, "group": t.group, "claimed_by": t.claimed_by,
+            "data": t.data, "form": t.form, "due": t.due, "escalate_to": t.escalate_to,
+            "four_eyes": t.four_eyes, "approvals": list(t.approvals), "result": t.result,
+            "created_at": t.created_at, "updated_at": t.updated_at}
 
 
 @tasks_app.command("list")
 def list_tasks(
     ctx: typer.Context,
-    user: Annotated[str | None, typer.Option(help="A person's inbox: theirs and their "
-                                                  "groups'.")] = None,
-    group: Annotated[str | None, typer.Option(help="Only this group's tasks.")] = None,
-    status: Annotated[str | None, typer.Option(help="OPEN, CLAIMED, COMPLETED, ...")
-                      ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")
-                       ] = False,
-    db: Db = None,
+    user: Annotated[str | None, typer.Option(
+        metavar="USER", help="A person's inbox: theirs and their groups'.")] = None,
+    group: Annotated[str | None, typer.Option(
+        metavar="GROUP", help="Only this group's tasks.")] = None,
+    status: Annotated[str | None, typer.Option(
+        metavar="STATUS", help="OPEN, CLAIMED, COMPLETED, ...")] = None,
+    as_json: JsonListOption = False,
+    db: DbOption = None,
 ) -> None:
-    """List human tasks, oldest first. Example: ``legato tasks list --user bob``"""
-    with _engine(ctx, db) as engine:
+    """List human tasks, oldest first. Example: `legato tasks list --user bob`"""
+    with engine_for(ctx, db, read_only=True) as engine:
         found = engine.tasks.list(group=group, status=status, user=user)
-        if as_json:
-            for t in found:
-                print(json.dumps(_as_dict(t)))
-        else:
-            output.console().print(_table(found))
+    if as_json:
+        output.print_json([_as_dict(t) for t in found])
+    elif not found:
+        output.say_none("tasks")
+    else:
+        output.console().print(_table(found))
 
 
 @tasks_app.command()
-def claim(ctx: typer.Context, task_id: Annotated[str, typer.Argument(metavar="ID")],
-          user: User, db: Db = None) -> None:
-    """Reserve a task for yourself. Example: ``legato tasks claim ID --user bob``"""
-    with _engine(ctx, db) as engine:
+def claim(ctx: typer.Context, task_id: TaskId, user: User, as_json: JsonOption = False,
+          db: DbOption = None) -> None:
+    """Reserve a task for yourself. Example: `legato tasks claim ID --user bob`"""
+    with engine_for(ctx, db) as engine:
         t = engine.tasks.claim(task_id, user)
+    if as_json:
+        output.print_json(_as_dict(t))
+    else:
         print(f"task {t.id} {t.status} by {user}")
 
 
 @tasks_app.command()
 def complete(
-    ctx: typer.Context, task_id: Annotated[str, typer.Argument(metavar="ID")], user: User,
+    ctx: typer.Context, task_id: TaskId, user: User,
     data: Annotated[str | None, typer.Option(metavar="JSON", help="Matches the form.")
                     ] = None,
-    db: Db = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
 ) -> None:
     """Complete (approve) a task. Example:
-    ``legato tasks complete ID --user bob --data '{"approved": true}'``"""
-    value = _data(data)
-    with _engine(ctx, db) as engine:
+    `legato tasks complete ID --user bob --data '{"approved": true}'`"""
+    value = json_arg(data, "--data")
+    with engine_for(ctx, db) as engine:
         t = engine.tasks.complete(task_id, user, value)
+    if as_json:
+        output.print_json(_as_dict(t))
+    else:
         note = " (first of two approvals: a second approver is needed)" \
             if t.status == "OPEN" else ""
         print(f"task {t.id} {t.status}{note}")
@@ -111,31 +96,49 @@ def complete(
 
 @tasks_app.command()
 def reject(
-    ctx: typer.Context, task_id: Annotated[str, typer.Argument(metavar="ID")], user: User,
-    reason: Annotated[str | None, typer.Option(help="Why.")] = None, db: Db = None,
+    ctx: typer.Context, task_id: TaskId, user: User,
+    reason: Annotated[str | None, typer.Option(metavar="TEXT", help="Why.")] = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
 ) -> None:
-    """Reject a task. Example: ``legato tasks reject ID --user bob --reason "no budget"``"""
-    with _engine(ctx, db) as engine:
+    """Reject a task. Example: `legato tasks reject ID --user bob --reason "no budget"`"""
+    with engine_for(ctx, db) as engine:
         t = engine.tasks.reject(task_id, user, reason)
+    if as_json:
+        output.print_json(_as_dict(t))
+    else:
         print(f"task {t.id} {t.status}")
 
 
 @users_app.command("add")
 def add_user(
-    ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME")],
-    group: Annotated[list[str] | None, typer.Option("--group", help="Repeat for several.")
-                     ] = None,
-    db: Db = None,
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The user's name.")],
+    group: Annotated[list[str] | None, typer.Option(
+        "--group", metavar="GROUP", help="A group the user is in; repeat for several.")
+    ] = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
 ) -> None:
-    """Create a user (or add groups to one). Example: ``legato users add bob --group finance``"""
-    with _engine(ctx, db) as engine:
+    """Create a user (or add groups to one). Example: `legato users add bob --group finance`"""
+    with engine_for(ctx, db) as engine:
         engine.users.add(name, groups=group or [])
-        print(f"user {name}: groups {', '.join(engine.users.groups(name)) or '-'}")
+        groups = list(engine.users.groups(name))
+    if as_json:
+        output.print_json({"name": name, "groups": groups})
+    else:
+        print(f"user {name}: groups {', '.join(groups) or '-'}")
 
 
 @users_app.command("list")
-def list_users(ctx: typer.Context, db: Db = None) -> None:
-    """List users and their groups."""
-    with _engine(ctx, db) as engine:
-        for u in engine.users.list():
+def list_users(ctx: typer.Context, as_json: JsonListOption = False, db: DbOption = None) -> None:
+    """List users and their groups. Example: `legato users list`"""
+    with engine_for(ctx, db, read_only=True) as engine:
+        users = engine.users.list()
+    if as_json:
+        output.print_json(users)
+    elif not users:
+        output.say_none("users")
+    else:
+        for u in users:
             print(f"{u['name']}: {', '.join(u['groups']) or '-'}")

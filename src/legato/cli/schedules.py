@@ -1,93 +1,123 @@
-"""``legato schedules [list|pause|resume]``: durable cron schedules from the shell."""
+"""``legato schedules [list|pause|resume]`` (durable cron schedules) and ``legato queues``."""
 
 from __future__ import annotations
 
-import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from legato.cli import output
-from legato.cli.people import Db, _engine
+from legato.cli.common import (
+    USAGE,
+    App,
+    CliError,
+    DbOption,
+    JsonListOption,
+    JsonOption,
+    engine_for,
+    remember_db,
+)
 
-schedules_app = typer.Typer(help="Cron schedules: list, pause, resume.",
-                            invoke_without_command=True)
+schedules_app = App(help="Cron schedules: list, pause, resume.", invoke_without_command=True)
+
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The schedule's name.")]
 
 
 @schedules_app.callback()
-def _default(ctx: typer.Context, db: Db = None) -> None:
+def _default(ctx: typer.Context, as_json: JsonListOption = False, db: DbOption = None) -> None:
     """List the schedules (the default)."""
+    remember_db(ctx, db)
+    if as_json and ctx.invoked_subcommand is not None:
+        raise CliError(f"--json goes after the command: legato schedules "
+                       f"{ctx.invoked_subcommand} --json", USAGE)
     if ctx.invoked_subcommand is None:
-        list_schedules(ctx, db=db)
+        list_schedules(ctx, as_json=as_json, db=db)
 
 
 @schedules_app.command("list")
-def list_schedules(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")
-                       ] = False,
-    db: Db = None,
-) -> None:
-    """Every schedule with its cron, timezone, next tick and state."""
-    with _engine(ctx, db) as engine:
+def list_schedules(ctx: typer.Context, as_json: JsonListOption = False, db: DbOption = None
+                   ) -> None:
+    """Every schedule with its cron, timezone, next tick and state.
+
+    Example:
+
+        legato schedules list
+    """
+    with engine_for(ctx, db, read_only=True) as engine:
         rows = engine.schedules.list()
-        if as_json:
-            for r in rows:
-                print(json.dumps(r))
-            return
-        table = Table(title="schedules")
-        for col in ("name", "workflow", "cron", "timezone", "catch-up", "next tick", "state"):
-            table.add_column(col)
-        for r in rows:
-            table.add_row(r["name"], r["workflow"], r["cron"], r["timezone"], r["catch_up"],
-                          output.fmt_ts(r["next_tick"]), "paused" if r["paused"] else "active")
-        output.console().print(table)
+    if as_json:
+        output.print_json(rows)
+        return
+    if not rows:
+        output.say_none("schedules")
+        return
+    table = Table(title="schedules")
+    for col in ("name", "workflow", "cron", "timezone", "catch-up", "next tick", "state"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], r["workflow"], r["cron"], r["timezone"], r["catch_up"],
+                      output.fmt_ts(r["next_tick"]), "paused" if r["paused"] else "active")
+    output.console().print(table)
 
 
 @schedules_app.command()
-def pause(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME")],
-          db: Db = None) -> None:
-    """Stop a schedule's runs (ticks that pass are not caught up)."""
-    with _engine(ctx, db) as engine:
+def pause(ctx: typer.Context, name: NameArg, as_json: JsonOption = False,
+          db: DbOption = None) -> None:
+    """Stop a schedule's runs (ticks that pass are not caught up).
+
+    Example:
+
+        legato schedules pause nightly-report
+    """
+    with engine_for(ctx, db) as engine:
         engine.schedules.pause(name)
+        row: dict[str, Any] = engine.schedules.get(name)
+    if as_json:
+        output.print_json(row)
+    else:
         print(f"schedule {name} paused")
 
 
 @schedules_app.command()
-def resume(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="NAME")],
-           db: Db = None) -> None:
-    """Run a paused schedule again from its next tick."""
-    with _engine(ctx, db) as engine:
+def resume(ctx: typer.Context, name: NameArg, as_json: JsonOption = False,
+           db: DbOption = None) -> None:
+    """Run a paused schedule again from its next tick.
+
+    Example:
+
+        legato schedules resume nightly-report
+    """
+    with engine_for(ctx, db) as engine:
         engine.schedules.resume(name)
-        nxt = output.fmt_ts(engine.schedules.get(name)["next_tick"])
-        print(f"schedule {name} resumed; next run {nxt}")
+        row: dict[str, Any] = engine.schedules.get(name)
+    if as_json:
+        output.print_json(row)
+    else:
+        print(f"schedule {name} resumed; next run {output.fmt_ts(row['next_tick'])}")
 
 
-def queues(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")
-                       ] = False,
-    db: Db = None,
-) -> None:
+def queues(ctx: typer.Context, as_json: JsonListOption = False, db: DbOption = None) -> None:
     """Show each queue: limits, depth (waiting to start), running and throughput.
 
     Example:
 
         legato queues
     """
-    with _engine(ctx, db) as engine:
+    with engine_for(ctx, db, read_only=True) as engine:
         rows = engine.queues()
-        if as_json:
-            for r in rows:
-                print(json.dumps(r))
-            return
-        table = Table(title="queues")
-        for col in ("name", "concurrency", "rate", "per key", "depth", "running", "done/min"):
-            table.add_column(col)
-        for r in rows:
-            rate = "-" if r["rate"] is None else f"{r['rate'][0]}/{r['rate'][1]:g}s"
-            table.add_row(r["name"], str(r["concurrency"] or "-"), rate,
-                          str(r["per_key_concurrency"] or "-"), str(r["depth"]),
-                          str(r["running"]), str(r["completed_last_minute"]))
-        output.console().print(table)
+    if as_json:
+        output.print_json(rows)
+        return
+    if not rows:
+        output.say_none("queues")
+        return
+    table = Table(title="queues")
+    for col in ("name", "concurrency", "rate", "per key", "depth", "running", "done/min"):
+        table.add_column(col)
+    for r in rows:
+        rate = "-" if r["rate"] is None else f"{r['rate'][0]}/{r['rate'][1]:g}s"
+        table.add_row(r["name"], str(r["concurrency"] or "-"), rate,
+                      str(r["per_key_concurrency"] or "-"), str(r["depth"]),
+                      str(r["running"]), str(r["completed_last_minute"]))
+    output.console().print(table)

@@ -1,0 +1,71 @@
+"""``legato db migrate [--dry-run]``: create or upgrade the schema, or say what that would do."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from legato import SchemaInfo, inspect_schema
+from legato.cli import output
+from legato.cli.common import USAGE, App, CliError, DbOption, JsonOption, db_url, engine_for
+from legato.errors import LegatoError
+from legato.store.url import resolve_url
+
+db_app = App(help="Database maintenance.", no_args_is_help=True)
+
+
+def _inspect(url: str) -> SchemaInfo:
+    """``legato.inspect_schema(url)`` (creates nothing); a driver failure is a CliError."""
+    try:
+        return inspect_schema(url)
+    except LegatoError:
+        raise
+    except Exception as exc:
+        raise CliError(f"cannot open database {output.redact_url(url)}: "
+                       f"{type(exc).__name__}: {output.one_line(str(exc))}", USAGE) from None
+
+
+def schema_dict(info: SchemaInfo) -> dict[str, Any]:
+    """A :class:`legato.SchemaInfo` as the JSON object ``db migrate --dry-run --json`` prints."""
+    return {"url": info.url, "exists": info.exists, "version": info.version,
+            "latest": info.latest, "pending": list(info.pending),
+            "oldest_code": info.oldest_code}
+
+
+@db_app.command("migrate")
+def migrate(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Only print the migrations that would run; create or change "
+                          "nothing.")] = False,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Create or upgrade the database schema and print its version.
+
+    With --dry-run, print the names of the migrations it would run, one per line, and change
+    nothing. Examples:
+
+        legato db migrate --db sqlite:///orders.db
+
+        legato db migrate --dry-run --db postgresql://app@db/orders
+    """
+    if dry_run:
+        info = _inspect(resolve_url(db_url(ctx, db)))
+        if as_json:
+            output.print_json(schema_dict(info))
+        elif not info.pending:
+            print(f"no pending migrations (schema version {info.version})", file=sys.stderr)
+        else:
+            for name in info.pending:
+                print(name)
+        return
+    with engine_for(ctx, db) as engine:
+        version = engine.store.migrate()
+        url = output.redact_url(engine.url)
+    if as_json:
+        output.print_json({"url": url, "version": version})
+    else:
+        print(f"{url}: schema version {version}")

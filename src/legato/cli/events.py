@@ -1,0 +1,138 @@
+"""``legato publish | signal | query | circuits``: events, signals, state and breakers."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from legato.cli import output
+from legato.cli.common import USAGE, CliError, DbOption, JsonListOption, JsonOption, engine_for
+
+
+def json_arg(text: str | None, what: str) -> Any:
+    """The value of an option given as JSON (None when it is not given)."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{what} is not JSON: {exc.msg} at column {exc.colno}", USAGE) from None
+
+
+def publish(
+    ctx: typer.Context,
+    event_type: Annotated[str, typer.Argument(metavar="TYPE", show_default=False,
+                                              help="The event's type.")],
+    key: Annotated[str | None, typer.Option(
+        metavar="KEY", help="The business key it correlates on.")] = None,
+    data: Annotated[str | None, typer.Option(metavar="JSON", help="The event's data.")
+                    ] = None,
+    event_id: Annotated[str | None, typer.Option(
+        "--id", metavar="ID", help="Idempotency id: a second publish with it does nothing.")
+    ] = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Publish an event: delivered to every workflow waiting on (TYPE, key), else buffered.
+
+    Example:
+
+        legato publish payment.settled --key o-1 --data '{"amount": 4999}'
+    """
+    value = json_arg(data, "--data")
+    with engine_for(ctx, db) as engine:
+        r = engine.publish(event_type, key=key, data=value, event_id=event_id)
+    if as_json:
+        output.print_json({"event_id": r.event_id, "delivered_to": list(r.delivered_to),
+                           "buffered": r.buffered, "duplicate": r.duplicate})
+    elif r.duplicate:
+        print(f"event {r.event_id} was published before; nothing done")
+    elif r.delivered_to:
+        print(f"event {r.event_id} delivered to {len(r.delivered_to)} workflow(s): "
+              + ", ".join(r.delivered_to))
+    else:
+        print(f"event {r.event_id} buffered for the first matching wait")
+
+
+def signal(
+    ctx: typer.Context,
+    workflow_id: Annotated[str, typer.Argument(metavar="ID", show_default=False,
+                                               help="The workflow id.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", show_default=False,
+                                        help="The signal's name.")],
+    data: Annotated[str | None, typer.Option(metavar="JSON", help="The signal's data.")
+                    ] = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Send a signal to one workflow (queued in order until it waits for it).
+
+    Example:
+
+        legato signal order-o-1 approve --data '{"by": "alice"}'
+    """
+    value = json_arg(data, "--data")
+    with engine_for(ctx, db) as engine:
+        engine.signal(workflow_id, name, value)
+    if as_json:
+        output.print_json({"workflow_id": workflow_id, "name": name, "data": value})
+    else:
+        print(f"signal {name!r} sent to {workflow_id}")
+
+
+def query(
+    ctx: typer.Context,
+    workflow_id: Annotated[str, typer.Argument(metavar="ID", show_default=False,
+                                               help="The workflow id.")],
+    key: Annotated[str, typer.Argument(metavar="KEY", show_default=False,
+                                       help="The key given to ctx.set_state.")],
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON object: workflow_id, key and value.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Print (as JSON) the latest value a workflow set with ctx.set_state(KEY, ...).
+
+    Example:
+
+        legato query order-o-1 stage
+    """
+    with engine_for(ctx, db, read_only=True) as engine:
+        value = engine.query(workflow_id, key)
+    if as_json:
+        output.print_json({"workflow_id": workflow_id, "key": key, "value": value})
+    else:
+        print(output.to_json(value))
+
+
+def circuits(
+    ctx: typer.Context,
+    history: Annotated[bool, typer.Option(
+        "--history", help="Also list state changes (with --json: each breaker's "
+                          "\"history\").")] = False,
+    as_json: JsonListOption = False,
+    db: DbOption = None,
+) -> None:
+    """Show every circuit breaker: state, failure count and next probe time.
+
+    Example:
+
+        legato circuits --history
+    """
+    with engine_for(ctx, db, read_only=True) as engine:
+        rows = engine.circuits()
+        changes = engine.circuit_transitions() if history and rows else []
+    if as_json:
+        if history:
+            rows = [{**r, "history": [t for t in changes if t["name"] == r["name"]]}
+                    for r in rows]
+        output.print_json(rows)
+        return
+    if not rows:
+        output.say_none("circuit breakers")
+        return
+    output.console().print(output.circuits_table(rows))
+    for t in changes:
+        print(f"{output.fmt_ts(t['at'])}  {t['name']}: {t['source']} -> {t['target']} "
+              f"({t['reason']})")

@@ -1,0 +1,362 @@
+"""``legato start | list | show | cancel | terminate | retry | purge``: workflows from the shell.
+
+With ``--json`` a command prints one JSON document on stdout: the workflow's description
+(``handle.describe()``) for one workflow, an array for a list.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from legato.cli import output
+from legato.cli.common import (
+    FAILED,
+    INTERRUPTED,
+    STILL_RUNNING,
+    USAGE,
+    CliError,
+    DbOption,
+    JsonListOption,
+    JsonOption,
+    engine_for,
+)
+from legato.domain import status as st
+from legato.engine import Engine
+from legato.errors import UnknownWorkflow, WorkflowFailed
+
+IdArg = Annotated[str, typer.Argument(metavar="ID", show_default=False,
+                                      help="The workflow id.")]
+Timeout = Annotated[float | None, typer.Option(
+    min=0.0, metavar="SECONDS", show_default=False,
+    help="With --wait: give up waiting after this long (exit 3). Implies --wait.")]
+
+
+def _parse_inputs(inputs: list[str] | None) -> list[Any]:
+    args: list[Any] = []
+    for i, text in enumerate(inputs or (), start=1):
+        try:
+            args.append(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise CliError(f"--input #{i} is not JSON ({output.clip(text, 60)!r}): {exc}; "
+                           "quote strings, e.g. --input '\"o-1\"'", USAGE) from None
+    return args
+
+
+def failure(exc: WorkflowFailed) -> str:
+    """``workflow 'ID' ended STATUS: Type: message``."""
+    text = f"workflow {exc.workflow_id!r} ended {exc.status}"
+    if exc.error:
+        text += f": {output.error_text(exc.error)}"
+    return text
+
+
+def _wait(engine: Engine, workflow_id: str, timeout: float | None) -> Any:
+    try:
+        return engine.handle(workflow_id).result(timeout=timeout)
+    except WorkflowFailed as exc:
+        raise CliError(failure(exc), FAILED) from None
+    except TimeoutError:
+        status = engine.handle(workflow_id).status
+        raise CliError(f"workflow {workflow_id!r} is still {status} after {timeout:g}s; "
+                       f"follow it with: legato show {workflow_id}", STILL_RUNNING) from None
+    except KeyboardInterrupt:
+        raise CliError(f"interrupted; workflow {workflow_id!r} goes on", INTERRUPTED) from None
+
+
+def _wait_json(engine: Engine, workflow_id: str, timeout: float | None, as_json: bool,
+               **extra: Any) -> Any:
+    """:func:`_wait`; with ``--json``, a wait that ends in an error still prints the
+    workflow's description (its status says how it ended) before the error line."""
+    try:
+        return _wait(engine, workflow_id, timeout)
+    except CliError:
+        if as_json:
+            output.print_json({**engine.handle(workflow_id).describe(), **extra})
+        raise
+
+
+def _end_status(engine: Engine, workflow_id: str, timeout: float | None) -> str:
+    try:
+        _wait(engine, workflow_id, timeout)
+    except CliError as exc:
+        if exc.code != FAILED:
+            raise
+    return engine.handle(workflow_id).status
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def duration(text: str, option: str) -> float:
+    """Seconds from ``90``, ``90s``, ``15m``, ``12h``, ``30d`` or ``2w``."""
+    t = text.strip().lower()
+    unit = _UNITS.get(t[-1:])
+    try:
+        value = float(t[:-1] if unit is not None else t) * (unit or 1.0)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise CliError(f"{option} {text!r} is not a duration: give seconds or a number with"
+                       " s, m, h, d or w (e.g. 30d)", USAGE)
+    return value
+
+
+def _status(text: str) -> str:
+    try:
+        return st.validate(text)
+    except ValueError as exc:
+        raise CliError(str(exc), USAGE) from None
+
+
+# --- commands ----------------------------------------------------------------------------
+
+
+def start(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", show_default=False,
+                                        help="The workflow's registered name.")],
+    inputs: Annotated[list[str] | None, typer.Option(
+        "--input", "-i", metavar="JSON", show_default=False,
+        help="One positional argument as a JSON value; repeat for more.")] = None,
+    workflow_id: Annotated[str | None, typer.Option(
+        "--id", metavar="ID", show_default=False,
+        help="Workflow id (default: random). Starting an existing id returns that run.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the result and print it.")
+                    ] = False,
+    timeout: Timeout = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Start workflow NAME and print its id; with --wait, print its result as JSON.
+
+    Example:
+
+        legato start fulfil_order --input '"o-1"' --id order-o-1 --wait
+    """
+    args = _parse_inputs(inputs)
+    with engine_for(ctx, db) as engine:
+        try:
+            handle = engine.start(name, *args, workflow_id=workflow_id)
+        except UnknownWorkflow:
+            known = sorted(engine.store.known_names())
+            hint = (f"known: {', '.join(known[:20])}" if known
+                    else "no worker has registered any workflow there yet")
+            raise CliError(
+                f"unknown workflow {name!r} in {output.redact_url(engine.url)} ({hint}); "
+                "start a worker that imports its module: legato worker MODULE", USAGE) from None
+        if not as_json:
+            print(handle.workflow_id, flush=True)
+        if wait or timeout is not None:
+            value = _wait_json(engine, handle.workflow_id, timeout, as_json)
+            if not as_json:
+                print(output.to_json(value), flush=True)
+        if as_json:
+            output.print_json(handle.describe())
+
+
+def list_(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(
+        metavar="STATUS", show_default=False,
+        help=f"Only this status: {', '.join(st.ALL)}.")] = None,
+    name: Annotated[str | None, typer.Option(
+        metavar="NAME", show_default=False, help="Only workflows with this name.")] = None,
+    limit: Annotated[int, typer.Option(min=1, metavar="N", help="At most this many.")] = 100,
+    as_json: JsonListOption = False,
+    db: DbOption = None,
+) -> None:
+    """List workflows, newest first.
+
+    Example:
+
+        legato list --status FAILED --name fulfil_order --limit 20
+    """
+    wanted = _status(status) if status is not None else None
+    with engine_for(ctx, db, read_only=True) as engine:
+        rows = [h.describe() for h in engine.list(status=wanted, name=name, limit=limit)]
+    if as_json:
+        output.print_json(rows)
+    elif not rows:
+        output.say_none("workflows")
+    else:
+        output.console().print(output.workflows_table(rows))
+
+
+def show(
+    ctx: typer.Context,
+    workflow_id: IdArg,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON object: the description plus \"history\".")] = False,
+    db: DbOption = None,
+) -> None:
+    """Show a workflow: status, input, result or error, timestamps and its history.
+
+    Example:
+
+        legato show order-o-1
+    """
+    with engine_for(ctx, db, read_only=True) as engine:
+        handle = engine.handle(workflow_id)
+        d = handle.describe()
+        history = handle.history()
+    if as_json:
+        output.print_json({**d, "history": history})
+        return
+    output.console().print(output.show(d, history))
+
+
+def cancel(
+    ctx: typer.Context,
+    workflow_id: IdArg,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="Wait until the workflow has stopped and print its final status.")
+    ] = False,
+    timeout: Timeout = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Ask a workflow to stop at its next step boundary (it ends CANCELLED).
+
+    Cooperative: a running step finishes first. A workflow that already ended is left as it
+    is. Example:
+
+        legato cancel order-o-1 --wait
+    """
+    with engine_for(ctx, db) as engine:
+        handle = engine.handle(workflow_id)
+        before = handle.status
+        if before in st.TERMINAL:
+            if as_json:
+                output.print_json({**handle.describe(), "previous_status": before})
+            else:
+                print(f"workflow {workflow_id!r} already ended {before}; nothing to cancel")
+            return
+        handle.cancel()
+        if not as_json:
+            print(f"cancel requested for {workflow_id} (was {before})", flush=True)
+        if wait or timeout is not None:
+            try:
+                end = _end_status(engine, workflow_id, timeout)
+            except CliError:
+                if as_json:
+                    output.print_json({**handle.describe(), "previous_status": before})
+                raise
+            if not as_json:
+                print(f"{workflow_id} {end}")
+        if as_json:
+            output.print_json({**handle.describe(), "previous_status": before})
+
+
+def terminate(
+    ctx: typer.Context,
+    workflow_id: IdArg,
+    reason: Annotated[str, typer.Option(
+        metavar="TEXT", help="Recorded in the history and the error.")] = "terminated",
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Stop a workflow at once, without running any more of its code (it ends CANCELLED).
+
+    Example:
+
+        legato terminate order-o-1 --reason "duplicate order"
+    """
+    with engine_for(ctx, db) as engine:
+        handle = engine.handle(workflow_id)
+        before = handle.status
+        if before not in st.TERMINAL:
+            handle.terminate(reason)
+        if as_json:
+            output.print_json({**handle.describe(), "previous_status": before})
+        elif before in st.TERMINAL:
+            print(f"workflow {workflow_id!r} already ended {before}; nothing to terminate")
+        else:
+            print(f"terminated {workflow_id} (was {before}): {reason}")
+
+
+def retry(
+    ctx: typer.Context,
+    workflow_id: Annotated[str | None, typer.Argument(
+        metavar="[ID]", show_default=False, help="The FAILED workflow to retry.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Retry every matching workflow.")
+                    ] = False,
+    name: Annotated[str | None, typer.Option(
+        metavar="NAME", help="With --all: only this workflow name.")] = None,
+    status: Annotated[str, typer.Option(
+        metavar="STATUS", help="With --all: the status to select.")] = "FAILED",
+    limit: Annotated[int, typer.Option(
+        min=1, metavar="N", help="With --all: at most this many.")] = 10_000,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the result (one ID).")
+                    ] = False,
+    timeout: Timeout = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Redrive FAILED workflows from their failed step, journal intact.
+
+    After a code fix, or when a dependency is back. Examples:
+
+        legato retry order-o-1 --wait
+        legato retry --all --name fulfil_order --status FAILED
+    """
+    if (workflow_id is None) == (not all_):
+        raise CliError("give one workflow ID, or --all (with --name/--status)", USAGE)
+    wanted = _status(status)
+    with engine_for(ctx, db) as engine:
+        if workflow_id is not None:
+            engine.retry(workflow_id)
+            if not as_json:
+                print(f"retrying {workflow_id} from its failed step", flush=True)
+            if wait or timeout is not None:
+                value = _wait_json(engine, workflow_id, timeout, as_json)
+                if not as_json:
+                    print(output.to_json(value))
+            if as_json:
+                output.print_json(engine.handle(workflow_id).describe())
+            return
+        selected = engine.list(status=wanted, name=name, limit=limit)
+        done, refused = output.retry_all(engine, [h.workflow_id for h in selected])
+    if as_json:
+        output.print_json({"retried": done, "refused": [
+            {"workflow_id": wid, "reason": why} for wid, why in refused]})
+        return
+    print(f"retried {done} workflow(s); {len(refused)} refused")
+    for wid, why in refused[:20]:
+        print(f"  {wid}: {why}")
+
+
+def purge(
+    ctx: typer.Context,
+    older_than: Annotated[str, typer.Option(
+        "--older-than", metavar="AGE", show_default=False,
+        help="Runs that ended longer ago than this: seconds, or 15m, 12h, 30d, 2w.")],
+    status: Annotated[list[str] | None, typer.Option(
+        "--status", metavar="STATUS", show_default=False,
+        help="Only runs that ended with this status (repeatable; default: every ended one)."
+    )] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Only count what would be deleted (reads only).")] = False,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Delete runs that ended long ago, with their histories, to keep the store small.
+
+    Runs that have not ended are never touched. A purged run's id can be started again.
+    Example:
+
+        legato purge --older-than 30d --status COMPLETED
+    """
+    age = duration(older_than, "--older-than")
+    with engine_for(ctx, db, read_only=dry_run) as engine:
+        count = engine.purge(age, status=status or None, dry_run=dry_run)
+    if as_json:
+        output.print_json({"count": count, "dry_run": dry_run})
+    else:
+        print(f"{count} run{'s' * (count != 1)} {'would be ' if dry_run else ''}deleted")
+
+
+__all__ = ["cancel", "duration", "failure", "list_", "purge", "retry", "show", "start",
+           "terminate"]
