@@ -389,7 +389,7 @@ def child_main(config: ChildConfig, inbox: mpc.Connection, outbox: mpc.Connectio
             if result is not None and "\0" not in wid and "\0" not in name:
                 _send(outbox, b"C%s\0%s\0%s" % (wid.encode(), name.encode(), result.encode()))
 
-        store = open_store(config.url)
+        store = open_store(config.url, migrate=False)  # the parent opened (and migrated) it
         worker = Worker(store, REGISTRY, SystemClock(), concurrency=config.concurrency,
                         step_threads=config.step_threads, lease=config.lease,
                         retention=config.retention, inline_steps=config.inline_steps,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -80,7 +80,10 @@ def parse(url: str, schema: str | None = None, pool_size: int | None = None) -> 
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     own = {k: v for k, v in pairs if k in OWN_OPTIONS}
     rest = [(k, v) for k, v in pairs if k not in OWN_OPTIONS]
-    libpq_url = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(rest), ""))
+    # quote, not quote_plus: libpq reads "+" literally, so a space (options=-c a=1 -c b=2)
+    # must be %20
+    query = urlencode(rest, quote_via=quote)
+    libpq_url = urlunsplit(("postgresql", parts.netloc, parts.path, query, ""))
     try:
         params = conninfo_to_dict(libpq_url)
     except psycopg.ProgrammingError as exc:
