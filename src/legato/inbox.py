@@ -116,7 +116,8 @@ class TaskInbox:
 
 
 class UserDirectory:
-    """Users and their groups, kept in the store (the names that task actions and the CLI's --user refer to)."""
+    """Users and their groups, kept in the store: the names that task actions and the CLI's
+    ``--user`` refer to."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
