@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -19,6 +20,12 @@ from legato.store import migrations as mig
 from legato.store import sqlite_schema
 from legato.store.postgres import schema as pg_schema
 from legato.store.postgres.conninfo import parse
+
+LEGATO = str(Path(sys.executable).parent / "legato")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([LEGATO, *args], capture_output=True, text=True, timeout=60)
 
 
 def _backend(url: str) -> str:
@@ -112,7 +119,12 @@ def test_a_schema_behind_names_its_pending_migrations_and_migrate_brings_it_up(
     with pytest.raises(legato.SchemaError, match=r"schema version 4; this legato needs "
                                                  rf"{_latest(db_url)} .*legato db migrate"):
         legato.Engine(db_url, migrate=False)
-    assert legato.inspect_schema(db_url).version == 4  # the refusal changed nothing
+    listed = _cli("list", "--db", db_url)
+    assert listed.returncode == 2 and listed.stderr.count("error:") == 1
+    assert "schema version 4" in listed.stderr and "legato db migrate" in listed.stderr
+    dry = _cli("db", "migrate", "--dry-run", "--db", db_url)
+    assert dry.returncode == 0 and dry.stdout.split() == info.pending
+    assert legato.inspect_schema(db_url).version == 4  # the refusals changed nothing
     engine = legato.Engine(db_url)
     engine.shutdown()
     assert legato.inspect_schema(db_url).state == "current"
@@ -154,6 +166,10 @@ def test_a_newer_schema_that_needs_newer_code_is_refused_naming_both_versions(
         text = str(err.value)
         assert f"schema version {newer}" in text and "99.1.0" in text
         assert f"legato {legato.__version__}" in text and f"up to {_latest(db_url)}" in text
+    for args in (["db", "migrate"], ["db", "migrate", "--dry-run"], ["list"]):
+        done = _cli(*args, "--db", db_url)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert "99.1.0" in done.stderr and f"schema version {newer}" in done.stderr
     assert _meta(db_url)["schema_version"] == str(newer)
     assert legato.inspect_schema(db_url).state == "incompatible"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -27,13 +27,6 @@ def _inspect(url: str) -> SchemaInfo:
                        f"{type(exc).__name__}: {output.one_line(str(exc))}", USAGE) from None
 
 
-def schema_dict(info: SchemaInfo) -> dict[str, Any]:
-    """A :class:`legato.SchemaInfo` as the JSON object ``db migrate --dry-run --json`` prints."""
-    return {"url": info.url, "exists": info.exists, "version": info.version,
-            "latest": info.latest, "pending": list(info.pending),
-            "oldest_code": info.oldest_code}
-
-
 @db_app.command("migrate")
 def migrate(
     ctx: typer.Context,
@@ -54,8 +47,9 @@ def migrate(
     """
     if dry_run:
         info = _inspect(resolve_url(db_url(ctx, db)))
+        info.refuse_newer()  # a migrate would refuse too: say so, naming both versions
         if as_json:
-            output.print_json(schema_dict(info))
+            output.print_json(info.as_dict())
         elif not info.pending:
             print(f"no pending migrations (schema version {info.version})", file=sys.stderr)
         else:
