@@ -20,6 +20,7 @@ from legato.errors import (
     ConfigError,
     InvalidInput,
     UnknownWorkflow,
+    WorkerStopped,
     WorkflowConflict,
     WorkflowNotFound,
 )
@@ -119,6 +120,8 @@ class Engine:
         self.users = UserDirectory(self)
         self.schedules = ScheduleBook(self)
         self._wlock = threading.Lock()
+        #: why this engine's worker stopped (an internal error), None while it is fine
+        self.failure: BaseException | None = None
 
     def __repr__(self) -> str:
         launched = self._worker is not None or self._procs is not None
@@ -138,7 +141,7 @@ class Engine:
                             concurrency=self.concurrency, step_threads=self.step_threads,
                             lease=self.lease, on_done=self._on_done,
                             on_completed=self._on_completed, retention=self.retention,
-                            inline_steps=self.inline_steps)
+                            inline_steps=self.inline_steps, on_failure=self._worker_failed)
             worker.start()
             self._worker = worker
         return self
@@ -167,6 +170,21 @@ class Engine:
         procs = WorkerProcesses(self.processes, config, self._on_done, self._on_completed)
         procs.start()
         return procs
+
+    @property
+    def healthy(self) -> bool:
+        """False once this engine's worker has died of an internal error (see
+        :attr:`failure`); a client engine that runs no worker is always healthy."""
+        return self.failure is None
+
+    def _worker_failed(self, exc: BaseException) -> None:
+        """The worker's hub died (it released its runs already): wake every waiting
+        ``result()``, which then raises :class:`legato.WorkerStopped`."""
+        self.failure = exc
+        with self._wlock:
+            waiting = [e for events in self._waiters.values() for e in events]
+        for e in waiting:
+            e.set()
 
     def shutdown(self, grace: float = 10.0) -> None:
         """Stop the workers (running steps get ``grace`` seconds) and close the store."""
@@ -591,6 +609,12 @@ class Engine:
         done = threading.Event()
         try:
             while row.status not in st.TERMINAL:
+                if self.failure is not None and self._worker is not None:
+                    raise WorkerStopped(
+                        f"this engine's worker stopped after an internal error "
+                        f"({type(self.failure).__name__}: {self.failure}); workflow "
+                        f"{workflow_id!r} is {row.status} and goes on when another worker "
+                        "takes it over")
                 with self._wlock:
                     self._waiters.setdefault(workflow_id, []).append(done)
                 row = self.store.get(workflow_id)  # again: it may have ended meanwhile

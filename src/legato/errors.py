@@ -19,6 +19,7 @@ Everything a user may catch derives from :class:`LegatoError`::
     ├── CircuitOpen              a fail-fast circuit breaker is open
     ├── WaitTimeout              a wait for an event or signal timed out
     ├── NondeterminismError      the code asked for a different step than the journal holds
+    ├── WorkerStopped            the engine's own worker died of an internal error
     └── WorkflowFailed           handle.result() of a FAILED / CANCELLED / TIMED_OUT workflow
 
 Internal control flow (suspension, cancellation, lost leases) uses ``BaseException``
@@ -42,6 +43,12 @@ class ConfigError(LegatoError):
 class SchemaError(ConfigError):
     """The database's legato schema does not suit this code: missing, not migrated (run
     ``legato db migrate``), or migrated by a newer release that this one cannot run on."""
+
+
+class WorkerStopped(LegatoError):
+    """This engine's worker stopped after an internal error (a bug in legato, logged with
+    its traceback): its runs were released for other workers; ``handle.result()`` waits
+    that relied on it raise this instead of waiting for ever."""
 
 
 class NotFound(LegatoError):

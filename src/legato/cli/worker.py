@@ -7,11 +7,12 @@ import importlib.util
 import logging
 import os
 import sys
+import time
 import types
 from collections.abc import Sequence
 from pathlib import Path
 
-from legato.cli.common import INTERRUPTED, USAGE, CliError, open_engine
+from legato.cli.common import FAILED, INTERRUPTED, USAGE, CliError, open_engine
 from legato.cli.output import one_line, redact_url
 from legato.cli.signals import StopSignals, stacks_on_request
 
@@ -110,7 +111,15 @@ def run_worker(
             if not names:
                 sys.stderr.write("warning: the imported modules define no @legato.workflow; "
                                  "this worker will run nothing\n")
-            stop.wait()
+            while not stop.requested and engine.healthy:
+                time.sleep(0.1)
+            if engine.failure is not None:  # its runs were released already: say so, exit 1
+                sys.stderr.write(f"legato worker {wid}: stopped after an internal error "
+                                 f"({type(engine.failure).__name__}: {engine.failure}); its"
+                                 " runs were released to other workers; exiting 1 so that a"
+                                 " supervisor restarts it\n")
+                sys.stderr.flush()
+                return FAILED
             sys.stderr.write(f"legato worker {wid}: {stop.name} received, stopping "
                              f"(running steps get up to {grace:g}s)\n")
             sys.stderr.flush()

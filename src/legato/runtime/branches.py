@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from legato.domain import events as ev
 from legato.errors import NondeterminismError
 from legato.runtime import codec
-from legato.runtime.control import Cancelled, LeaseLost, Suspend
+from legato.runtime.control import PASS_THROUGH, Cancelled, LeaseLost, Suspend
 from legato.runtime.parallel import SiblingFailed, gather
 from legato.runtime.task import Fiber, Lane, StartBranches
 
@@ -98,7 +98,9 @@ class LaneGroup:
             self.lost = True
         except Cancelled as c:
             self.outcomes[i] = (False, c)
-        except Exception as exc:
+        except PASS_THROUGH:
+            raise
+        except BaseException as exc:  # SystemExit and the like from user code too
             self.outcomes[i] = (False, exc)
             if self.fail_fast:
                 self.cancelled = True

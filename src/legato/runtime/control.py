@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import greenlet
+
 
 class _Control(BaseException):
     """Base of legato's internal control-flow signals; never escapes the engine."""
@@ -36,3 +38,11 @@ class LeaseLost(_Control):
 class NotInline(_Control):
     """A step running on the hub's own thread was about to wait on legato (a run's result):
     that wait needs the hub, so the attempt is abandoned and run again in the step pool."""
+
+
+#: what a body or branch lets through untouched: greenlet's own exit (a fiber thrown away),
+#: and the inline step's signal. Every other BaseException a user's code raises (SystemExit,
+#: KeyboardInterrupt, GeneratorExit, their own subclasses) is a failure of that code,
+#: recorded with its type: the hub's thread runs only user code and legato's, so such an
+#: exception is never the process's own shutdown
+PASS_THROUGH: tuple[type[BaseException], ...] = (greenlet.GreenletExit, NotInline)

@@ -15,7 +15,7 @@ from legato.domain import events as ev
 from legato.domain import status as st
 from legato.errors import LegatoError
 from legato.runtime.attempt import StepOutcome
-from legato.runtime.control import Cancelled, LeaseLost, Suspend
+from legato.runtime.control import PASS_THROUGH, Cancelled, LeaseLost, Suspend
 from legato.runtime.registry import StepDef
 from legato.runtime.task import Fiber, StartBranches
 
@@ -77,7 +77,9 @@ class BranchGroup:
             self.lost = True
         except Cancelled as c:
             self.outcomes[i] = StepOutcome(False, error=c)
-        except Exception as exc:
+        except PASS_THROUGH:
+            raise
+        except BaseException as exc:  # SystemExit and the like from user code too
             self.outcomes[i] = StepOutcome(False, error=exc)
             if self.fail_fast:
                 self.cancelled = True

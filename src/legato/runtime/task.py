@@ -24,7 +24,7 @@ from legato.domain.retry import decide
 from legato.errors import CircuitOpen, InvalidInput, LegatoError, NondeterminismError
 from legato.runtime import codec, faults
 from legato.runtime.attempt import RunStep, StepOutcome
-from legato.runtime.control import Cancelled, LeaseLost, Suspend
+from legato.runtime.control import PASS_THROUGH, Cancelled, LeaseLost, Suspend
 from legato.runtime.journal import Journal
 from legato.runtime.registry import StepDef, WorkflowDef
 
@@ -379,7 +379,9 @@ class Task:
                          error={"type": kind_name, "message": c.reason})
         except LeaseLost:
             return Final(None)
-        except Exception as exc:
+        except PASS_THROUGH:
+            raise
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt ... from user code too
             return self._failed(exc)
 
     def _failed(self, exc: BaseException) -> Final:

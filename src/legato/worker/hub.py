@@ -135,6 +135,8 @@ class Hub:
         self.g = greenlet.getcurrent()
         try:
             while True:
+                if faults.ARMED:
+                    faults.hit("hub_turn")
                 if self._wake_stale and time.monotonic() >= self._stale_at and not (
                         self.ready or self.commit_waiters or self.finals or self.creates):
                     self._refresh_next_due()
@@ -151,11 +153,8 @@ class Hub:
                         fiber, value, exc = self.ready.popleft()
                         self._resume(fiber, value, exc)
                     self._flush()
-        except BaseException:
-            log.exception("legato worker hub crashed")
-            raise
         finally:
-            self.stopped = True
+            self.stopped = True  # the worker reports why (Worker._run_hub)
 
     def _block_time(self) -> float:
         if self.ready or self.commit_waiters or self.finals or self.creates:
@@ -394,7 +393,7 @@ class Hub:
         task = fiber.task
         try:
             req = fiber.throw(exc) if exc is not None else fiber.switch(value)
-        except Exception as bug:  # the task catches everything; this is a legato bug
+        except BaseException as bug:  # the task catches everything; this is a legato bug
             log.exception("legato: workflow %s crashed the runtime", task.workflow_id)
             req = Final(st.FAILED, error=codec.encode_error(bug), detail="internal error")
         if fiber.dead:

@@ -100,13 +100,18 @@ class AsyncRunner:
         """Run ``fn`` on the loop; returns a function that cancels it."""
         loop = self._ensure()
 
+        abandoned = False
+
         async def runner() -> None:
             try:
                 coro = run_async_step_fn(fn, run)
                 value = await (asyncio.wait_for(coro, timeout) if timeout else coro)
                 out = StepOutcome(True, value)
-            except asyncio.CancelledError:
-                return
+            except asyncio.CancelledError as exc:
+                if abandoned:  # legato cancelled it (the hub gave up on the attempt)
+                    return
+                # raised by the step itself: a failed attempt like any other
+                out = StepOutcome(False, error=exc, heartbeat=run.details)
             except TimeoutError as exc:
                 err: BaseException = exc
                 if timeout is not None:
@@ -120,6 +125,8 @@ class AsyncRunner:
         fut = asyncio.run_coroutine_threadsafe(runner(), loop)
 
         def cancel() -> None:
+            nonlocal abandoned
+            abandoned = True
             loop.call_soon_threadsafe(fut.cancel)
 
         return cancel

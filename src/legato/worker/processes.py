@@ -40,6 +40,7 @@ import multiprocessing.connection as mpc
 import os
 import select
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -55,6 +56,7 @@ log = logging.getLogger("legato.worker")
 READY_TIMEOUT = 60.0
 RESPAWN_MIN = 0.5
 RESPAWN_MAX = 30.0
+HUB_DIED = 70  # exit code of a worker process whose hub died (EX_SOFTWARE)
 #: at most one nudge per this many seconds (then one when it ends): each makes every child
 #: read the store, and write if it claims, so a burst of events is one nudge, not many
 POKE_EVERY = 0.0005
@@ -365,6 +367,15 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise _Stop
 
 
+def _hub_died(exc: BaseException) -> None:
+    """The child's hub died (its worker logged why and released its runs): exit at once,
+    non-zero, so that the parent starts another worker process in its place."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(HUB_DIED)
+
+
 def child_main(config: ChildConfig, inbox: mpc.Connection, outbox: mpc.Connection) -> None:
     """Entry point of a worker process (runs in the child)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
@@ -393,7 +404,7 @@ def child_main(config: ChildConfig, inbox: mpc.Connection, outbox: mpc.Connectio
         worker = Worker(store, REGISTRY, SystemClock(), concurrency=config.concurrency,
                         step_threads=config.step_threads, lease=config.lease,
                         retention=config.retention, inline_steps=config.inline_steps,
-                        on_done=done, on_completed=completed)
+                        on_done=done, on_completed=completed, on_failure=_hub_died)
         worker.start()
     except BaseException as exc:
         outbox.send_bytes(f"E{type(exc).__name__}: {exc}".encode()[:MAX_MESSAGE])

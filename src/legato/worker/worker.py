@@ -44,6 +44,7 @@ class Worker:
         on_completed: Callable[[str, str, str | None], None] | None = None,
         retention: float | None = None,
         inline_steps: bool = True,
+        on_failure: Callable[[BaseException], None] | None = None,
     ) -> None:
         if lease <= 0:
             raise ValueError("lease must be > 0 seconds")
@@ -61,7 +62,11 @@ class Worker:
                        async_runner=self.async_runner, on_done=on_done,
                        on_completed=on_completed, inline=inline)
         self._stop = threading.Event()
-        self._hub_thread = threading.Thread(target=self.hub.run, name="legato-hub", daemon=True)
+        self._hub_thread = threading.Thread(target=self._run_hub, name="legato-hub",
+                                            daemon=True)
+        #: why the hub died (a defect in legato: user code cannot kill it); None while fine
+        self.failure: BaseException | None = None
+        self._on_failure = on_failure
         self._hb_thread = threading.Thread(target=self._heartbeat, name="legato-heartbeat",
                                            daemon=True)
         self._info: WorkerInfo | None = None
@@ -71,6 +76,42 @@ class Worker:
     @property
     def hub_alive(self) -> bool:
         return self.started and self._hub_thread.is_alive() and not self.hub.stopped
+
+    def _run_hub(self) -> None:
+        try:
+            self.hub.run()
+        except BaseException as exc:
+            self._hub_died(exc)
+
+    def _hub_died(self, exc: BaseException) -> None:
+        """A dead hub holds no lease: stop renewing at once, give every run back for other
+        workers to take over, stop the step threads, and tell the owner (an engine stops
+        and reports itself unhealthy, ``legato worker`` exits non-zero, a worker process is
+        replaced)."""
+        self.failure = exc
+        log.critical("legato: worker %s stopped: its hub died of an internal error (a bug in"
+                     " legato, not in your code); its runs are released to other workers",
+                     self.id, exc_info=exc)
+        self._stop.set()  # the heartbeat renews nothing from now on
+        self._quiesce()
+        try:
+            self.store.remove_worker(self.id, self.clock.now())
+        except Exception as err:  # its lease then runs out and another worker reaps it
+            log.warning("legato: releasing the runs of dead worker %s failed: %s", self.id,
+                        err)
+        if self._on_failure is not None:
+            try:
+                self._on_failure(exc)
+            except Exception:
+                log.exception("legato: reporting the failure of worker %s failed", self.id)
+
+    def _quiesce(self) -> None:
+        """Stop everything that feeds the hub (callable from any thread, the hub's too)."""
+        self.clock.remove_listener(self.hub.poke)
+        self.scheduler.stop()
+        unsubscribe = getattr(self, "_unsubscribe", None)
+        if unsubscribe is not None:
+            unsubscribe()
 
     def adopt(self, workflow_id: str) -> None:
         """Run a workflow born owned by this worker in another process (an engine with
@@ -89,19 +130,44 @@ class Worker:
         return WorkerInfo(self.id, HOST, os.getpid(), now, now + self.lease)
 
     def start(self) -> None:
+        """Register, recover what dead workers left, declare schedules and queues, start the
+        threads. A failure on the way undoes what was done (no worker row, no thread is left
+        behind) and is raised."""
         self._info = self._new_info()
         self.store.register_worker(self._info)
-        self.store.record_names(self.registry.names(), time.time())
-        # recover what dead workers left behind
-        self.store.reap(self.id, time.time(), self.clock.now())
-        self.clock.add_listener(self.hub.poke)
-        self._unsubscribe = self.store.subscribe(self.hub.poke)
-        self._declare_schedules()
-        self._declare_queues()
-        self._hub_thread.start()
-        self._hb_thread.start()
-        self.scheduler.start()
+        try:
+            self.store.record_names(self.registry.names(), time.time())
+            # recover what dead workers left behind
+            self.store.reap(self.id, time.time(), self.clock.now())
+            self._declare_schedules()
+            self._declare_queues()
+            self.clock.add_listener(self.hub.poke)
+            self._unsubscribe = self.store.subscribe(self.hub.poke)
+            self._hub_thread.start()
+            self._hb_thread.start()
+            self.scheduler.start()
+        except BaseException:
+            self._undo_start()
+            raise
         self.started = True
+
+    def _undo_start(self) -> None:
+        self.clock.remove_listener(self.hub.poke)
+        unsubscribe = getattr(self, "_unsubscribe", None)
+        if unsubscribe is not None:
+            unsubscribe()
+        if self._hub_thread.is_alive():
+            self.hub.post("stop", 0.0)
+            self._hub_thread.join(5)
+        self._stop.set()
+        if self._hb_thread.is_alive():
+            self._hb_thread.join(5)
+        try:
+            self.store.remove_worker(self.id, self.clock.now())
+        except Exception as exc:
+            log.warning("legato: deregistering worker %s failed: %s", self.id, exc)
+        self.pool.shutdown()
+        self.async_runner.shutdown()
 
     def _declare_queues(self) -> None:
         for q in list(QUEUES.values()):
@@ -155,6 +221,8 @@ class Worker:
         next_purge = 0.0
         warned: tuple[str, float] | None = None
         while not self._stop.wait(interval):
+            if not self._hub_thread.is_alive():
+                return  # never renew the lease of a hub that is gone
             warned = self._check_inline_step(warned)
             if time.monotonic() >= next_expiry:  # buffered events past their time-to-live
                 next_expiry = time.monotonic() + EXPIRY_EVERY
@@ -184,9 +252,8 @@ class Worker:
         if not self.started:
             return
         self.started = False
-        self.clock.remove_listener(self.hub.poke)
-        self.scheduler.stop()
-        self._unsubscribe()
+        if self.failure is None:
+            self._quiesce()
         self.hub.post("stop", grace)
         self._hub_thread.join(grace + 5)
         self._stop.set()
