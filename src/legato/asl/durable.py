@@ -55,7 +55,7 @@ from legato.asl.handlers import (
     classify,
     invoke,
 )
-from legato.asl.history import History
+from legato.asl.history import TERMINAL_EVENTS, History
 from legato.asl.interpreter import Interpreter
 from legato.asl.parser import parse
 from legato.domain.retry import NO_RETRY
@@ -123,6 +123,25 @@ def _task_step(machine: str, key: str) -> Callable[..., Any]:
     return step(name=f"asl:{machine}:{key}", retry=NO_RETRY)(invoke_task)
 
 
+#: history events one branch of a durable execution records between two checkpoints
+CHECKPOINT_EVERY = 200
+#: the ``ctx.patched`` id that marks runs which take checkpoints (runs started before legato
+#: took them replay without)
+CHECKPOINTS = "asl:checkpoints"
+
+
+@step(name="asl:checkpoint", retry=NO_RETRY, inline=False)
+def _checkpoint() -> None:
+    """Does nothing, in the worker's step pool: calling it parks the run.
+
+    States that do no I/O (Pass, Choice, a Wait of 0 seconds) never park, so a run looping
+    through them would keep the worker's thread until its history is full. Every
+    :data:`CHECKPOINT_EVERY` events the run calls this step: what it recorded is committed,
+    the worker serves its other runs while the step goes to the pool and back, and a
+    cancellation or the machine's ``TimeoutSeconds`` (the workflow deadline) stops it there.
+    """
+
+
 #: iterations of an inline Map that run at once (AWS runs at most 40)
 INLINE_AT_ONCE = 40
 #: iterations of a distributed Map that run at once when MaxConcurrency is 0 (AWS: 10,000
@@ -143,6 +162,7 @@ class DurableExecutor:
         self.history = history if history is not None else History()
         self.prefix = prefix
         self._stopped = False
+        self._unchecked = 0  # events recorded since the last checkpoint
 
     def now(self) -> float:
         return self.ctx.now().timestamp()
@@ -152,6 +172,12 @@ class DurableExecutor:
         name = (details or {}).get("name")
         marker = f"asl:{self.prefix}{event_id}:{event_type}" + (f":{name}" if name else "")
         self.ctx.patched(marker[:250])
+        self._unchecked += 1
+        if self._unchecked >= CHECKPOINT_EVERY and event_type not in TERMINAL_EVENTS:
+            # at the same event of this branch on every replay: the journal matches
+            self._unchecked = 0
+            if self.ctx.patched(CHECKPOINTS):
+                _checkpoint()
         return event_id
 
     @property
@@ -273,8 +299,11 @@ class DurableExecutor:
         def branch(i: int, job: Job) -> Callable[[], BranchResult]:
             def run() -> BranchResult:
                 prefix = f"{self.prefix}{base}.{i}/"
+                # numbered on its own; counted against the execution's quota unless it is a
+                # distributed Map's iteration (a child execution on AWS, with a quota of its own)
+                history = History(None if isolated else self.history.budget)
                 child = DurableExecutor(self.ctx, self.binding,
-                                        random.Random(f"{wid}/{prefix}"), History(), prefix)
+                                        random.Random(f"{wid}/{prefix}"), history, prefix)
                 try:
                     return BranchResult(True, job(child), ended_at=child.now())
                 except StatesFailure as failure:  # raised, so that fail-fast stops the rest

@@ -111,3 +111,16 @@ class StatesFailure(Exception):
         """The error output a Catch hands on: ``{"Error": ..., "Cause": ...}``."""
         # AWS binds an empty string for a missing error name or cause
         return {"Error": self.error or "", "Cause": self.cause or ""}
+
+
+#: AWS's hard quota of events in one execution's history
+MAX_HISTORY_EVENTS = 25_000
+
+
+class HistoryLimitExceeded(StatesFailure):
+    """The execution's history reached :data:`MAX_HISTORY_EVENTS`: it fails (``States.Runtime``,
+    which no Retry or Catch takes), as on AWS."""
+
+    def __init__(self, limit: int = MAX_HISTORY_EVENTS) -> None:
+        super().__init__(RUNTIME, f"The execution reached the maximum number of history events "
+                                  f"({limit}).")

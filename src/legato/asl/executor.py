@@ -9,6 +9,7 @@ wait, run Parallel/Map branches, record a history event, read the clock, draw ra
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 import time
@@ -242,17 +243,18 @@ class MemoryExecutor:
         if not jobs:
             return []
         width = len(jobs) if max_concurrency <= 0 else min(max_concurrency, len(jobs))
-        slots = [self.t] * width
+        # (time the slot frees up, slot): the earliest first, the lowest slot among equals
+        slots = [(self.t, i) for i in range(width)]
         failed_at = math.inf
         results: list[BranchResult] = []
         for job in jobs:
-            slot = min(range(width), key=lambda i: slots[i])
-            begin = slots[slot]
+            begin, slot = heapq.heappop(slots)
             limit = failed_at if fail_fast else math.inf
             if self.stop_at is not None:
                 limit = min(limit, self.stop_at)
             if begin >= limit and limit != math.inf:
                 results.append(BranchResult(False, aborted=True, ended_at=begin))
+                heapq.heappush(slots, (begin, slot))
                 continue
             child = MemoryExecutor(self.handlers, start=begin,
                                    history=History() if isolated else self.history,
@@ -268,8 +270,8 @@ class MemoryExecutor:
                     failed_at = min(failed_at, child.t)
             except BranchAborted:
                 results.append(BranchResult(False, aborted=True, ended_at=child.t))
-            slots[slot] = child.t
-        self.t = failed_at if failed_at != math.inf else max(slots)
+            heapq.heappush(slots, (child.t, slot))
+        self.t = failed_at if failed_at != math.inf else max(t for t, _ in slots)
         return results
 
     def _interleaved(self, jobs: list[Job], fail_fast: bool) -> list[BranchResult]:
@@ -302,16 +304,16 @@ class MemoryExecutor:
         for child in children:
             child.scheduler = me
         runs = [greenlet.greenlet(lambda i=i: body(i)) for i in range(n)]
-        turns = [0] * n
-        live = list(range(n))
+        # (clock, turn it last went, index) of every live branch; a branch's clock moves only
+        # while it runs, so the others' entries stay true
+        live = [(self.t, 0, i) for i in range(n)]
         turn = 0
         while live:
-            i = min(live, key=lambda k: (children[k].t, turns[k], k))
+            _, _, i = heapq.heappop(live)
             turn += 1
-            turns[i] = turn
             runs[i].switch()
-            if runs[i].dead:
-                live.remove(i)
+            if not runs[i].dead:
+                heapq.heappush(live, (children[i].t, turn, i))
         self.t = failed_at if failed_at != math.inf else max(c.t for c in children)
         return [r if r is not None else BranchResult(False, aborted=True) for r in results]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from legato.asl.errors import MAX_HISTORY_EVENTS, HistoryLimitExceeded
 from legato.asl.timeutil import iso
 
 _DETAILS = {
@@ -45,15 +46,53 @@ def details_key(event_type: str) -> str | None:
     return _DETAILS.get(event_type)
 
 
-class History:
-    """An append-only event list shared by a run and its inline branches."""
+#: the events that end an execution: one of them may be its last allowed event
+TERMINAL_EVENTS = frozenset({"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut",
+                             "ExecutionAborted"})
 
-    def __init__(self) -> None:
+
+class EventBudget:
+    """How many history events one execution has recorded, against AWS's quota of 25,000.
+
+    Shared by the execution and everything AWS records in its history: Parallel branches and
+    inline Map iterations. A distributed Map's iterations and ``startExecution`` children are
+    executions of their own, each with its own budget.
+
+    As on AWS, once 24,999 events are recorded the next one must end the execution: any other
+    event fails it instead with ``States.Runtime`` (:class:`HistoryLimitExceeded`), so the
+    ``ExecutionFailed`` event is the 25,000th. From then on every event but the terminal one
+    fails again, so that no branch of the execution goes on.
+    """
+
+    __slots__ = ("exceeded", "limit", "used")
+
+    def __init__(self, limit: int = MAX_HISTORY_EVENTS) -> None:
+        self.limit = limit
+        self.used = 0
+        self.exceeded = False
+
+    def spend(self, event_type: str) -> None:
+        if event_type not in TERMINAL_EVENTS and (self.exceeded or self.used >= self.limit - 1):
+            self.exceeded = True
+            raise HistoryLimitExceeded(self.limit)
+        self.used += 1
+
+
+class History:
+    """An append-only event list shared by a run and its inline branches.
+
+    ``budget``: the execution's :class:`EventBudget`, when this list is a part of it (a durable
+    branch numbers its events on its own but counts them against its execution's quota).
+    """
+
+    def __init__(self, budget: EventBudget | None = None) -> None:
         self.events: list[dict[str, Any]] = []
+        self.budget = budget if budget is not None else EventBudget()
         self._lock = threading.Lock()
 
     def add(self, event_type: str, at: float, details: dict[str, Any] | None = None) -> int:
         with self._lock:
+            self.budget.spend(event_type)
             event_id = len(self.events) + 1
             event: dict[str, Any] = {"id": event_id, "previousEventId": event_id - 1,
                                      "timestamp": iso(at), "type": event_type}
