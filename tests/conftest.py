@@ -5,6 +5,14 @@ file and on a fresh schema of the local PostgreSQL server (``LEGATO_TEST_PG_URL`
 ``postgresql://postgres@127.0.0.1:5432/test``). A fresh schema is faster than cloning a
 template database (creating legato's tables takes ~10 ms, dropping a database ~0.5 s). If
 the server is unreachable the PostgreSQL half fails loudly: CI starts the server.
+
+``--legato-clock-ahead=DAYS`` runs every test with the wall clock DAYS days ahead of the real
+one, ``--legato-clock-at=ISO`` with it starting at that instant (both tick on at the real rate);
+``make test`` runs the ``wallclock`` tests a second time with ``--legato-clock-ahead=400``.
+The shift is time-machine's, in this process (and in each xdist worker, which configures
+itself): ``time.time``, ``datetime.now`` and the like move, ``time.monotonic``,
+``time.perf_counter`` and ``time.sleep`` do not. Processes a test spawns, PostgreSQL's
+``now()`` and SQLite's ``CURRENT_TIMESTAMP`` keep the real clock.
 """
 
 from __future__ import annotations
@@ -15,17 +23,87 @@ import itertools
 import os
 import re
 import tempfile
+import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 import pytest
+import time_machine
 
 import legato
 from legato.runtime.registry import REGISTRY
 from legato.testing import VirtualClock
 
 _counter = itertools.count()
+_TRAVEL = pytest.StashKey[time_machine.travel]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("legato")
+    group.addoption("--legato-clock-ahead", type=int, default=0, metavar="DAYS",
+                    help="run with the wall clock DAYS days ahead of the real one "
+                         "(time-machine; monotonic time untouched)")
+    group.addoption("--legato-clock-at", default=None, metavar="ISO",
+                    help="run with the wall clock starting at this instant, e.g. "
+                         "2028-02-29T23:59:00Z (it ticks on from there)")
+
+
+def real_time() -> float:
+    """The real wall clock, also while the clock travels."""
+    if time_machine.escape_hatch.is_travelling():
+        return time_machine.escape_hatch.time.time()
+    return time.time()
+
+
+def _destination(config: pytest.Config) -> float | None:
+    """Where ``--legato-clock-ahead``/``--legato-clock-at`` send the wall clock (epoch
+    seconds), or None for the real one."""
+    days: int = config.getoption("--legato-clock-ahead")
+    at: str | None = config.getoption("--legato-clock-at")
+    if days < 0:
+        raise pytest.UsageError("--legato-clock-ahead takes a number of days >= 0")
+    if at is None:
+        return real_time() + days * 86400.0 if days else None
+    if days:
+        raise pytest.UsageError("--legato-clock-ahead and --legato-clock-at exclude each other")
+    try:
+        when = datetime.fromisoformat(at)
+    except ValueError:
+        raise pytest.UsageError(f"--legato-clock-at: {at!r} is not an ISO 8601 instant")
+    if when.tzinfo is None:
+        raise pytest.UsageError(f"--legato-clock-at: {at!r} needs an offset (Z, +01:00)")
+    return when.timestamp()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # here, not in a fixture: what a test module computes at import time sees the shifted
+    # clock too. A float destination leaves TZ alone (a datetime would set TZ to its zone)
+    dest = _destination(config)
+    if dest is not None:
+        travel = time_machine.travel(dest, tick=True)
+        travel.start()
+        config.stash[_TRAVEL] = travel
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    travel = config.stash.get(_TRAVEL, None)
+    if travel is not None:
+        travel.stop()
+        del config.stash[_TRAVEL]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    if _TRAVEL not in config.stash:
+        return
+    days, at = config.getoption("--legato-clock-ahead"), config.getoption("--legato-clock-at")
+    where = f"{days} days ahead" if days else f"from {at}"
+    now = datetime.fromtimestamp(time.time(), UTC).strftime("%Y-%m-%d %H:%M UTC")
+    terminalreporter.write_line(f"legato: the wall clock ran {where} (time-machine; now {now}),"
+                                " monotonic time the real one")
+
 
 PG_URL = os.environ.get("LEGATO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 #: schemas of this test process are named legato_t<pid>_<n>; the pid lets a later run drop
