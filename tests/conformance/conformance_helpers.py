@@ -4,11 +4,28 @@ from __future__ import annotations
 
 import os
 
+import psycopg
+
 from legato.domain.events import Event
 from legato.store import NewWorkflow, Store, WorkerInfo, Write
 from legato.store.base import HOST, Condition
 
 T0 = 1_800_000_000.0
+PG_URL = os.environ.get("LEGATO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def lease_base(db_url: str) -> float:
+    """Where a test of lease expiry starts its leases: T0, except on PostgreSQL, where the
+    server's own now. The PostgreSQL store counts a lease that ran out only once the server
+    has been up a whole lease, on its clock (``pg_postmaster_start_time()`` plus the lease,
+    against the reaper's now): from a fixed T0, that would hold only while the server
+    started before T0, which a later date breaks."""
+    if not db_url.startswith("postgresql"):
+        return T0
+    with psycopg.connect(PG_URL, autocommit=True, connect_timeout=10) as conn:
+        row = conn.execute("SELECT extract(epoch FROM now())::float8").fetchone()
+    assert row is not None
+    return float(row[0])
 
 
 def started(name: str, now: float = T0) -> Event:
@@ -26,8 +43,9 @@ def step_event(seq: int, now: float = T0) -> Event:
     return Event(seq, "StepCompleted", now, name="s", pos=seq, attempt=1, data={"result": seq})
 
 
-def worker(store: Store, wid: str, lease_until: float = T0 + 60) -> WorkerInfo:
-    info = WorkerInfo(wid, HOST, os.getpid(), T0, lease_until)
+def worker(store: Store, wid: str, lease_until: float = T0 + 60,
+           started_at: float = T0) -> WorkerInfo:
+    info = WorkerInfo(wid, HOST, os.getpid(), started_at, lease_until)
     store.register_worker(info)
     return info
 

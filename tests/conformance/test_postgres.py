@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conformance_helpers import T0, new, started, step_event
+from conformance_helpers import T0, lease_base, new, started, step_event
 
 from legato.errors import ConfigError
 from legato.store import NewWorkflow, WorkerInfo, Write
@@ -178,24 +178,25 @@ def test_liveness_is_unknown_for_a_lock_older_than_the_server(
         stores: Callable[..., PostgresStore], pg_admin: Admin, pg_schema: str) -> None:
     """After a server restart nobody's lock proves anything until it is taken again; a lease
     that ran out meanwhile counts only once the worker had a whole lease to renew."""
+    t = lease_base("postgresql")  # the server's now: the server's start is judged against it
     me = stores()
-    me.register_worker(WorkerInfo("me", HOST, 1, T0, T0 + 60))
+    me.register_worker(WorkerInfo("me", HOST, 1, t, t + 60))
     pg_admin.execute(
         f'INSERT INTO "{pg_schema}".workers VALUES'
         " ('ghost', 'h', 1, %s, %s, %s, pg_postmaster_start_time() - interval '1 second')",
-        (T0, T0 + 10, 1e9))
-    ghost = WorkerInfo("ghost", "h", 1, T0, T0 + 10)
+        (t, t + 10, 1e9))
+    ghost = WorkerInfo("ghost", "h", 1, t, t + 10)
     assert me.is_alive(ghost) is None
     reaped: list[str] = []
 
     def reap(now: float) -> None:
         me.reap("me", now, on_reaped=lambda w: reaped.append(w.id))
 
-    reap(T0 + 5)
-    reap(T0 + 20)  # the lease ran out, but the server has not been up a whole lease
+    reap(t + 5)
+    reap(t + 20)  # the lease ran out, but the server has not been up a whole lease
     assert reaped == []
     pg_admin.execute(f'UPDATE "{pg_schema}".workers SET lease_s = 1 WHERE id = %s', ("ghost",))
-    reap(T0 + 20)
+    reap(t + 20)
     assert reaped == ["ghost"] and [w.id for w in me.workers()] == ["me"]
 
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from conformance_helpers import T0, new, started, step_event, worker
+from conformance_helpers import T0, lease_base, new, started, step_event, worker
 
 from legato.domain.events import Event
 from legato.errors import RedriveRefused
@@ -330,17 +330,19 @@ def test_reap_frees_a_dead_workers_rows_at_once(open_stores: OpenStores) -> None
     assert [x.row.id for x in me.claim("me", ["wf"], T0 + 1, 1)] == ["a"]
 
 
-def test_reap_frees_an_expired_lease_only_after_expiry(open_stores: OpenStores) -> None:
+def test_reap_frees_an_expired_lease_only_after_expiry(open_stores: OpenStores,
+                                                      db_url: str) -> None:
+    t = lease_base(db_url)  # on PostgreSQL the server's now (see lease_base), else T0
     me, other = open_stores(), open_stores()
-    worker(me, "me", lease_until=T0 + 1000)
-    worker(other, "other", lease_until=T0 + 10)
+    worker(me, "me", lease_until=t + 1000, started_at=t)
+    worker(other, "other", lease_until=t + 10, started_at=t)
     new(me, "a")
     other.claim("other", ["wf"], T0, 1)
-    assert me.reap("me", T0 + 9) == 0  # alive and within its lease
-    assert me.reap("me", T0 + 11) == 1  # a live process that stopped renewing is fenced too
+    assert me.reap("me", t + 9) == 0  # alive and within its lease
+    assert me.reap("me", t + 11) == 1  # a live process that stopped renewing is fenced too
     row = me.get("a")
     assert row is not None and row.owner is None
-    assert not other.renew_worker("other", T0 + 20)
+    assert not other.renew_worker("other", t + 20)
 
 
 def test_reap_never_reaps_the_caller(store: Store) -> None:
