@@ -75,6 +75,7 @@ def test_execute_callback_failure_is_caught() -> None:
         "error": "Rejected", "cause": "too expensive"}
 
 
+@pytest.mark.wallclock
 def test_execute_unanswered_task_times_out_on_the_virtual_clock() -> None:
     result = asl.execute(approval(TimeoutSeconds=300), {"order": 1},
                          handlers={"notify": lambda e: None}, start_time=1_000.0)
@@ -84,6 +85,7 @@ def test_execute_unanswered_task_times_out_on_the_virtual_clock() -> None:
         asl.execute(approval(), {"order": 1}, handlers={"notify": lambda e: None})
 
 
+@pytest.mark.wallclock
 def test_execute_heartbeats_keep_a_slow_answer_alive() -> None:
     def slow(beat: bool) -> Callable[[str, Any], Any]:
         def answer(token: str, event: Any) -> Any:
@@ -201,6 +203,7 @@ def test_uncaught_failure_fails_the_execution(durable: Any, clock: VirtualClock)
     assert "Mistake: not caught" in info.value.error["message"]
 
 
+@pytest.mark.wallclock
 def test_heartbeats_keep_the_task_alive(durable: Any, clock: VirtualClock) -> None:
     engine, name, tokens = durable(HeartbeatSeconds=60, TimeoutSeconds=3600)
     handle = engine.start(name, {"order": 1})
@@ -216,6 +219,7 @@ def test_heartbeats_keep_the_task_alive(durable: Any, clock: VirtualClock) -> No
     assert replayed.complete and replayed.result == {"order": 1, "approval": "yes"}
 
 
+@pytest.mark.wallclock
 def test_a_missing_heartbeat_times_the_task_out(durable: Any, clock: VirtualClock) -> None:
     engine, name, _ = durable(HeartbeatSeconds=60, TimeoutSeconds=3600)
     start = clock.now()
@@ -225,6 +229,7 @@ def test_a_missing_heartbeat_times_the_task_out(durable: Any, clock: VirtualCloc
     assert clock.now() - start == pytest.approx(60, abs=1)  # not the hour of TimeoutSeconds
 
 
+@pytest.mark.wallclock
 def test_timeout_seconds_times_the_task_out(durable: Any, clock: VirtualClock) -> None:
     engine, name, tokens = durable(TimeoutSeconds=300)
     start = clock.now()

@@ -140,6 +140,7 @@ def _timed(resource: str, child: str = "Child", timeout: int = 30) -> dict[str, 
     return machine
 
 
+@pytest.mark.wallclock
 def test_sync_task_timeout_stops_the_child() -> None:
     result = asl.execute(_timed(START + ".sync"), {"n": 4}, machines={"Child": CHILD},
                          start_time=1_000.0)
@@ -151,12 +152,14 @@ def test_sync_task_timeout_stops_the_child() -> None:
     assert child.status == "TIMED_OUT" and child.stop_time == pytest.approx(1_030.0)
 
 
+@pytest.mark.wallclock
 def test_sync_task_timeout_later_than_the_child_changes_nothing() -> None:
     result = asl.execute(_timed(START + ".sync:2", timeout=120), {"n": 4},
                          machines={"Child": CHILD})
     assert result.status == "SUCCEEDED" and result.output["Output"] == {"doubled": 8}
 
 
+@pytest.mark.wallclock
 def test_a_child_timing_out_on_its_own_fails_the_task_as_before() -> None:
     own = {**CHILD, "TimeoutSeconds": 10}
     result = asl.execute(_timed(START + ".sync", timeout=30), {"n": 4},
@@ -289,6 +292,7 @@ def test_durable_start_execution_wait_for_task_token(
     assert any(n.endswith(":TaskSucceeded") for n in names)
 
 
+@pytest.mark.wallclock
 def test_durable_sync_task_timeout_stops_the_child(
         make_engine: Callable[..., legato.Engine], clock: VirtualClock,
         unique_name: Callable[[str], str]) -> None:

@@ -49,6 +49,7 @@ def engine(tmp_path: Path, clock: VirtualClock) -> Iterator[legato.Engine]:
         yield eng
 
 
+@pytest.mark.wallclock
 def test_register_runs_durably_with_retries_and_timers(engine: legato.Engine,
                                                         clock: VirtualClock) -> None:
     calls: list[str] = []
@@ -109,6 +110,7 @@ def test_failed_machine_fails_the_workflow_with_the_asl_error(engine: legato.Eng
     assert "Order.Invalid: no items" in info.value.error["message"]
 
 
+@pytest.mark.wallclock
 def test_machine_timeout_is_timed_out(engine: legato.Engine, clock: VirtualClock) -> None:
     asl.register("asl_slow", {"TimeoutSeconds": 60, "StartAt": "W", "States": {
         "W": {"Type": "Wait", "Seconds": 3600, "End": True}}})

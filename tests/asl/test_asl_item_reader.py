@@ -100,7 +100,8 @@ def engine(tmp_path: Path) -> Iterator[legato.Engine]:
     from legato.runtime.registry import REGISTRY
 
     before = set(REGISTRY.names())
-    with legato.Engine(f"sqlite:///{tmp_path}/reader.db", clock=VirtualClock()) as eng:
+    with legato.Engine(f"sqlite:///{tmp_path}/reader.db",
+                       clock=VirtualClock(start=1_800_000_000.0)) as eng:
         yield eng
     for name in set(REGISTRY.names()) - before:
         REGISTRY.remove(name)

@@ -66,6 +66,7 @@ def test_unknown_dynamic_function_is_a_lambda_error() -> None:
     assert (result.status, result.error) == ("FAILED", "Lambda.ResourceNotFoundException")
 
 
+@pytest.mark.wallclock
 def test_retry_backoff_runs_on_the_virtual_clock() -> None:
     attempts: list[float] = []
 
@@ -113,6 +114,7 @@ def test_task_failed_sets_error_and_cause() -> None:
         "FAILED", "Payment.Declined", "insufficient funds")
 
 
+@pytest.mark.wallclock
 def test_timeout_seconds_with_a_virtual_sleep() -> None:
     def slow(event: Any) -> Any:
         asl.sleep(60)
@@ -132,6 +134,7 @@ def test_timeout_seconds_with_a_virtual_sleep() -> None:
                        handlers={"slow": slow}).output == 1
 
 
+@pytest.mark.wallclock
 def test_heartbeat_timeout_for_a_silent_handler() -> None:
     def silent(event: Any, context: asl.TaskContext) -> Any:
         context.sleep(10)
@@ -147,6 +150,7 @@ def test_heartbeat_timeout_for_a_silent_handler() -> None:
     assert (result.status, result.error) == ("FAILED", "States.HeartbeatTimeout")
 
 
+@pytest.mark.wallclock
 def test_wait_states_do_not_block_and_machine_timeout() -> None:
     definition = machine({"W": {"Type": "Wait", "Seconds": 86400 * 30, "End": True}},
                          TimeoutSeconds=3600)
@@ -157,6 +161,7 @@ def test_wait_states_do_not_block_and_machine_timeout() -> None:
     assert result.trace()[-1] == "ExecutionTimedOut"
 
 
+@pytest.mark.wallclock
 def test_parallel_branches_run_concurrently_on_the_virtual_clock() -> None:
     definition = machine({"P": {"Type": "Parallel", "End": True, "Branches": [
         {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 100, "End": True}}},
@@ -166,6 +171,7 @@ def test_parallel_branches_run_concurrently_on_the_virtual_clock() -> None:
     assert result.output == [{"a": 1}, {"a": 1}]
 
 
+@pytest.mark.wallclock
 def test_parallel_events_interleave_in_time_order_and_a_failure_stops_the_rest() -> None:
     """As AWS records a Parallel state: the branches' events in the order they happen."""
     def parallel(quick_then: dict[str, Any]) -> dict[str, Any]:
@@ -190,6 +196,7 @@ def test_parallel_events_interleave_in_time_order_and_a_failure_stops_the_rest()
     assert str(result.history[-1]["timestamp"]).startswith("2023-11-14T22:13:30")  # at +10 s
 
 
+@pytest.mark.wallclock
 def test_map_max_concurrency_shapes_elapsed_time() -> None:
     wait = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 10, "End": True}}}
 
@@ -278,6 +285,7 @@ def test_history_ids_and_causes_name_the_entered_event() -> None:
     assert [e["id"] for e in result.history] == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.wallclock
 def test_same_seed_same_run() -> None:
     definition = machine({"U": {"Type": "Pass", "End": True,
                                 "Parameters": {"id.$": "States.UUID()"}}})

@@ -7,6 +7,7 @@ import dataclasses
 import threading
 from collections.abc import Callable
 
+import pytest
 from conformance_helpers import (
     T0,
     new,
@@ -43,6 +44,7 @@ def test_an_event_nobody_waits_for_is_buffered_and_taken_once(store: Store) -> N
     assert store.take("b", 2, cond, T0 + 1, register=True) is None  # consumed by "a"
 
 
+@pytest.mark.wallclock
 def test_an_expired_event_is_not_taken(store: Store) -> None:
     store.publish("e1", "paid", "k", None, T0, ttl=10)
     new(store, "a")
@@ -345,6 +347,7 @@ def test_queue_limits_hold_across_parallel_claimers(open_stores: OpenStores) -> 
 # --- schedules -----------------------------------------------------------------------------
 
 
+@pytest.mark.wallclock
 def test_each_schedule_tick_runs_once(open_stores: OpenStores) -> None:
     a, b = open_stores(), open_stores()
     row = ScheduleRow("nightly", "wf", "0 3 * * *", "UTC", "one", [1], False, T0 + 10)
@@ -367,6 +370,7 @@ def test_each_schedule_tick_runs_once(open_stores: OpenStores) -> None:
     assert a.delete_schedule("nightly") and not a.delete_schedule("nightly")
 
 
+@pytest.mark.wallclock
 def test_purge_deletes_old_ended_runs_with_all_they_recorded(store: Store) -> None:
     for wid in ("old-done", "old-failed", "recent", "waiting"):
         new(store, wid)

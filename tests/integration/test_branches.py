@@ -321,6 +321,7 @@ def test_cancelling_a_run_stops_every_branch(engine: legato.Engine, unique_name)
     assert h.history()[-1]["type"] == "WorkflowCancelled"
 
 
+@pytest.mark.wallclock
 def test_a_deadline_ends_a_run_with_branches_timed_out(make_engine: Make, clock: VirtualClock,
                                                        unique_name) -> None:
     @legato.step

@@ -99,6 +99,7 @@ def test_non_retryable_error_fails_workflow_with_original_type(
     assert len([e for e in h.history() if e["type"] == "StepFailed"]) == 1
 
 
+@pytest.mark.wallclock
 def test_durable_sleep_with_virtual_clock(make_engine: Make, clock: VirtualClock,
                                           unique_name) -> None:
     @legato.step
@@ -358,6 +359,7 @@ def test_step_timeout_counts_as_failed_attempt(engine: legato.Engine, unique_nam
         release.set()
 
 
+@pytest.mark.wallclock
 def test_workflow_deadline_times_out(make_engine: Make, clock: VirtualClock,
                                      unique_name) -> None:
     @legato.workflow(name=unique_name("deadline"))
@@ -392,6 +394,7 @@ def test_logger_silent_during_replay(make_engine: Make, clock: VirtualClock, uni
     assert lines == ["before sleep", "after sleep"]
 
 
+@pytest.mark.wallclock
 def test_ctx_now_is_deterministic(make_engine: Make, clock: VirtualClock,
                                   unique_name) -> None:
     seen: list[float] = []

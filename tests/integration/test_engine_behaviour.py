@@ -215,6 +215,7 @@ def test_a_failing_wake_up_read_is_retried_at_a_pace_not_in_a_tight_loop(
     assert 1 <= len(calls) <= 30, len(calls)
 
 
+@pytest.mark.wallclock
 def test_purge_deletes_runs_that_ended_long_ago(make_engine, clock, unique_name) -> None:
     @legato.step(retry=legato.RetryPolicy(max_attempts=1))
     def work(ok: bool) -> str:
@@ -254,6 +255,7 @@ def test_purge_deletes_runs_that_ended_long_ago(make_engine, clock, unique_name)
         engine.purge(-5)
 
 
+@pytest.mark.wallclock
 def test_a_worker_with_retention_purges_ended_runs_by_itself(make_engine, clock,
                                                               unique_name) -> None:
     @legato.workflow(name=unique_name("kept"))

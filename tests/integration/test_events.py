@@ -13,6 +13,7 @@ from legato.testing import VirtualClock
 Make = Callable[..., legato.Engine]
 
 
+@pytest.mark.wallclock
 def test_event_published_before_the_wait_is_consumed_once(
         make_engine: Make, clock: VirtualClock, unique_name) -> None:
     @legato.workflow(name=unique_name("payment"))
@@ -83,6 +84,7 @@ def test_signals_queue_in_order_before_the_wait(make_engine: Make, clock: Virtua
     assert h.result(timeout=10) == [1, 2, 3]
 
 
+@pytest.mark.wallclock
 def test_wait_any_returns_the_first(make_engine: Make, clock: VirtualClock,
                                     unique_name) -> None:
     @legato.workflow(name=unique_name("any"))
@@ -139,6 +141,7 @@ def test_delivery_while_no_worker_runs_is_not_lost(make_engine: Make, clock: Vir
     assert second.handle(h.workflow_id).result(timeout=10) == 42
 
 
+@pytest.mark.wallclock
 def test_buffered_events_expire_after_their_ttl(make_engine: Make, clock: VirtualClock,
                                                 unique_name) -> None:
     @legato.workflow(name=unique_name("late"))

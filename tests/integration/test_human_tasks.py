@@ -97,6 +97,7 @@ def test_rejection_and_reassignment(engine: legato.Engine, unique_name) -> None:
                                     "task_id": task.id}
 
 
+@pytest.mark.wallclock
 def test_escalation_on_a_virtual_clock(make_engine: Make, clock: VirtualClock,
                                        unique_name) -> None:
     engine = make_engine(clock=clock).launch()
@@ -122,6 +123,7 @@ def test_escalation_on_a_virtual_clock(make_engine: Make, clock: VirtualClock,
     assert actions == ["created", "escalated", "completed"]
 
 
+@pytest.mark.wallclock
 def test_expiry_without_escalation_raises(make_engine: Make, clock: VirtualClock,
                                           unique_name) -> None:
     engine = make_engine(clock=clock).launch()

@@ -468,6 +468,7 @@ def test_child_failure_raises_in_parent_and_saga_compensates(
     assert log == ["child FAILED", "undo good child"]
 
 
+@pytest.mark.wallclock
 def test_cancelling_the_parent_cancels_the_child(make_engine: Make, clock: VirtualClock,
                                                  unique_name) -> None:
     @legato.workflow(name=unique_name("slow_child"))
@@ -489,6 +490,7 @@ def test_cancelling_the_parent_cancels_the_child(make_engine: Make, clock: Virtu
     assert kid.wait_status("CANCELLED") == "CANCELLED"
 
 
+@pytest.mark.wallclock
 def test_a_child_with_a_timeout_is_stopped_and_the_parent_told(make_engine: Make,
                                                                clock: VirtualClock,
                                                                unique_name) -> None:
@@ -517,6 +519,7 @@ def test_a_child_with_a_timeout_is_stopped_and_the_parent_told(make_engine: Make
     assert kid.status == "TIMED_OUT"
 
 
+@pytest.mark.wallclock
 def test_run_to_completion_also_skips_a_child_workflows_sleep(make_engine: Make,
                                                                clock: VirtualClock,
                                                                unique_name) -> None:

@@ -12,6 +12,9 @@ import legato
 from legato.domain.schedule import due_ticks, next_tick
 from legato.testing import VirtualClock
 
+#: their subject is calendar time: make test runs them again with the wall clock ahead
+pytestmark = pytest.mark.wallclock
+
 Make = Callable[..., legato.Engine]
 MONDAY_9 = datetime(2027, 1, 4, 9, 0, tzinfo=UTC).timestamp()  # a Monday
 

@@ -28,6 +28,7 @@ def test_order_history_replays_to_the_same_result() -> None:
     assert out.result == history[-1]["result"]
 
 
+@pytest.mark.wallclock
 def test_partial_history_replays_up_to_its_end() -> None:
     history = load("order_fulfilment_v1.json")[:5]  # stopped during the durable sleep
     out = replay(order_fulfilment.fulfil_order, history)
