@@ -70,6 +70,13 @@ class Engine:
     migrated or behind this release raises :class:`legato.SchemaError` (run
     ``legato db migrate`` at deploy). Web processes that only start and inspect runs are the
     usual place for it (docs/deploy.md).
+
+    Every run can end (docs/architecture.md): a run fails with
+    :class:`legato.HistoryLimitExceeded` at ``history_limit`` events (default 50,000), and a
+    workflow body that runs ``watchdog`` seconds (default 1; ``None``: never) without parking
+    has the worker's other runs handed to other workers and fails with
+    :class:`legato.WorkflowBlocked`. If the worker dies of a defect anyway, :attr:`healthy`
+    turns False and waiting results raise :class:`legato.WorkerStopped`.
     """
 
     def __init__(
@@ -85,6 +92,8 @@ class Engine:
         processes: int = 0,
         inline_steps: bool = True,
         migrate: bool = True,
+        history_limit: int = 50_000,
+        watchdog: float | None = 1.0,
     ) -> None:
         if concurrency < 1:
             raise ConfigError("concurrency must be at least 1")
@@ -95,6 +104,14 @@ class Engine:
         if not isinstance(processes, int) or processes < 0:
             raise ConfigError("processes must be a whole number, 0 or more")
         self.processes = processes
+        if isinstance(history_limit, bool) or not isinstance(history_limit, int) \
+                or history_limit < 10:
+            raise ConfigError("history_limit must be a whole number of events, 10 or more")
+        if watchdog is not None and not (isinstance(watchdog, int | float)
+                                         and 0 < watchdog < float("inf")):
+            raise ConfigError("watchdog must be a number of seconds above 0, or None")
+        self.history_limit = history_limit
+        self.watchdog = None if watchdog is None else float(watchdog)
         try:
             self.retention = seconds(retention, "retention")
         except TypeError as exc:
@@ -141,7 +158,8 @@ class Engine:
                             concurrency=self.concurrency, step_threads=self.step_threads,
                             lease=self.lease, on_done=self._on_done,
                             on_completed=self._on_completed, retention=self.retention,
-                            inline_steps=self.inline_steps, on_failure=self._worker_failed)
+                            inline_steps=self.inline_steps, on_failure=self._worker_failed,
+                            history_limit=self.history_limit, watchdog=self.watchdog)
             worker.start()
             self._worker = worker
         return self
@@ -166,7 +184,8 @@ class Engine:
                              names=tuple(d.name for d in defs), concurrency=self.concurrency,
                              step_threads=self.step_threads, lease=self.lease,
                              retention=self.retention, inline_steps=self.inline_steps,
-                             grace=10.0)
+                             grace=10.0, history_limit=self.history_limit,
+                             watchdog=self.watchdog)
         procs = WorkerProcesses(self.processes, config, self._on_done, self._on_completed)
         procs.start()
         return procs

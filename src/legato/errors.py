@@ -20,6 +20,8 @@ Everything a user may catch derives from :class:`LegatoError`::
     ├── WaitTimeout              a wait for an event or signal timed out
     ├── NondeterminismError      the code asked for a different step than the journal holds
     ├── WorkerStopped            the engine's own worker died of an internal error
+    ├── HistoryLimitExceeded     a run recorded more events than Engine(history_limit=)
+    ├── WorkflowBlocked          a workflow body ran past the watchdog without parking
     └── WorkflowFailed           handle.result() of a FAILED / CANCELLED / TIMED_OUT workflow
 
 Internal control flow (suspension, cancellation, lost leases) uses ``BaseException``
@@ -49,6 +51,19 @@ class WorkerStopped(LegatoError):
     """This engine's worker stopped after an internal error (a bug in legato, logged with
     its traceback): its runs were released for other workers; ``handle.result()`` waits
     that relied on it raise this instead of waiting for ever."""
+
+
+class HistoryLimitExceeded(LegatoError):
+    """A run's history reached ``Engine(history_limit=...)`` events (default 50,000): the run
+    fails, as one that loops for ever would otherwise grow without end. Split long work
+    into child workflows, or continue it in a new run."""
+
+
+class WorkflowBlocked(LegatoError):
+    """A workflow body ran longer than ``Engine(watchdog=...)`` seconds (default 1) without
+    parking at a step, a wait or another legato operation: it held its worker's thread, so
+    the worker's other runs were handed to other workers and this run fails. Move long
+    computations into steps."""
 
 
 class NotFound(LegatoError):

@@ -40,6 +40,19 @@ class NotInline(_Control):
     that wait needs the hub, so the attempt is abandoned and run again in the step pool."""
 
 
+class Blocked(_Control):
+    """Thrown into a body the watchdog caught holding the hub's thread: the run fails."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+class HistoryFull(_Control):
+    """The run reached its history limit: it fails with HistoryLimitExceeded (a control,
+    so that code swallowing every Exception cannot loop on)."""
+
+
 #: what a body or branch lets through untouched: greenlet's own exit (a fiber thrown away),
 #: and the inline step's signal. Every other BaseException a user's code raises (SystemExit,
 #: KeyboardInterrupt, GeneratorExit, their own subclasses) is a failure of that code,

@@ -21,12 +21,28 @@ from legato.domain import events as ev
 from legato.domain import status as st
 from legato.domain.events import Event
 from legato.domain.retry import decide
-from legato.errors import CircuitOpen, InvalidInput, LegatoError, NondeterminismError
+from legato.errors import (
+    CircuitOpen,
+    HistoryLimitExceeded,
+    InvalidInput,
+    LegatoError,
+    NondeterminismError,
+    WorkflowBlocked,
+)
 from legato.runtime import codec, faults
 from legato.runtime.attempt import RunStep, StepOutcome
-from legato.runtime.control import PASS_THROUGH, Cancelled, LeaseLost, Suspend
+from legato.runtime.control import (
+    PASS_THROUGH,
+    Blocked,
+    Cancelled,
+    HistoryFull,
+    LeaseLost,
+    Suspend,
+)
 from legato.runtime.journal import Journal
 from legato.runtime.registry import StepDef, WorkflowDef
+
+log = logging.getLogger("legato.worker")
 
 #: waits shorter than this stay in memory (the workflow keeps its slot); longer ones suspend
 INMEMORY_WAIT = 1.0
@@ -155,6 +171,12 @@ class Captured:
 class Task:
     """The state of one workflow run inside a worker."""
 
+    #: events a run may record (Engine(history_limit=)); a warning is logged at a fifth
+    history_limit = 50_000
+    _check_at = 10_000  # the next event count at which _history_check has work to do
+    #: the watchdog caught the body holding the hub's thread this long (seconds), or 0
+    blocked = 0.0
+
     def __init__(
         self,
         wdef: WorkflowDef,
@@ -263,11 +285,35 @@ class Task:
             data = {**(data or {}), ev.BRANCH: lane.path}
             if raw is not None:
                 raw = codec.dumps(data)
+        if self.next_seq >= self._check_at:
+            self._history_check(type_)
         e = Event(self.next_seq, type_, now, name, pos, attempt, data or {}, raw)
         self.next_seq += 1
         self.pending.append(e)
         self.now = now
         return e
+
+    def limit_history(self, limit: int) -> None:
+        self.history_limit = limit
+        self._check_at = max(1, limit // 5)
+
+    def _history_check(self, type_: str) -> None:
+        """Warn once at a fifth of the history limit; at the limit refuse every event but the
+        run's end, so the run fails with HistoryLimitExceeded however its code reacts."""
+        limit = self.history_limit
+        if self.next_seq < limit:
+            log.warning("legato: workflow %s has recorded %d events (the limit is %d); a run"
+                        " that goes on for ever fails there: continue in a child or a new"
+                        " run", self.workflow_id, self.next_seq, limit)
+            self._check_at = limit
+        elif type_ not in ev.TERMINAL_EVENTS:
+            raise HistoryFull
+
+    def _over_limit(self) -> Final:
+        return self._failed(HistoryLimitExceeded(
+            f"workflow {self.workflow_id!r} reached its history limit of {self.history_limit}"
+            " events (Engine(history_limit=...)): a run that loops for ever fails here;"
+            " continue long work in child workflows or a new run"))
 
     def record_success(self, fiber: Fiber, outcome: StepOutcome) -> bool:
         """Journal the success of the step ``fiber`` waits for on the hub's side (saves a
@@ -359,6 +405,8 @@ class Task:
                     f"workflow {self.workflow_id!r} returned, but its journal holds more: "
                     f"{rest.type} {rest.name!r} at position {rest.seq}"
                 )
+            if self.next_seq >= self.history_limit:  # it caught HistoryFull, and returned
+                return self._over_limit()
             try:
                 result = codec.dumps(value, "the workflow's result")
             except InvalidInput as exc:
@@ -379,6 +427,13 @@ class Task:
                          error={"type": kind_name, "message": c.reason})
         except LeaseLost:
             return Final(None)
+        except HistoryFull:
+            return self._over_limit()
+        except Blocked as b:
+            return self._failed(WorkflowBlocked(
+                f"workflow {self.workflow_id!r} ran {b.seconds:.1f}s without parking at a step"
+                " or a wait (the watchdog's limit is Engine(watchdog=...)): its worker's other"
+                " runs went to other workers; move long computations into steps"))
         except PASS_THROUGH:
             raise
         except BaseException as exc:  # SystemExit, KeyboardInterrupt ... from user code too
@@ -455,6 +510,8 @@ class Task:
             if self.releasing or self.cancel is not None or self.deadline is not None \
                     or len(self.fibers) > 1:
                 self._boundary()
+            if self.next_seq >= self._check_at:  # its result is recorded by the hub
+                self._history_check(ev.STEP_COMPLETED)
             outcome: StepOutcome = self._park(RunStep(sdef, args, kwargs, key, pos, attempt,
                                                       beat))
             if outcome.recorded:

@@ -232,6 +232,12 @@ class Store(abc.ABC):
         (engine-clock time). Returns the number of workflows released."""
 
     @abc.abstractmethod
+    def release_all_but(self, worker_id: str, keep: str, now: float) -> list[str]:
+        """Release (fenced, due at ``now``) every run the worker owns except ``keep``; the
+        worker stays registered. Returns the ids released (for the watchdog: a workflow body
+        that holds the hub's thread must not hold up the worker's other runs)."""
+
+    @abc.abstractmethod
     def workers(self) -> list[WorkerInfo]: ...
 
     @abc.abstractmethod

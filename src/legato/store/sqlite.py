@@ -452,6 +452,21 @@ class SQLiteStore(SQLiteEvents, SQLiteTasks, SQLiteSchedules, Store):
             os.unlink(os.path.join(self.lock_dir, f"{worker_id}.lock"))
         return freed
 
+    def release_all_but(self, worker_id: str, keep: str, now: float) -> list[str]:
+        with self._tx() as c:
+            ids = [r[0] for r in c.execute(
+                f"SELECT id FROM workflows WHERE owner = ? AND id <> ? AND status IN {_ACTIVE}",
+                (worker_id, keep)).fetchall()]
+            c.execute(
+                "UPDATE workflows SET owner = NULL, epoch = epoch + 1,"
+                " wake_at = MIN(COALESCE(wake_at, ?), ?),"
+                " status = CASE WHEN status = 'RUNNING' THEN 'PENDING' ELSE status END,"
+                f" updated_at = ? WHERE owner = ? AND id <> ? AND status IN {_ACTIVE}",
+                (now, now, now, worker_id, keep))
+        if ids:
+            self.notify()
+        return ids
+
     def release_orphans(self, me: str, now: float) -> int:
         with self._tx() as c:
             freed = int(c.execute(

@@ -26,7 +26,7 @@ from legato.domain.events import Event
 from legato.errors import HeartbeatTimeout, StepTimeout
 from legato.runtime import codec, faults
 from legato.runtime.attempt import RunStep, StepOutcome, run_step_fn
-from legato.runtime.control import Cancelled, LeaseLost, NotInline, Suspend
+from legato.runtime.control import Blocked, Cancelled, LeaseLost, NotInline, Suspend
 from legato.runtime.parallel import after_branch, begin
 from legato.runtime.registry import Registry
 from legato.runtime.task import (
@@ -77,8 +77,13 @@ class Hub:
         names: Callable[[], Sequence[str]] | None = None,
         inline: InlinePolicy | None = None,
         on_completed: Callable[[str, str, str | None], None] | None = None,
+        history_limit: int = Task.history_limit,
     ) -> None:
         self.store = store
+        self.history_limit = history_limit
+        #: the run whose body runs on this thread now, and since when (perf_counter): the
+        #: watchdog (Worker) reads it to catch a body that never parks
+        self.running: tuple[Task, float] | None = None
         self.registry = registry
         self.clock = clock
         self.worker_id = worker_id
@@ -376,6 +381,8 @@ class Hub:
         task.prefetched = dict(c.inbox)
         task.wakes_others = row.queue is not None or (
             start is not None and "parent_id" in start.data)
+        if self.history_limit != Task.history_limit:
+            task.limit_history(self.history_limit)
         self.tasks[row.id] = task
         main = task.start(self.g)
         if row.deadline is not None:
@@ -391,11 +398,16 @@ class Hub:
 
     def _resume(self, fiber: Fiber, value: Any, exc: BaseException | None) -> None:
         task = fiber.task
+        self.running = (task, time.perf_counter())
         try:
             req = fiber.throw(exc) if exc is not None else fiber.switch(value)
         except BaseException as bug:  # the task catches everything; this is a legato bug
             log.exception("legato: workflow %s crashed the runtime", task.workflow_id)
             req = Final(st.FAILED, error=codec.encode_error(bug), detail="internal error")
+        self.running = None
+        if task.blocked and fiber is task.greenlet and not fiber.dead:
+            self.ready.append((fiber, None, Blocked(task.blocked)))  # the watchdog caught it
+            return
         if fiber.dead:
             task.fibers.discard(fiber)
             if fiber is task.greenlet:

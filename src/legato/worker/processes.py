@@ -80,6 +80,8 @@ class ChildConfig:
     #: running steps' time to finish when the child stops without being told how long
     #: (SIGTERM, or the parent gone)
     grace: float
+    history_limit: int = 50_000
+    watchdog: float | None = 1.0
 
 
 #: longest message sent: a pipe write up to PIPE_BUF (4,096 bytes on Linux, 512 by POSIX)
@@ -404,7 +406,8 @@ def child_main(config: ChildConfig, inbox: mpc.Connection, outbox: mpc.Connectio
         worker = Worker(store, REGISTRY, SystemClock(), concurrency=config.concurrency,
                         step_threads=config.step_threads, lease=config.lease,
                         retention=config.retention, inline_steps=config.inline_steps,
-                        on_done=done, on_completed=completed, on_failure=_hub_died)
+                        on_done=done, on_completed=completed, on_failure=_hub_died,
+                        history_limit=config.history_limit, watchdog=config.watchdog)
         worker.start()
     except BaseException as exc:
         outbox.send_bytes(f"E{type(exc).__name__}: {exc}".encode()[:MAX_MESSAGE])

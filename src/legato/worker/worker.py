@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 
@@ -14,6 +16,7 @@ from legato.domain import status as st
 from legato.domain.queue import QUEUES
 from legato.domain.schedule import next_tick
 from legato.runtime.registry import Registry
+from legato.runtime.task import Task
 from legato.store.base import HOST, Claimed, ScheduleRow, Store, WorkerInfo
 from legato.worker.commit import release_run
 from legato.worker.hub import Hub
@@ -45,9 +48,13 @@ class Worker:
         retention: float | None = None,
         inline_steps: bool = True,
         on_failure: Callable[[BaseException], None] | None = None,
+        history_limit: int = Task.history_limit,
+        watchdog: float | None = 1.0,
     ) -> None:
         if lease <= 0:
             raise ValueError("lease must be > 0 seconds")
+        #: seconds a workflow body may hold the hub's thread without parking (None: no limit)
+        self.watchdog = watchdog
         self.retention = retention  # ended runs older than this are purged (None: kept)
         self.store = store
         self.registry = registry
@@ -60,7 +67,8 @@ class Worker:
         self.async_runner = AsyncRunner()
         self.hub = Hub(store, registry, clock, self.id, concurrency=concurrency, pool=self.pool,
                        async_runner=self.async_runner, on_done=on_done,
-                       on_completed=on_completed, inline=inline)
+                       on_completed=on_completed, inline=inline,
+                       history_limit=history_limit)
         self._stop = threading.Event()
         self._hub_thread = threading.Thread(target=self._run_hub, name="legato-hub",
                                             daemon=True)
@@ -215,14 +223,50 @@ class Worker:
                     self.id, took)
         return running
 
+    def _check_blocked(self, caught: Task | None) -> Task | None:
+        """The watchdog: a workflow body that has held the hub's thread past the limit
+        without parking (a busy loop, a long computation) cannot be preempted, so the
+        worker's other runs are handed to other workers, and the run fails when it parks.
+        Returns the run caught (each is acted on once)."""
+        running = self.hub.running
+        if running is None or self.watchdog is None or running[0] is caught:
+            return caught
+        task, began = running
+        took = time.perf_counter() - began
+        if took < self.watchdog or task.replaying:  # a long replay is not a busy loop
+            return caught
+        frame = sys._current_frames().get(self._hub_thread.ident or -1)
+        stack = "".join(traceback.format_stack(frame)) if frame is not None else ""
+        log.error("legato: workflow %s (%s) has run %.1fs on worker %s without parking at a"
+                  " step or a wait; its other runs go to other workers and it fails when it"
+                  " parks. Its stack:\n%s", task.workflow_id, task.wdef.name, took, self.id,
+                  stack)
+        task.blocked = took
+        try:
+            released = self.store.release_all_but(self.id, task.workflow_id, self.clock.now())
+        except Exception as exc:
+            log.warning("legato: releasing the runs held up by %s failed: %s",
+                        task.workflow_id, exc)
+            released = []
+        for wid in released:
+            self.hub.post("drop", wid)  # fenced already; the hub forgets them when it can
+        return task
+
     def _heartbeat(self) -> None:
         interval = self.lease / 3
+        tick = interval if self.watchdog is None else min(interval, self.watchdog / 2)
+        next_renew = 0.0
         next_expiry = 0.0
         next_purge = 0.0
         warned: tuple[str, float] | None = None
-        while not self._stop.wait(interval):
+        caught: Task | None = None
+        while not self._stop.wait(tick):
             if not self._hub_thread.is_alive():
                 return  # never renew the lease of a hub that is gone
+            caught = self._check_blocked(caught)
+            if time.monotonic() < next_renew:
+                continue
+            next_renew = time.monotonic() + interval - tick / 2
             warned = self._check_inline_step(warned)
             if time.monotonic() >= next_expiry:  # buffered events past their time-to-live
                 next_expiry = time.monotonic() + EXPIRY_EVERY

@@ -90,6 +90,14 @@ class Queries:
             f" WHERE id IN (SELECT id FROM {wf} WHERE owner = %(worker)s"
             f" AND status IN {ACTIVE_SQL}"
             " ORDER BY id FOR UPDATE)")
+        self.release_all_but = (  # all but the run a blocked body holds (the watchdog)
+            f"UPDATE {wf} SET owner = NULL, epoch = epoch + 1,"
+            " wake_at = LEAST(COALESCE(wake_at, %(now)s), %(now)s),"
+            " status = CASE WHEN status = 'RUNNING' THEN 'PENDING' ELSE status END,"
+            " updated_at = %(now)s"
+            f" WHERE id IN (SELECT id FROM {wf} WHERE owner = %(worker)s"
+            f" AND id <> %(keep)s AND status IN {ACTIVE_SQL}"
+            " ORDER BY id FOR UPDATE) RETURNING id")
         self.release_orphans = (  # owned by a worker no longer registered
             f"UPDATE {wf} SET owner = NULL, epoch = epoch + 1,"
             " wake_at = LEAST(COALESCE(wake_at, %(now)s), %(now)s),"
@@ -108,7 +116,9 @@ class Queries:
             " CASE WHEN locked_at IS NULL OR locked_at < pg_postmaster_start_time() THEN NULL"
             "  WHEN pg_try_advisory_xact_lock(hashtextextended(%s::text || id, 0)) THEN false"
             "  ELSE true END,"
-            " extract(epoch FROM pg_postmaster_start_time())::float8 + lease_s"
+            # has the server been up a whole lease? (on its own clock: never compared with
+            # a worker's, which may run ahead or behind it)
+            " now() - pg_postmaster_start_time() > make_interval(secs => lease_s)"
             f" FROM {wk}")
         # what a claim hands out with each row: its journal and what it was delivered
         # (JSON arrays in the row itself, so that no further statement is needed)

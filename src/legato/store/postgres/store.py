@@ -436,6 +436,15 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
         self.keeper.release(worker_id)
         return freed
 
+    def release_all_but(self, worker_id: str, keep: str, now: float) -> list[str]:
+        with self._conn() as conn, conn.transaction():
+            ids = [str(r[0]) for r in conn.execute(
+                self.sql.release_all_but, {"now": now, "worker": worker_id, "keep": keep}
+            ).fetchall()]
+            if ids:
+                conn.execute(self.sql.notify, (self.channel,))
+        return ids
+
     def workers(self) -> list[WorkerInfo]:
         return [WorkerInfo(r[0], r[1], int(r[2]), float(r[3]), float(r[4]))
                 for r in self._fetchall(self.sql.workers, ())]
@@ -462,7 +471,7 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
             info = WorkerInfo(r[0], r[1], int(r[2]), float(r[3]), float(r[4]))
             if r[0] in self.keeper.held:
                 continue
-            expired = info.lease_until < now and float(r[6]) < now
+            expired = info.lease_until < now and bool(r[6])
             if r[5] is False or expired:
                 freed += self.remove_worker(info.id, now if wake_at is None else wake_at)
                 if on_reaped is not None:
