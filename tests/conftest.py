@@ -4,7 +4,9 @@
 file and on a fresh schema of the local PostgreSQL server (``LEGATO_TEST_PG_URL``, default
 ``postgresql://postgres@127.0.0.1:5432/test``). A fresh schema is faster than cloning a
 template database (creating legato's tables takes ~10 ms, dropping a database ~0.5 s). If
-the server is unreachable the PostgreSQL half fails loudly: CI starts the server.
+the server is unreachable, every test that needs it (marked ``postgres``, or using a
+``pg_*`` fixture) is skipped and one loud line at the end of the run says so; with
+``LEGATO_REQUIRE_POSTGRES=1`` (``.ci/run`` sets it) they fail instead.
 
 ``--legato-clock-ahead=DAYS`` runs every test with the wall clock DAYS days ahead of the real
 one, ``--legato-clock-at=ISO`` with it starting at that instant (both tick on at the real rate);
@@ -96,6 +98,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
                             config: pytest.Config) -> None:
+    _say_postgres_skipped(terminalreporter)
     if _TRAVEL not in config.stash:
         return
     days, at = config.getoption("--legato-clock-ahead"), config.getoption("--legato-clock-at")
@@ -155,6 +158,45 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+REQUIRE_POSTGRES = os.environ.get("LEGATO_REQUIRE_POSTGRES", "") not in ("", "0")
+_PG_FIXTURES = frozenset({"pg_admin", "pg_schema", "pg_db_url", "pg_server_restart_lock"})
+_NO_SERVER = "no PostgreSQL server"
+
+
+def _postgres_unreachable() -> str | None:
+    """Why the test server cannot be reached, or None if it can."""
+    try:
+        psycopg.connect(PG_URL, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        return " ".join(str(exc).split())[:200]
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a reachable server, skip what needs it (unless LEGATO_REQUIRE_POSTGRES)."""
+    needs = [item for item in items if item.get_closest_marker("postgres") is not None
+             or _PG_FIXTURES & set(getattr(item, "fixturenames", ()))]
+    if not needs or REQUIRE_POSTGRES:
+        return
+    why = _postgres_unreachable()
+    if why is None:
+        return
+    skip = pytest.mark.skip(reason=f"{_NO_SERVER} at {PG_URL}: {why}")
+    for item in needs:
+        item.add_marker(skip)
+
+
+def _say_postgres_skipped(terminalreporter: pytest.TerminalReporter) -> None:
+    skipped = [r for r in terminalreporter.stats.get("skipped", ())
+               if _NO_SERVER in str(getattr(r, "longrepr", ""))]
+    if skipped:
+        terminalreporter.write_sep(
+            "!", f"{len(skipped)} PostgreSQL tests SKIPPED: {_NO_SERVER} at {PG_URL}. Start"
+            " one (trust auth, database test) or set LEGATO_TEST_PG_URL;"
+            " LEGATO_REQUIRE_POSTGRES=1 makes this a failure (.ci/run sets it)",
+            red=True, bold=True)
 
 
 def _connect_admin() -> psycopg.Connection[tuple[object, ...]]:
