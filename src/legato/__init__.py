@@ -37,6 +37,7 @@ from legato.errors import (
     WorkerStopped,
     WorkflowBlocked,
     WorkflowConflict,
+    WorkflowEnded,
     WorkflowFailed,
     WorkflowNotFound,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "WorkflowBlocked",
     "WorkflowConflict",
     "WorkflowContext",
+    "WorkflowEnded",
     "WorkflowFailed",
     "WorkflowHandle",
     "WorkflowNotFound",

@@ -12,7 +12,10 @@ Everything a user may catch derives from :class:`LegatoError`::
     ├── RegistrationError        two workflows under one name, bad decorator use
     ├── WorkflowConflict         start() with an existing id but different name/input
     ├── RedriveRefused           retry() of a run that is not FAILED or was compensated
-    ├── InvalidInput             input/result that is not JSON (or the annotated type)
+    ├── InvalidInput             an id, name, number or value outside the input contract
+    │   │                        (docs/inputs.md), or data that does not match a form
+    │   ├── InvalidValue         ... in a declaration (Queue, Schedule): also a ValueError
+    │   └── WorkflowEnded        a signal to a run that has ended
     ├── StepFailed               a step failed for good and its exception can't be rebuilt
     ├── StepTimeout              a step attempt overran its timeout
     │   └── HeartbeatTimeout     ... or stopped sending heartbeats
@@ -103,6 +106,25 @@ class WorkflowConflict(LegatoError):
 
 class InvalidInput(LegatoError):
     """A value that must be JSON (or match an annotation) is not."""
+
+
+class InvalidValue(InvalidInput, ValueError):
+    """A declaration (``legato.Queue``, ``legato.Schedule``) with a value outside the input
+    contract; also a ``ValueError``, which these declarations raised before."""
+
+
+class WorkflowEnded(InvalidInput):
+    """A signal sent to a run that has ended: nothing would ever read it.
+
+    ``status`` is how the run ended (``COMPLETED``, ``FAILED``, ``CANCELLED``,
+    ``TIMED_OUT``).
+    """
+
+    def __init__(self, workflow_id: str, status: str, what: str = "a signal") -> None:
+        super().__init__(f"workflow {workflow_id!r} has ended ({status}): {what} sent to it"
+                         " would never be read")
+        self.workflow_id = workflow_id
+        self.status = status
 
 
 class StepFailed(LegatoError):

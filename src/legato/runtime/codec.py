@@ -10,6 +10,7 @@ import sys
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from legato.domain import inputs
 from legato.errors import InvalidInput, StepFailed
 
 if TYPE_CHECKING:
@@ -19,33 +20,12 @@ if TYPE_CHECKING:
 # that passes only JSON values never pays for it
 
 
-def _default(obj: Any) -> Any:
-    from pydantic_core import to_jsonable_python
-
-    try:
-        return to_jsonable_python(obj)
-    except Exception as exc:  # pydantic raises its own error types
-        raise TypeError(f"{type(obj).__name__} is not JSON serialisable") from exc
-
-
-# The C encoder ``json.dumps`` builds on every call, built once: compact separators, UTF-8
-# kept as is, NaN/Infinity allowed as in ``json``. No circular-reference bookkeeping: a cycle
-# ends in RecursionError, reported like any other value that cannot be encoded.
-_c_encoder = getattr(json.encoder, "c_make_encoder", None)
-_encode: Any = None if _c_encoder is None else _c_encoder(
-    None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
-_encoder = json.JSONEncoder(separators=(",", ":"), default=_default, ensure_ascii=False)
-
-
-def dumps(value: Any, what: str = "value") -> str:
-    """Encode ``value`` as compact JSON; dataclasses and pydantic models become objects."""
-    try:
-        if _encode is not None:
-            return "".join(_encode(value, 0))
-        return _encoder.encode(value)  # pragma: no cover - Pythons without the C encoder
-    except (TypeError, ValueError, RecursionError) as exc:
-        reason = "it refers to itself" if isinstance(exc, RecursionError) else exc
-        raise InvalidInput(f"{what} is not JSON serialisable: {reason}") from None
+#: ``dumps(value, what="value", *, limit=None, max_depth=None) -> str``: ``value`` as compact,
+#: strict JSON (dataclasses and pydantic models become objects), or
+#: :class:`legato.InvalidInput` naming ``what`` for anything outside the input contract
+#: (``legato.domain.inputs.encode``): NaN/Infinity, sets, bytes, lone surrogates, a cycle,
+#: nesting too deep (or deeper than ``max_depth``), more than ``limit`` bytes
+dumps = inputs.encode
 
 
 def loads(text: str | None) -> Any:
@@ -89,24 +69,32 @@ def adapt(value: Any, hint: Any) -> Any:
 # --- errors -----------------------------------------------------------------------------
 
 
+#: the longest exception message recorded (characters), and the most JSON kept of its args
+MAX_MESSAGE = 65536
+
+
 def type_name(t: type) -> str:
     return f"{t.__module__}.{t.__qualname__}"
 
 
 def encode_error(exc: BaseException, *, with_traceback: bool = True) -> dict[str, Any]:
     """A JSON-able description of ``exc`` from which it can usually be rebuilt."""
+    # recorded whatever the exception holds: its texts are made storable (lone surrogates
+    # replaced), its args kept only if they are strict JSON of a sensible size
     if isinstance(exc, StepFailed):
-        err: dict[str, Any] = {"type": exc.type_name, "message": exc.message}
+        err: dict[str, Any] = {"type": inputs.clean(exc.type_name),
+                               "message": inputs.clean(exc.message[:MAX_MESSAGE])}
     else:
-        err = {"type": type_name(type(exc)), "message": str(exc)}
+        err = {"type": type_name(type(exc)), "message": inputs.clean(str(exc)[:MAX_MESSAGE])}
     err["mro"] = [type_name(t) for t in type(exc).__mro__ if issubclass(t, BaseException)]
-    try:
-        json.dumps(exc.args)
+    try:  # plain JSON only (no dataclass turned into a dict): they rebuild the exception
+        inputs.check(json.dumps(exc.args, allow_nan=False, ensure_ascii=False), "args",
+                     limit=MAX_MESSAGE, max_depth=32)
         err["args"] = list(exc.args)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError, InvalidInput):
         pass
     if with_traceback and exc.__traceback__ is not None:
-        err["traceback"] = "".join(traceback.format_exception(exc))[-4000:]
+        err["traceback"] = inputs.clean("".join(traceback.format_exception(exc))[-4000:])
     return err
 
 
