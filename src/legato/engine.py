@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from legato.clock import Clock, SystemClock
 from legato.domain import events as ev
+from legato.domain import inputs
 from legato.domain import status as st
 from legato.domain.events import Event
+from legato.domain.queue import QUEUES
 from legato.domain.redact import redact
 from legato.errors import (
     ConfigError,
@@ -22,6 +24,7 @@ from legato.errors import (
     UnknownWorkflow,
     WorkerStopped,
     WorkflowConflict,
+    WorkflowEnded,
     WorkflowNotFound,
 )
 from legato.handle import WorkflowHandle
@@ -71,6 +74,11 @@ class Engine:
     ``legato db migrate`` at deploy). Web processes that only start and inspect runs are the
     usual place for it (docs/deploy.md).
 
+    Every input is checked before anything is written (docs/inputs.md): an id, name, number
+    or value outside the contract raises :class:`legato.InvalidInput` naming it, the same on
+    every store. ``max_payload`` is the most bytes of JSON (default 4 MiB) that a workflow's
+    input, an event's or a signal's data may take.
+
     Every run can end (docs/architecture.md): a run fails with
     :class:`legato.HistoryLimitExceeded` at ``history_limit`` events (default 50,000), and a
     workflow body that runs ``watchdog`` seconds (default 1; ``None``: never) without parking
@@ -92,6 +100,7 @@ class Engine:
         processes: int = 0,
         inline_steps: bool = True,
         migrate: bool = True,
+        max_payload: int = inputs.DEFAULT_MAX_PAYLOAD,
         history_limit: int = 50_000,
         watchdog: float | None = 1.0,
     ) -> None:
@@ -112,6 +121,13 @@ class Engine:
             raise ConfigError("watchdog must be a number of seconds above 0, or None")
         self.history_limit = history_limit
         self.watchdog = None if watchdog is None else float(watchdog)
+        if isinstance(max_payload, bool) or not isinstance(max_payload, int) \
+                or max_payload < 1:
+            raise ConfigError(f"max_payload must be a number of bytes, 1 or more, not"
+                              f" {max_payload!r}")
+        #: the most bytes of JSON an input, event or signal data may take (docs/inputs.md)
+        self.max_payload = max_payload
+        self._queues_stored: set[str] = set()  # queue names found in the store
         try:
             self.retention = seconds(retention, "retention")
         except TypeError as exc:
@@ -253,6 +269,7 @@ class Engine:
 
     def _resolve(self, workflow: Callable[..., Any] | str) -> tuple[str, WorkflowDef | None]:
         if isinstance(workflow, str):
+            inputs.text(workflow, "workflow name")
             wdef = self.registry.find(workflow)
             if wdef is None:
                 known = self.store.known_names()
@@ -345,28 +362,52 @@ class Engine:
                  workflow_id: str | None, deadline: float | timedelta | None,
                  queue: str | None, priority: int,
                  queue_key: str | None) -> tuple[NewWorkflow, Event]:
-        """The row and the WorkflowStarted event of a run about to be started."""
+        """The row and the WorkflowStarted event of a run about to be started; every option
+        checked against the input contract first (docs/inputs.md)."""
         try:
-            input_json = codec.dumps(list(args), "workflow input")
+            input_json = codec.dumps(list(args), "workflow input", limit=self.max_payload,
+                                     max_depth=inputs.MAX_DEPTH)
         except InvalidInput as exc:
             raise InvalidInput(f"{name}: {exc}") from None
-        wid = workflow_id or new_workflow_id()
-        if not isinstance(wid, str) or not wid:
-            raise InvalidInput("workflow_id must be a non-empty string")
-        secs = seconds(deadline, "deadline")
-        if secs is None and wdef is not None:
-            secs = wdef.deadline
-        now = self.clock.now()
+        # an empty id is refused, not replaced: a retried call must find the same run
+        wid = new_workflow_id() if workflow_id is None else inputs.text(workflow_id,
+                                                                        "workflow_id")
+        if deadline is not None:
+            secs: float | None = inputs.seconds(deadline, "deadline")
+        elif wdef is not None and wdef.deadline is not None:
+            secs = inputs.seconds(wdef.deadline, f"the deadline of workflow {name!r}")
+        else:
+            secs = None
         if queue is None and wdef is not None:
             queue = wdef.queue
+        if queue is not None:
+            queue = self._known_queue(queue)
+        priority = inputs.priority(priority)
+        key = None if queue_key is None else inputs.key(queue_key, "queue_key")
+        now = self.clock.now()
         new = NewWorkflow(id=wid, name=name, input=input_json, now=now,
                           deadline=None if secs is None else now + secs,
-                          queue=queue, priority=priority,
-                          queue_key=None if queue_key is None else str(queue_key))
+                          queue=queue, priority=priority, queue_key=key)
         data: dict[str, Any] = {"input": list(args)}
-        if new.deadline is not None:
+        if new.deadline is None:  # encoded here from the input's JSON: the store need not
+            raw = f'{{"input":{input_json}}}'
+        else:
             data["deadline"] = new.deadline
-        return new, Event(1, ev.WORKFLOW_STARTED, now, name=name, data=data)
+            raw = f'{{"input":{input_json},"deadline":{new.deadline!r}}}'
+        return new, Event(1, ev.WORKFLOW_STARTED, now, name=name, data=data, raw=raw)
+
+    def _known_queue(self, queue: Any) -> str:
+        """``queue`` if it is declared: by ``legato.Queue`` in this process, or in the store
+        (a worker declared it); else :class:`legato.InvalidInput`."""
+        name = inputs.text(queue, "queue")
+        if name in QUEUES or name in self._queues_stored:
+            return name
+        stored = {str(q["name"]) for q in self.store.queue_stats(self.clock.now())}
+        self._queues_stored.update(stored)
+        if name not in stored:
+            raise InvalidInput(f"unknown queue {name!r}: declare it with legato.Queue({name!r},"
+                               " ...) where the workflow is defined (a worker stores it)")
+        return name
 
     def _create(self, new: NewWorkflow, started: Event,
                 wdef: WorkflowDef | None) -> tuple[WorkflowRow, bool]:
@@ -484,26 +525,35 @@ class Engine:
 
         Stored durably first: it is delivered to every workflow waiting on (type, key); if
         none waits, it is buffered for the first matching wait until ``ttl`` passes.
-        Publishing twice with the same ``event_id`` does nothing the second time.
+        Publishing twice with the same ``event_id`` does nothing the second time. An empty
+        ``event_id`` is refused, not replaced (a retried publish must be a duplicate).
         """
-        if not event_type:
-            raise InvalidInput("an event needs a type")
-        raw = None if data is None else codec.dumps(data, "event data")
-        secs = seconds(ttl, "ttl")
-        assert secs is not None
-        result = self.store.publish(event_id or new_workflow_id(), event_type,
-                                    "" if key is None else str(key), raw, self.clock.now(),
-                                    secs)
+        event_type = inputs.text(event_type, "event type")
+        key = "" if key is None else inputs.key(key, "key")
+        event_id = new_workflow_id() if event_id is None else inputs.text(event_id, "event_id")
+        raw = None if data is None else codec.dumps(data, "event data", limit=self.max_payload,
+                                                    max_depth=inputs.MAX_DEPTH)
+        secs = inputs.seconds(ttl, "ttl")
+        result = self.store.publish(event_id, event_type, key, raw, self.clock.now(), secs)
         if result.delivered_to:
             self.poke()
         return result
 
     def signal(self, workflow_id: str, name: str, data: Any = None) -> None:
-        """Send a signal to one workflow; queued in order if it is not waiting yet."""
-        raw = None if data is None else codec.dumps(data, "signal data")
+        """Send a signal to one workflow; queued in order if it is not waiting yet.
+
+        Raises :class:`legato.WorkflowNotFound` for an unknown run, and
+        :class:`legato.WorkflowEnded` (with its ``status``) for one that has ended.
+        """
+        workflow_id = inputs.ref(workflow_id, "workflow_id")
+        name = inputs.text(name, "signal name")
+        raw = None if data is None else codec.dumps(data, "signal data", limit=self.max_payload,
+                                                    max_depth=inputs.MAX_DEPTH)
         row = self.store.get(workflow_id)
         if row is None:
             raise WorkflowNotFound(workflow_id)
+        if row.status in st.TERMINAL:
+            raise WorkflowEnded(workflow_id, row.status)
         if self.store.send_signal(workflow_id, name, raw, self.clock.now()):
             self.poke()
 

@@ -6,9 +6,11 @@ import builtins
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from legato.domain import inputs
 from legato.domain import tasks as ht
 from legato.domain.tasks import Task
 from legato.errors import InvalidInput, LegatoError, NotFound
+from legato.runtime import codec
 from legato.store.base import Store
 
 if TYPE_CHECKING:
@@ -40,9 +42,14 @@ class TaskInbox:
              limit: int = 100) -> list[Task]:
         """Tasks by assignee and/or group; ``user=`` gives a person's inbox (assigned to
         them or to one of their groups). Oldest first."""
-        if status is not None and status.upper() not in ht.STATUSES:
+        if status is not None and (not isinstance(status, str)
+                                   or status.upper() not in ht.STATUSES):
             raise InvalidInput(f"unknown task status {status!r}; expected one of "
                                f"{', '.join(ht.STATUSES)}")
+        assignee = inputs.optional_text(assignee, "assignee")
+        group = inputs.optional_text(group, "group")
+        user = inputs.optional_text(user, "user")
+        limit = inputs.integer(limit, "limit", 0, inputs.COUNT_MAX)
         groups: list[str] | None = [group] if group else None
         if user is not None:
             assignee = assignee or user
@@ -52,7 +59,7 @@ class TaskInbox:
                                            limit))
 
     def get(self, task_id: str) -> Task:
-        task = self._store.get_task(task_id)
+        task = self._store.get_task(inputs.ref(task_id, "task_id"))
         if task is None:
             raise TaskNotFound(task_id)
         return task
@@ -70,6 +77,9 @@ class TaskInbox:
         """Complete (approve) the task; ``data`` must match its form. With four-eyes, the
         first approval is recorded and the task stays open for a second approver."""
         task = self.get(task_id)
+        if data is not None:
+            codec.dumps(data, f"task {task_id}: the data", limit=self._engine.max_payload,
+                        max_depth=inputs.MAX_DEPTH)
         if task.form:
             import jsonschema  # here, not at import: most programs never validate a form
 
@@ -82,6 +92,9 @@ class TaskInbox:
             except jsonschema.SchemaError as exc:
                 raise InvalidInput(f"task {task_id}: its form is not a valid JSON Schema: "
                                    f"{exc.message}") from None
+            except Exception as exc:  # a form stored before forms were checked: a bad $ref
+                raise InvalidInput(f"task {task_id}: its form cannot be used: "
+                                   f"{type(exc).__name__}: {exc}") from None
 
         def act(t: Task, groups: frozenset[str]) -> tuple[Task, bool]:
             return ht.complete(t, user, groups, data)
@@ -90,17 +103,25 @@ class TaskInbox:
         return done
 
     def reject(self, task_id: str, user: str, reason: str | None = None) -> Task:
+        if reason is not None:
+            if not isinstance(reason, str):
+                raise InvalidInput(f"reason must be a string, not {type(reason).__name__}")
+            codec.dumps(reason, "reason", limit=self._engine.max_payload)
         return self._act(task_id, user, "rejected", {"reason": reason},
                          lambda t, g: (ht.reject(t, user, g, reason), True))
 
     def reassign(self, task_id: str, user: str, to_user: str | None = None,
                  to_group: str | None = None) -> Task:
+        to_user = inputs.optional_text(to_user, "to_user")
+        to_group = inputs.optional_text(to_group, "to_group")
         return self._act(task_id, user, "reassigned", {"to_user": to_user,
                                                        "to_group": to_group},
                          lambda t, g: (ht.reassign(t, user, g, to_user, to_group), False))
 
     def _act(self, task_id: str, user: str, action: str, detail: Any,
              change: Callable[[Task, frozenset[str]], tuple[Task, bool]]) -> Task:
+        task_id = inputs.ref(task_id, "task_id")
+        user = inputs.text(user, "user")
         groups = self._store.user_groups(user) or frozenset()
         for _ in range(20):
             cur = self.get(task_id)
@@ -124,12 +145,15 @@ class UserDirectory:
 
     def add(self, name: str, groups: list[str] | tuple[str, ...] = ()) -> None:
         """Create ``name`` (if new) and add it to ``groups``."""
-        if not name:
-            raise InvalidInput("a user needs a name")
-        self._engine.store.add_user(name, list(groups), self._engine.clock.now())
+        name = inputs.text(name, "user name")
+        if isinstance(groups, str):
+            raise InvalidInput(f"groups must be a list of group names, not the string"
+                               f" {groups!r}")
+        names = [inputs.text(g, "group name") for g in groups]
+        self._engine.store.add_user(name, names, self._engine.clock.now())
 
     def groups(self, name: str) -> list[str]:
-        found = self._engine.store.user_groups(name)
+        found = self._engine.store.user_groups(inputs.ref(name, "user name"))
         if found is None:
             raise NotFound(f"no user named {name!r}")
         return sorted(found)

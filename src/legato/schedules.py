@@ -6,9 +6,9 @@ import builtins
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from legato.domain.schedule import next_tick, validate
+from legato.domain import inputs
+from legato.domain.schedule import check_args, next_tick, validate
 from legato.errors import InvalidInput, NotFound, UnknownWorkflow
-from legato.runtime import codec
 from legato.runtime.registry import workflow_def
 from legato.store.base import ScheduleRow
 
@@ -29,8 +29,12 @@ class ScheduleBook:
     def create(self, name: str, workflow: Callable[..., Any] | str, cron: str, *,
                timezone: str = "UTC", catch_up: str = "once",
                args: Sequence[Any] = ()) -> dict[str, Any]:
+        """Create (or update) the schedule ``name``. Every value is checked first
+        (docs/inputs.md): :class:`legato.InvalidInput` names the schedule, also for a cron
+        that never fires (``0 0 31 2 *``)."""
+        name = inputs.text(name, "schedule name")
         if isinstance(workflow, str):
-            wname = workflow
+            wname = inputs.text(workflow, "workflow name")
             if self._engine.registry.find(wname) is None and \
                     wname not in self._engine.store.known_names():
                 raise UnknownWorkflow(wname, self._engine.registry.names())
@@ -41,19 +45,19 @@ class ScheduleBook:
             wname = wdef.name
         try:
             validate(cron, timezone, catch_up)
-        except ValueError as exc:
+            values = check_args(args, "args", self._engine.max_payload)
+        except InvalidInput as exc:
             raise InvalidInput(f"schedule {name!r}: {exc}") from None
-        codec.dumps(list(args), f"the args of schedule {name!r}")
         now = self._engine.clock.now()
         row = ScheduleRow(name=name, workflow=wname, cron=cron, timezone=timezone,
-                          catch_up=catch_up, args=list(args), paused=False,
+                          catch_up=catch_up, args=values, paused=False,
                           next_tick=next_tick(cron, timezone, now))
         stored = self._engine.store.put_schedule(row, now)
         self._engine.poke_scheduler()
         return _describe(stored)
 
     def get(self, name: str) -> dict[str, Any]:
-        row = self._engine.store.get_schedule(name)
+        row = self._engine.store.get_schedule(inputs.ref(name, "schedule name"))
         if row is None:
             raise NotFound(f"no schedule named {name!r}")
         return _describe(row)
@@ -63,22 +67,28 @@ class ScheduleBook:
 
     def pause(self, name: str) -> None:
         """No runs while paused (ticks that pass are not caught up)."""
+        name = inputs.ref(name, "schedule name")
         if not self._engine.store.set_schedule_paused(name, True, None,
                                                       self._engine.clock.now()):
             raise NotFound(f"no schedule named {name!r}")
 
     def resume(self, name: str) -> None:
         """Run again from the next tick after now."""
+        name = inputs.ref(name, "schedule name")
         row = self._engine.store.get_schedule(name)
         if row is None:
             raise NotFound(f"no schedule named {name!r}")
         now = self._engine.clock.now()
-        self._engine.store.set_schedule_paused(name, False,
-                                               next_tick(row.cron, row.timezone, now), now)
+        try:
+            tick = next_tick(row.cron, row.timezone, now)
+        except (ValueError, KeyError) as exc:  # stored before crons were checked: never fires
+            raise InvalidInput(f"schedule {name!r}: its cron {row.cron!r} cannot run"
+                               f" ({type(exc).__name__}: {exc}); create it again") from None
+        self._engine.store.set_schedule_paused(name, False, tick, now)
         self._engine.poke_scheduler()
 
     def delete(self, name: str) -> None:
-        if not self._engine.store.delete_schedule(name):
+        if not self._engine.store.delete_schedule(inputs.ref(name, "schedule name")):
             raise NotFound(f"no schedule named {name!r}")
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
+
+from legato.domain import inputs
+from legato.errors import InvalidInput
 
 _lock = threading.Lock()
 QUEUES: dict[str, Queue] = {}
@@ -30,16 +34,24 @@ class Queue:
     per_key_concurrency: int | None = None
 
     def __post_init__(self) -> None:
-        if not self.name:
-            raise ValueError("a Queue needs a name")
-        for what, v in (("concurrency", self.concurrency),
-                        ("per_key_concurrency", self.per_key_concurrency)):
-            if v is not None and v < 1:
-                raise ValueError(f"Queue {self.name!r}: {what} must be >= 1")
-        if self.rate is not None:
-            n, period = self.rate
-            if n < 1 or period <= 0:
-                raise ValueError(f"Queue {self.name!r}: rate must be (n >= 1, seconds > 0)")
+        """Checked against the input contract (docs/inputs.md): a bad value raises
+        :class:`legato.InvalidInput` (also a ``ValueError``) naming it."""
+        try:
+            inputs.text(self.name, "a Queue's name")
+            for what, v in (("concurrency", self.concurrency),
+                            ("per_key_concurrency", self.per_key_concurrency)):
+                if v is not None:
+                    inputs.count(v, f"Queue {self.name!r}: {what}")
+            if self.rate is not None:
+                rate: Any = self.rate
+                if not isinstance(rate, tuple | list) or len(rate) != 2:
+                    raise InvalidInput(f"Queue {self.name!r}: rate must be (n, seconds), not"
+                                       f" {rate!r}")
+                n = inputs.count(rate[0], f"Queue {self.name!r}: rate's n")
+                period = inputs.seconds(rate[1], f"Queue {self.name!r}: rate's seconds")
+                object.__setattr__(self, "rate", (n, period))
+        except InvalidInput as exc:
+            raise inputs.declared(exc) from None
         with _lock:
             QUEUES[self.name] = self
 

@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from legato.domain import inputs
+from legato.errors import InvalidInput, InvalidValue
+
 CATCH_UP: Final = ("skip", "once", "all")
 #: a tick this close to "now" is on time, not missed (for catch_up="skip")
 ON_TIME: Final = 60.0
@@ -33,20 +36,58 @@ class Schedule:
     name: str | None = None
 
     def __post_init__(self) -> None:
-        validate(self.cron, self.timezone, self.catch_up)
+        """Checked against the input contract (docs/inputs.md): a bad value raises
+        :class:`legato.InvalidInput` (also a ``ValueError``) naming the schedule."""
+        label = self.cron if self.name is None else self.name
+        try:
+            inputs.optional_text(self.name, "a Schedule's name")
+            validate(self.cron, self.timezone, self.catch_up)
+            check_args(self.args, "args")
+        except InvalidInput as exc:
+            raise inputs.declared(InvalidInput(f"schedule {label!r}: {exc}")) from None
+
+
+#: when a cron must fire at least once after (2000-01-01, and now): croniter looks this
+#: many years ahead (Feb 29 on a Monday recurs within 28 years, or 40 across 2100)
+_LOOK_AHEAD_YEARS: Final = 50
 
 
 def validate(cron: str, timezone: str, catch_up: str) -> None:
-    from croniter import croniter  # here, not at import: most programs schedule nothing
+    """A cron expression that fires, a known timezone and a ``catch_up`` policy; else
+    :class:`legato.InvalidInput` (also a ``ValueError``)."""
+    from croniter import CroniterError, croniter  # here: most programs schedule nothing
 
-    if not isinstance(cron, str) or not croniter.is_valid(cron):
-        raise ValueError(f"{cron!r} is not a valid cron expression (e.g. '0 9 * * MON-FRI')")
     try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {timezone!r} (e.g. 'Europe/Paris')") from None
-    if catch_up not in CATCH_UP:
-        raise ValueError(f"catch_up must be one of {', '.join(CATCH_UP)}, not {catch_up!r}")
+        inputs.text(cron, "the cron expression")
+        inputs.text(timezone, "the timezone")
+    except InvalidInput as exc:
+        raise inputs.declared(exc) from None
+    if not croniter.is_valid(cron):
+        raise InvalidValue(f"{cron!r} is not a valid cron expression (e.g. '0 9 * * MON-FRI')")
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise InvalidValue(f"unknown timezone {timezone!r} (e.g. 'Europe/Paris')") from None
+    if not isinstance(catch_up, str) or catch_up not in CATCH_UP:
+        raise InvalidValue(f"catch_up must be one of {', '.join(CATCH_UP)}, not {catch_up!r}")
+    # a valid expression may name a date that never comes (0 0 31 2 *: February 31st):
+    # asked for its next tick, croniter then fails, and a worker carrying it could not start
+    for start in (datetime(2000, 1, 1, tzinfo=zone), datetime.now(zone)):
+        try:
+            croniter(cron, start, max_years_between_matches=_LOOK_AHEAD_YEARS
+                     ).get_next(datetime)
+        except (CroniterError, ValueError, OverflowError):
+            raise InvalidValue(f"{cron!r} never fires (no such date comes within"
+                               f" {_LOOK_AHEAD_YEARS} years)") from None
+
+
+def check_args(args: Any, what: str, limit: int = inputs.DEFAULT_MAX_PAYLOAD) -> list[Any]:
+    """A schedule's positional arguments: a list or tuple of strict JSON values."""
+    if not isinstance(args, list | tuple):
+        raise InvalidInput(f"{what} must be a list or tuple of the workflow's positional"
+                           f" arguments, not {type(args).__name__}")
+    inputs.encode(list(args), what, limit=limit, max_depth=inputs.MAX_DEPTH)
+    return list(args)
 
 
 def next_tick(cron: str, timezone: str, after: float) -> float:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
+from urllib.parse import unquote
 
-from legato.errors import LegatoError
+from legato.domain import inputs
+from legato.errors import InvalidInput, LegatoError
 
 OPEN: Final = "OPEN"
 CLAIMED: Final = "CLAIMED"
@@ -53,6 +56,107 @@ class Task:
     updated_at: float = 0.0
     version: int = 0
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.id:  # declared by a workflow (ctx.human_task), not yet created: check it
+            check_new(self)
+
+
+def check_new(task: Task) -> None:
+    """A task about to be created: names, data and form within the input contract
+    (docs/inputs.md), the form a valid JSON Schema whose ``$ref`` are local; else
+    :class:`legato.InvalidInput` naming the task. Nothing is created for a refused task."""
+    what = f"human task {task.name!r}"
+    inputs.text(task.name, "a human task's name")
+    try:
+        inputs.optional_text(task.assignee, "assignee")
+        inputs.optional_text(task.group, "group")
+        inputs.optional_text(task.escalate_to, "escalate_to")
+        if not isinstance(task.four_eyes, bool):
+            raise InvalidInput(f"four_eyes must be True or False, not {task.four_eyes!r}")
+        if task.data is not None:
+            inputs.encode(task.data, "its data", limit=inputs.DEFAULT_MAX_PAYLOAD,
+                          max_depth=inputs.MAX_DEPTH)
+        if task.form is not None:
+            check_form(task.form)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{what}: {exc}") from None
+
+
+#: the JSON text of forms found valid (each is checked once per process)
+_VALID_FORMS: dict[str, None] = {}
+_REF_KEYS: Final = ("$ref", "$dynamicRef", "$recursiveRef")
+
+
+def check_form(form: Any) -> None:
+    """``form`` is a JSON Schema (an object) that ``engine.tasks.complete`` can use:
+    valid for its draft (``$schema``, else the latest), every ``$ref`` local (``#...``: a
+    form never makes legato fetch anything) and, where it is a JSON pointer, found."""
+    if not isinstance(form, dict):
+        raise InvalidInput(f"its form must be a JSON Schema object (a dict), not"
+                           f" {type(form).__name__}")
+    text = inputs.encode(form, "its form", limit=inputs.DEFAULT_MAX_PAYLOAD,
+                         max_depth=inputs.MAX_DEPTH)
+    if text in _VALID_FORMS:
+        return
+    nested_ids = False
+    for node, at in _nodes(form, ""):
+        if at and isinstance(node.get("$id"), str):
+            nested_ids = True
+        for k in _REF_KEYS:
+            ref = node.get(k)
+            if k in node and (not isinstance(ref, str) or not ref.startswith("#")):
+                raise InvalidInput(f"its form has {k} {ref!r} at {at or '(root)'}: only local"
+                                   " references (starting with #) are allowed; legato never"
+                                   " fetches a schema")
+    import jsonschema  # here, not at import: most programs never declare a form
+
+    cls = jsonschema.validators.validator_for(form)
+    try:
+        cls.check_schema(form)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        raise InvalidInput(f"its form is not a valid JSON Schema at {where}: {exc.message}"
+                           ) from None
+    if not nested_ids:  # refs resolve against the form itself: each pointer must be found
+        for node, at in _nodes(form, ""):
+            for k in _REF_KEYS:
+                ref = node.get(k)
+                if isinstance(ref, str) and (ref == "#" or ref.startswith("#/")) \
+                        and not _found(form, ref[1:]):
+                    raise InvalidInput(f"its form has {k} {ref!r} at {at or '(root)'}, which"
+                                       " points at nothing in the form")
+    if len(_VALID_FORMS) >= 256:
+        _VALID_FORMS.clear()
+    _VALID_FORMS[text] = None
+
+
+def _nodes(value: Any, at: str) -> Iterator[tuple[dict[str, Any], str]]:
+    """Every object in ``value`` with its JSON pointer (iteratively: forms may nest)."""
+    stack = [(value, at)]
+    while stack:
+        v, where = stack.pop()
+        if isinstance(v, dict):
+            yield v, where
+            stack.extend((c, f"{where}/{k}") for k, c in v.items())
+        elif isinstance(v, list):
+            stack.extend((c, f"{where}/{i}") for i, c in enumerate(v))
+
+
+def _found(doc: Any, pointer: str) -> bool:
+    """Whether the JSON pointer (RFC 6901, URI-fragment encoded) names a part of ``doc``."""
+    if not pointer:
+        return True
+    node = doc
+    for raw in unquote(pointer).split("/")[1:]:
+        part = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    return True
 
 
 def may_act(task: Task, user: str, groups: frozenset[str]) -> bool:

@@ -14,7 +14,9 @@ from legato.domain.redact import redact as redact_text
 from legato.errors import ConfigError
 
 DEFAULT_SCHEMA = "legato"
-_SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+#: a schema name legato quotes into SQL: the whole name must match (fullmatch: ``$`` would
+#: let a trailing newline through)
+_SCHEMA_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _SEARCH_PATH_RE = re.compile(r"-c\s*search_path\s*=\s*\"?([A-Za-z0-9_]+)")
 
 #: query parameters legato reads itself; every other one goes to libpq unchanged
@@ -94,7 +96,7 @@ def parse(url: str, schema: str | None = None, pool_size: int | None = None) -> 
     if not name:
         found = _SEARCH_PATH_RE.search(str(params.get("options") or ""))
         name = found.group(1) if found else DEFAULT_SCHEMA
-    if not _SCHEMA_RE.match(name):
+    if not isinstance(name, str) or not _SCHEMA_RE.fullmatch(name):
         raise ConfigError(
             f"schema {name!r} in {safe_url}: use letters, digits and _ (at most 63, not"
             " starting with a digit)")
