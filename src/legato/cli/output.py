@@ -50,9 +50,33 @@ def console(file: TextIO | None = None) -> Console:
     return Console(file=out, width=width, highlight=False, soft_wrap=False)
 
 
+# C0 controls (ESC, newline, NUL...), DEL, C1 controls (CSI...), lone surrogates, and the
+# characters that reorder or break lines on a terminal (bidi overrides, line separators)
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u200e\u200f\u2028\u2029"
+                     "\u202a-\u202e\u2066-\u2069]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(found: re.Match[str]) -> str:
+    c = found.group()
+    code = ord(c)
+    return _ESCAPES.get(c) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def safe(text: object) -> str:
+    """``text`` fit for a terminal: control characters (and other characters that would move
+    the cursor, start an escape sequence or fake a line) shown as escapes (``\\x1b``,
+    ``\\n``). For user strings in tables and text output; ``--json`` escapes by itself."""
+    s = str(text)
+    if s.isprintable():  # fast: nothing to escape
+        return s
+    return _UNSAFE.sub(_escape, s)
+
+
 def one_line(text: str) -> str:
-    """``text`` with every run of whitespace (newlines included) turned into one space."""
-    return " ".join(str(text).split())
+    """``text`` with every run of whitespace (newlines included) turned into one space, and
+    any other control character escaped (:func:`safe`)."""
+    return safe(" ".join(str(text).split()))
 
 
 def clip(text: str, limit: int) -> str:
@@ -76,7 +100,8 @@ def say_none(things: str) -> None:
 
 
 def short_json(value: Any, limit: int = 80) -> str:
-    return clip(to_json(value), limit)
+    """``value`` as one line of JSON for a table cell, escaped (:func:`safe`) and clipped."""
+    return clip(safe(to_json(value)), limit)
 
 
 _URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^\s:/@]*:)[^\s@/]*@")
@@ -120,7 +145,7 @@ def error_text(err: Any) -> str:
     """``Type: message`` for a recorded error dict (``builtins.`` dropped from the type)."""
     if not isinstance(err, Mapping):
         return one_line(str(err))
-    kind = str(err.get("type") or "Error")
+    kind = one_line(str(err.get("type") or "Error"))
     kind = kind.removeprefix("builtins.")
     message = one_line(str(err.get("message") or ""))
     if kind == message or not message:
@@ -141,7 +166,7 @@ def workflows_table(rows: Iterable[Mapping[str, Any]]) -> Table:
     table.add_column("CREATED (UTC)", no_wrap=True)
     table.add_column("UPDATED (UTC)", no_wrap=True)
     for d in rows:
-        table.add_row(Text(str(d["workflow_id"])), Text(str(d["name"])),
+        table.add_row(Text(safe(d["workflow_id"])), Text(safe(d["name"])),
                       styled_status(str(d["status"])), Text(fmt_ts(d.get("created_at"))),
                       Text(fmt_ts(d.get("updated_at"))))
     return table
@@ -156,14 +181,14 @@ def description(d: Mapping[str, Any]) -> Table:
     def add(key: str, value: str | Text) -> None:
         grid.add_row(key, value if isinstance(value, Text) else Text(value))
 
-    add("workflow", str(d["workflow_id"]))
-    add("name", str(d["name"]))
+    add("workflow", safe(d["workflow_id"]))
+    add("name", safe(d["name"]))
     add("status", styled_status(str(d["status"])))
     if d.get("detail"):
         add("detail", one_line(str(d["detail"])))
-    add("input", clip(to_json(d.get("input")), 2000))
+    add("input", clip(safe(to_json(d.get("input"))), 2000))
     if "result" in d:
-        add("result", clip(to_json(d["result"]), 2000))
+        add("result", clip(safe(to_json(d["result"])), 2000))
     if d.get("error"):
         add("error", Text(clip(error_text(d["error"]), 2000), style="red"))
     add("created", fmt_ts(d.get("created_at"), millis=True) + " UTC")
@@ -175,7 +200,7 @@ def description(d: Mapping[str, Any]) -> Table:
     if d.get("deadline"):
         add("deadline", fmt_ts(d.get("deadline"), millis=True) + " UTC")
     if d.get("queue"):
-        add("queue", str(d["queue"]))
+        add("queue", safe(d["queue"]))
     if d.get("priority"):
         add("priority", str(d["priority"]))
     if d.get("cancel_requested") and d.get("status") in ("PENDING", "RUNNING", "WAITING"):
@@ -246,10 +271,10 @@ def timeline(history: list[dict[str, Any]]) -> Table:
             dt.strftime("%H:%M:%S.") + f"{dt.microsecond // 1000:03d}",
             _secs(at - start),
             Text(str(e["type"]), style=_EVENT_STYLES.get(str(e["type"]), "")),
-            Text(str(e.get("name") or "")),
+            Text(safe(e.get("name") or "")),
         ]
         if lanes:
-            cells.append(str(e.get("lane") or ""))
+            cells.append(safe(e.get("lane") or ""))
         cells += [str(e["attempt"]) if e.get("attempt") is not None else "",
                   Text(event_detail(e, start))]
         table.add_row(*cells)
@@ -290,6 +315,6 @@ def circuits_table(rows: Iterable[Mapping[str, Any]]) -> Table:
     for col in ("name", "state", "failures", "next probe"):
         table.add_column(col)
     for r in rows:
-        table.add_row(str(r["name"]), styled_status(str(r["state"])), str(r["failures"]),
+        table.add_row(Text(safe(r["name"])), styled_status(str(r["state"])), str(r["failures"]),
                       fmt_ts(r.get("next_probe_at")) if r.get("next_probe_at") else "-")
     return table
