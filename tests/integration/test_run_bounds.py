@@ -44,9 +44,9 @@ def test_a_run_that_loops_for_ever_fails_at_its_history_limit(
         return tick(1) + tick(2)
 
     engine = make_engine(history_limit=40).launch()
-    with caplog.at_level(logging.WARNING, logger="legato"):
-        with pytest.raises(legato.WorkflowFailed) as failed:
-            engine.start(forever).result(timeout=60)
+    with caplog.at_level(logging.WARNING, logger="legato"), \
+            pytest.raises(legato.WorkflowFailed) as failed:
+        engine.start(forever).result(timeout=60)
     assert _type(failed.value.error) == "HistoryLimitExceeded"
     assert "history limit of 40 events" in failed.value.error["message"]
     assert any("has recorded 8 events (the limit is 40)" in r.getMessage()
