@@ -91,12 +91,29 @@ def check_args(args: Any, what: str, limit: int = inputs.DEFAULT_MAX_PAYLOAD) ->
 
 
 def next_tick(cron: str, timezone: str, after: float) -> float:
-    """The first tick strictly after ``after`` (epoch seconds)."""
+    """The first tick strictly after ``after`` (epoch seconds).
+
+    When clocks go back (daylight saving time ends) an hour of local time happens twice. A
+    schedule at a fixed hour fires once, in the first of the two (``30 2 * * *`` runs once
+    that night, as cron does); one whose hour is ``*`` fires in both, since each is an hour
+    of real time.
+    """
     from croniter import croniter
 
-    base = datetime.fromtimestamp(after, ZoneInfo(timezone))
-    nxt: datetime = croniter(cron, base).get_next(datetime)
-    return nxt.astimezone(UTC).timestamp()
+    zone = ZoneInfo(timezone)
+    it = croniter(cron, datetime.fromtimestamp(after, zone))
+    fixed_hour = _fixed_hour(cron)
+    while True:
+        tick = it.get_next(datetime).astimezone(UTC).timestamp()
+        if not (fixed_hour and datetime.fromtimestamp(tick, zone).fold):
+            return tick
+
+
+def _fixed_hour(cron: str) -> bool:
+    fields = cron.split()
+    if fields and fields[0].startswith("@"):
+        return fields[0].lower() != "@hourly"
+    return len(fields) >= 2 and fields[1] != "*"
 
 
 def due_ticks(cron: str, timezone: str, catch_up: str, first_due: float,
@@ -108,8 +125,8 @@ def due_ticks(cron: str, timezone: str, catch_up: str, first_due: float,
     while t <= now and len(ticks) < MAX_CATCH_UP:
         ticks.append(t)
         t = next_tick(cron, timezone, t)
-    while t <= now:  # more than MAX_CATCH_UP missed: skip ahead
-        t = next_tick(cron, timezone, t)
+    if t <= now:  # more than MAX_CATCH_UP missed: skip ahead at once, not tick by tick
+        t = next_tick(cron, timezone, now)
     if catch_up == "all" or not ticks:
         return ticks, t
     if catch_up == "once":
