@@ -130,7 +130,7 @@ class Engine:
         self._queues_stored: set[str] = set()  # queue names found in the store
         try:
             self.retention = seconds(retention, "retention")
-        except TypeError as exc:
+        except InvalidInput as exc:
             raise ConfigError(str(exc)) from None
         if self.retention is not None and self.retention < 0:
             raise ConfigError("retention must be zero or more seconds")
@@ -175,7 +175,8 @@ class Engine:
                             lease=self.lease, on_done=self._on_done,
                             on_completed=self._on_completed, retention=self.retention,
                             inline_steps=self.inline_steps, on_failure=self._worker_failed,
-                            history_limit=self.history_limit, watchdog=self.watchdog)
+                            history_limit=self.history_limit, watchdog=self.watchdog,
+                            max_payload=self.max_payload)
             worker.start()
             self._worker = worker
         return self
@@ -201,7 +202,7 @@ class Engine:
                              step_threads=self.step_threads, lease=self.lease,
                              retention=self.retention, inline_steps=self.inline_steps,
                              grace=10.0, history_limit=self.history_limit,
-                             watchdog=self.watchdog)
+                             watchdog=self.watchdog, max_payload=self.max_payload)
         procs = WorkerProcesses(self.processes, config, self._on_done, self._on_completed)
         procs.start()
         return procs
@@ -476,6 +477,7 @@ class Engine:
 
     def handle(self, workflow_id: str) -> WorkflowHandle:
         """A handle on an existing run; raises :class:`legato.WorkflowNotFound` if unknown."""
+        workflow_id = inputs.ref(workflow_id, "workflow_id")
         if self.store.get(workflow_id) is None:
             raise WorkflowNotFound(workflow_id)
         return WorkflowHandle(self, workflow_id)
@@ -484,6 +486,8 @@ class Engine:
              limit: int = 100) -> list[WorkflowHandle]:
         """Handles on runs, newest first, optionally filtered by status and name."""
         s = st.validate(status) if status else None
+        name = None if name is None else inputs.ref(name, "name")
+        limit = inputs.count(limit, "limit")
         return [WorkflowHandle(self, r.id) for r in self.store.list_workflows(s, name, limit)]
 
     def purge(self, older_than: float | timedelta, *, status: str | Iterable[str] | None = None,
@@ -492,10 +496,7 @@ class Engine:
         ``TIMED_OUT``, or those of ``status``) more than ``older_than`` ago, with everything
         recorded for them; returns how many. Runs that have not ended are never touched; a
         purged run's id may be started again. ``dry_run`` only counts them."""
-        try:
-            secs = seconds(older_than, "older_than")
-        except TypeError as exc:
-            raise InvalidInput(str(exc)) from None
+        secs = seconds(older_than, "older_than")
         if secs is None or secs < 0:
             raise InvalidInput(f"older_than must be zero or more, not {older_than!r}")
         wanted = []
@@ -585,7 +586,8 @@ class Engine:
 
     def query(self, workflow_id: str, key: str) -> Any:
         """The latest value the workflow set with ``ctx.set_state(key, ...)`` (or None)."""
-        found, raw = self.store.query_state(workflow_id, key)
+        workflow_id = inputs.ref(workflow_id, "workflow_id")
+        found, raw = self.store.query_state(workflow_id, inputs.ref(key, "key"))
         if not found and self.store.get(workflow_id) is None:
             raise WorkflowNotFound(workflow_id)
         return codec.loads(raw) if found else None
@@ -610,6 +612,7 @@ class Engine:
     # --- control -------------------------------------------------------------------------
 
     def cancel(self, workflow_id: str) -> None:
+        workflow_id = inputs.ref(workflow_id, "workflow_id")
         row = self.store.request_cancel(workflow_id, self.clock.now())
         if row is None:
             raise WorkflowNotFound(workflow_id)
@@ -624,6 +627,7 @@ class Engine:
     def retry(self, workflow_id: str) -> WorkflowHandle:
         """Redrive a FAILED workflow from its failed step, journal intact (after a code fix,
         or when a dependency is back). Raises :class:`legato.RedriveRefused` if it cannot."""
+        workflow_id = inputs.ref(workflow_id, "workflow_id")
         row = self.store.redrive(workflow_id, self.clock.now())
         if row is None:
             raise WorkflowNotFound(workflow_id)
@@ -631,7 +635,8 @@ class Engine:
         return WorkflowHandle(self, workflow_id)
 
     def terminate(self, workflow_id: str, reason: str = "terminated") -> None:
-        row = self.store.terminate(workflow_id, reason, self.clock.now())
+        workflow_id = inputs.ref(workflow_id, "workflow_id")
+        row = self.store.terminate(workflow_id, inputs.ref(reason, "reason"), self.clock.now())
         if row is None:
             raise WorkflowNotFound(workflow_id)
         if self._worker is not None:

@@ -439,6 +439,7 @@ def test_a_stored_form_with_a_remote_ref_gives_a_clear_error_at_completion(
 # --- schedules ------------------------------------------------------------------------------
 
 
+@pytest.mark.wallclock
 def test_a_cron_that_never_fires_is_refused_at_registration(
         client: legato.Engine, db_url: str, noop: Any) -> None:
     with pytest.raises(legato.InvalidInput, match="never fires"):

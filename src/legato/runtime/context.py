@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from legato.domain import inputs
 from legato.errors import LegatoError, WaitTimeout
 from legato.runtime.registry import seconds
 from legato.runtime.task import Captured
@@ -179,7 +180,7 @@ class WorkflowContext:
         wdef = workflow_def(workflow)
         if wdef is None:
             raise LegatoError(f"ctx.child needs a @legato.workflow, got {workflow!r}")
-        return self._task.child(wdef, args, workflow_id,
+        return self._task.child(wdef, args, inputs.optional_text(workflow_id, "workflow_id"),
                                 timeout=seconds(timeout, "ctx.child timeout"))
 
     def start_child(self, workflow: Callable[..., Any], *args: Any,
@@ -195,7 +196,9 @@ class WorkflowContext:
         wdef = workflow_def(workflow)
         if wdef is None:
             raise LegatoError(f"ctx.start_child needs a @legato.workflow, got {workflow!r}")
-        return str(self._task.child(wdef, args, workflow_id, wait=False))
+        return str(self._task.child(wdef, args,
+                                    inputs.optional_text(workflow_id, "workflow_id"),
+                                    wait=False))
 
     async def child_async(self, workflow: Callable[..., Any], *args: Any,
                           workflow_id: str | None = None,
@@ -206,11 +209,12 @@ class WorkflowContext:
 
     def event(self, event_type: str, *, key: str | None = None) -> Condition:
         """A condition for :meth:`wait_any`: an event of this type for this business key."""
-        return Condition("event", event_type, "" if key is None else str(key))
+        return Condition("event", inputs.text(event_type, "event type"),
+                         "" if key is None else inputs.key(key))
 
     def signal(self, name: str) -> Condition:
         """A condition for :meth:`wait_any`: a signal sent to this workflow."""
-        return Condition("signal", name)
+        return Condition("signal", inputs.text(name, "signal name"))
 
     def timer(self, duration: float | timedelta) -> _Timer:
         """A condition for :meth:`wait_any`: this much time passing."""
@@ -297,7 +301,7 @@ class WorkflowContext:
 
     def set_state(self, key: str, value: Any) -> None:
         """Publish a value that ``engine.handle(id).query(key)`` reads, even while suspended."""
-        self._task.set_state(key, value)
+        self._task.set_state(inputs.text(key, "state key"), value)
 
     def __repr__(self) -> str:
         return f"<WorkflowContext {self._task.wdef.name} {self._task.workflow_id!r}>"

@@ -11,23 +11,29 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar, overload
 
+from legato.domain import inputs
 from legato.domain.circuit import CircuitBreaker
 from legato.domain.retry import DEFAULT_RETRY, RetryPolicy
 from legato.domain.schedule import Schedule
-from legato.errors import RegistrationError, UnknownWorkflow
+from legato.errors import InvalidInput, RegistrationError, UnknownWorkflow
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def seconds(value: float | timedelta | None, what: str) -> float | None:
-    """Seconds from a number or timedelta; ``None`` passes through."""
-    if value is None:
-        return None
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{what} must be seconds (a number) or a timedelta, not {value!r}")
-    return float(value)
+def seconds(value: float | timedelta | None, what: str, *,
+            allow_zero: bool = True) -> float | None:
+    """Seconds from a number or timedelta: finite, not negative (above 0 unless
+    ``allow_zero``), at most a century; ``None`` passes through. Anything else is
+    :class:`legato.InvalidInput` naming ``what``."""
+    return inputs.optional_seconds(value, what, allow_zero=allow_zero)
+
+
+def _declared_seconds(value: float | timedelta | None, what: str) -> float | None:
+    """:func:`seconds` for a decorator's option (more than 0): a RegistrationError."""
+    try:
+        return seconds(value, what, allow_zero=False)
+    except InvalidInput as exc:
+        raise RegistrationError(str(exc)) from None
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -154,10 +160,10 @@ def _make_step(fn: Callable[..., Any], name: str | None, retry: RetryPolicy | No
         fn=fn,
         name=name or fn.__qualname__,
         retry=retry if retry is not None else DEFAULT_RETRY,
-        timeout=seconds(timeout, "step timeout"),
+        timeout=_declared_seconds(timeout, "step timeout"),
         is_async=inspect.iscoroutinefunction(fn),
         return_hint=_hints(fn).get("return"),
-        heartbeat_timeout=seconds(heartbeat_timeout, "heartbeat_timeout"),
+        heartbeat_timeout=_declared_seconds(heartbeat_timeout, "heartbeat_timeout"),
         circuit=circuit,
         inline=inline,
     )
@@ -267,7 +273,7 @@ def workflow(
             fn=f,
             name=name or f.__qualname__,
             is_async=inspect.iscoroutinefunction(f),
-            deadline=seconds(deadline, "workflow deadline"),
+            deadline=_declared_seconds(deadline, "workflow deadline"),
             schedule=_schedule(schedule),
             queue=queue,
             param_hints=[hints.get(p.name) for p in params],

@@ -18,6 +18,7 @@ import greenlet
 
 from legato.clock import Clock
 from legato.domain import events as ev
+from legato.domain import inputs
 from legato.domain import status as st
 from legato.domain.events import Event
 from legato.domain.retry import decide
@@ -176,6 +177,8 @@ class Task:
     _check_at = 10_000  # the next event count at which _history_check has work to do
     #: the watchdog caught the body holding the hub's thread this long (seconds), or 0
     blocked = 0.0
+    #: most bytes of JSON a result, child input or state value may take (Engine(max_payload))
+    max_payload = inputs.DEFAULT_MAX_PAYLOAD
 
     def __init__(
         self,
@@ -324,7 +327,7 @@ class Task:
         data = {"result": outcome.value} if lane is None else \
             {"result": outcome.value, ev.BRANCH: lane.path}
         try:
-            raw = codec.dumps(data)
+            raw = codec.dumps(data, limit=self.max_payload, max_depth=inputs.MAX_DEPTH)
         except InvalidInput:
             return False
         now = self.clock.now()
@@ -408,7 +411,8 @@ class Task:
             if self.next_seq >= self.history_limit:  # it caught HistoryFull, and returned
                 return self._over_limit()
             try:
-                result = codec.dumps(value, "the workflow's result")
+                result = codec.dumps(value, "the workflow's result", limit=self.max_payload,
+                                     max_depth=inputs.MAX_DEPTH)
             except InvalidInput as exc:
                 return self._failed(exc)
             self._append(ev.WORKFLOW_COMPLETED, data={"result": value})
@@ -519,7 +523,8 @@ class Task:
             if outcome.ok:
                 try:
                     raw = codec.dumps({"result": outcome.value},
-                                      f"the result of step {sdef.name!r}")
+                                      f"the result of step {sdef.name!r}",
+                                      limit=self.max_payload, max_depth=inputs.MAX_DEPTH)
                 except InvalidInput as exc:
                     outcome = StepOutcome(False, error=exc)
                 else:
@@ -628,7 +633,8 @@ class Task:
             self._boundary()
             pos = self.next_seq
             child_id = workflow_id or f"{self.workflow_id}:{pos}"
-            input_json = codec.dumps(list(args), f"the input of child workflow {wdef.name!r}")
+            input_json = codec.dumps(list(args), f"the input of child workflow {wdef.name!r}",
+                                     limit=self.max_payload, max_depth=inputs.MAX_DEPTH)
             now = self.clock.now()
             deadline = None if wdef.deadline is None else now + wdef.deadline
             if timeout is not None:
@@ -781,7 +787,8 @@ class Task:
             self.expect(ev.STATE_UPDATED, key, "state update")
             self.journal.advance()
             return
-        raw = codec.dumps({"value": value}, f"the value of state {key!r}")
+        raw = codec.dumps({"value": value}, f"the value of state {key!r}",
+                          limit=self.max_payload, max_depth=inputs.MAX_DEPTH)
         self._append(ev.STATE_UPDATED, name=key, data={"value": value}, raw=raw)
 
     def interrupt(self, status: str, reason: str) -> None:

@@ -78,9 +78,11 @@ class Hub:
         inline: InlinePolicy | None = None,
         on_completed: Callable[[str, str, str | None], None] | None = None,
         history_limit: int = Task.history_limit,
+        max_payload: int = Task.max_payload,
     ) -> None:
         self.store = store
         self.history_limit = history_limit
+        self.max_payload = max_payload
         #: the run whose body runs on this thread now, and since when (perf_counter): the
         #: watchdog (Worker) reads it to catch a body that never parks
         self.running: tuple[Task, float] | None = None
@@ -383,6 +385,8 @@ class Hub:
             start is not None and "parent_id" in start.data)
         if self.history_limit != Task.history_limit:
             task.limit_history(self.history_limit)
+        if self.max_payload != Task.max_payload:
+            task.max_payload = self.max_payload
         self.tasks[row.id] = task
         main = task.start(self.g)
         if row.deadline is not None:

@@ -82,6 +82,7 @@ class ChildConfig:
     grace: float
     history_limit: int = 50_000
     watchdog: float | None = 1.0
+    max_payload: int = 4 * 1024 * 1024
 
 
 #: longest message sent: a pipe write up to PIPE_BUF (4,096 bytes on Linux, 512 by POSIX)
@@ -407,7 +408,8 @@ def child_main(config: ChildConfig, inbox: mpc.Connection, outbox: mpc.Connectio
                         step_threads=config.step_threads, lease=config.lease,
                         retention=config.retention, inline_steps=config.inline_steps,
                         on_done=done, on_completed=completed, on_failure=_hub_died,
-                        history_limit=config.history_limit, watchdog=config.watchdog)
+                        history_limit=config.history_limit, watchdog=config.watchdog,
+                        max_payload=config.max_payload)
         worker.start()
     except BaseException as exc:
         outbox.send_bytes(f"E{type(exc).__name__}: {exc}".encode()[:MAX_MESSAGE])

@@ -65,7 +65,14 @@ class Scheduler:
         now = self.clock.now()
         created = 0
         for s in self.store.due_schedules(now):
-            ticks, nxt = due_ticks(s.cron, s.timezone, s.catch_up, s.next_tick, now)
+            try:
+                ticks, nxt = due_ticks(s.cron, s.timezone, s.catch_up, s.next_tick, now)
+            except (ValueError, KeyError) as exc:  # stored before crons were checked
+                log.error("legato: schedule %s has a cron that cannot run (%r: %s: %s); it is"
+                          " paused, the others go on: create it again with a valid cron",
+                          s.name, s.cron, type(exc).__name__, exc)
+                self.store.set_schedule_paused(s.name, True, None, now)
+                continue
             runs = [self._run(s, t, now) for t in ticks]
             if self.store.advance_schedule(s.name, s.next_tick, nxt,
                                            ticks[-1] if ticks else None, runs, now):

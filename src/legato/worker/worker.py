@@ -50,6 +50,7 @@ class Worker:
         on_failure: Callable[[BaseException], None] | None = None,
         history_limit: int = Task.history_limit,
         watchdog: float | None = 1.0,
+        max_payload: int = Task.max_payload,
     ) -> None:
         if lease <= 0:
             raise ValueError("lease must be > 0 seconds")
@@ -68,7 +69,7 @@ class Worker:
         self.hub = Hub(store, registry, clock, self.id, concurrency=concurrency, pool=self.pool,
                        async_runner=self.async_runner, on_done=on_done,
                        on_completed=on_completed, inline=inline,
-                       history_limit=history_limit)
+                       history_limit=history_limit, max_payload=max_payload)
         self._stop = threading.Event()
         self._hub_thread = threading.Thread(target=self._run_hub, name="legato-hub",
                                             daemon=True)
