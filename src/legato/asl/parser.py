@@ -20,6 +20,16 @@ from legato.asl.errors import ALL, DefinitionError, Problem
 from legato.asl.intrinsics import IntrinsicSyntaxError, compile_call, looks_like_call
 from legato.asl.jsonata_bridge import JsonataSyntaxError, check, strip
 from legato.asl.jsonpath import JsonPath, PathSyntaxError, compile_path, is_reference_path
+from legato.asl.limits import (
+    MAX_NESTING,
+    TOO_NESTED,
+    YamlRefused,
+    abbreviate,
+    deep_json_problem,
+    expression_problem,
+    load_yaml,
+    shape_problem,
+)
 from legato.asl.timeutil import parse_timestamp
 
 STATE_TYPES = ("Task", "Pass", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map")
@@ -75,12 +85,27 @@ def _join(base: str, key: str | int) -> str:
     return f"{base}.{key}" if base else key
 
 
+#: state names compared, in all, to suggest the intended one for names that do not exist
+#: (each suggestion compares a name with every state of its machine; a definition with
+#: thousands of wrong names gets suggestions for the first few, and takes linear time)
+HINT_BUDGET = 20_000
+
+
 class _Ctx:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.nesting = 0  # state machines around the one being read
+        self.hint_budget = HINT_BUDGET
 
     def add(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
+
+    def name_hint(self, name: str, names: list[Any]) -> str:
+        """`` (did you mean 'X'?)`` for a state name, while the budget lasts."""
+        if self.hint_budget < len(names):
+            return ""
+        self.hint_budget -= len(names)
+        return _hint(name, names)
 
 
 def _is_int(v: Any) -> bool:
@@ -108,16 +133,6 @@ def _describe(v: Any) -> str:
 # --- entry points ----------------------------------------------------------------------------
 
 
-class _NoTimestampLoader(yaml.SafeLoader):
-    """YAML without implicit timestamps: ASL timestamps stay strings."""
-
-
-_NoTimestampLoader.yaml_implicit_resolvers = {
-    k: [r for r in v if r[0] != "tag:yaml.org,2002:timestamp"]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
 def _text_to_dict(text: str, source: str | None) -> Any:
     stripped = text.lstrip()
     if stripped.startswith("{"):
@@ -125,8 +140,12 @@ def _text_to_dict(text: str, source: str | None) -> Any:
             return json.loads(text)
         except ValueError as exc:
             raise DefinitionError([Problem("", f"not valid JSON: {exc}")], source) from None
+        except RecursionError:  # nested thousands of levels deep: say where
+            raise DefinitionError([deep_json_problem(text)], source) from None
     try:
-        return yaml.load(text, Loader=_NoTimestampLoader)
+        return load_yaml(text)
+    except YamlRefused as exc:
+        raise DefinitionError([exc.problem], source) from None
     except yaml.YAMLError as exc:
         raise DefinitionError([Problem("", f"neither JSON nor YAML: {exc}")], source) from None
     except Exception as exc:  # deeply nested or odd input: still the user's mistake
@@ -150,6 +169,9 @@ def parse(definition: m.Machine | Mapping[str, Any] | str | bytes, *,
         except UnicodeDecodeError as exc:
             raise DefinitionError([Problem("", f"not UTF-8 text: {exc}")], source) from None
     data: Any = _text_to_dict(definition, source) if isinstance(definition, str) else definition
+    too_big = shape_problem(data)
+    if too_big is not None:
+        raise DefinitionError([too_big], source)
     ctx = _Ctx()
     try:
         machine = _machine(data, "", m.JSONPATH, ctx, top=True)
@@ -186,6 +208,18 @@ def _machine(d: Any, path: str, parent_ql: str, ctx: _Ctx, *, top: bool = False
     if not isinstance(d, Mapping):
         ctx.add(path, f"a state machine must be an object, not {_describe(d)}")
         return None
+    if not top and ctx.nesting >= MAX_NESTING:
+        ctx.add(abbreviate(path), TOO_NESTED)
+        return None
+    ctx.nesting += not top
+    try:
+        return _machine_fields(d, path, parent_ql, ctx, top)
+    finally:
+        ctx.nesting -= not top
+
+
+def _machine_fields(d: Mapping[str, Any], path: str, parent_ql: str, ctx: _Ctx, top: bool
+                    ) -> m.Machine | None:
     allowed = _TOP_FIELDS if top else _BRANCH_FIELDS
     for key in d:
         if not isinstance(key, str):
@@ -229,7 +263,8 @@ def _machine(d: Any, path: str, parent_ql: str, ctx: _Ctx, *, top: bool = False
     elif not isinstance(start, str):
         ctx.add(_join(path, "StartAt"), "must be a state name (a string)")
     elif isinstance(raw_states, Mapping) and start not in raw_states:
-        ctx.add(_join(path, "StartAt"), f"state {start!r} does not exist{_hint(start, names)}")
+        ctx.add(_join(path, "StartAt"),
+                f"state {start!r} does not exist{ctx.name_hint(start, names)}")
     if isinstance(raw_states, Mapping):
         _check_targets(states, path, names, ctx)
     if not isinstance(start, str) or not states:
@@ -242,9 +277,11 @@ def _machine(d: Any, path: str, parent_ql: str, ctx: _Ctx, *, top: bool = False
 
 
 def _check_targets(states: dict[str, m.State], path: str, names: list[Any], ctx: _Ctx) -> None:
+    known = set(names)
+
     def target(where: str, name: str | None) -> None:
-        if name is not None and name not in names:
-            ctx.add(where, f"state {name!r} does not exist{_hint(name, names)}")
+        if name is not None and name not in known:
+            ctx.add(where, f"state {name!r} does not exist{ctx.name_hint(name, names)}")
 
     for st in states.values():
         spath = _join(_join(path, "States"), st.name)
@@ -432,9 +469,23 @@ class _Reader:
         return None
 
 
+def _too_deep(v: str, what: str, where: str, ctx: _Ctx) -> bool:
+    """Whether expression ``v`` nests too deeply to compile (then a problem says so)."""
+    why = expression_problem(v)
+    if why is not None:
+        ctx.add(where, f"the {what} {_shown(v)} {why}")
+    return why is not None
+
+
+def _shown(v: str, limit: int = 60) -> str:
+    return repr(v) if len(v) <= limit else repr(v[:limit]) + f"... ({len(v)} characters)"
+
+
 def compile_json_path(v: Any, where: str, ctx: _Ctx) -> JsonPath | None:
     if not isinstance(v, str):
         ctx.add(where, f"must be a JSONPath string, not {_describe(v)}")
+        return None
+    if _too_deep(v, "JSONPath", where, ctx):
         return None
     try:
         return compile_path(v)
@@ -444,10 +495,12 @@ def compile_json_path(v: Any, where: str, ctx: _Ctx) -> JsonPath | None:
 
 
 def jsonata_node(expr: str, field: str, where: str, ctx: _Ctx) -> m.Node | None:
+    if _too_deep(expr, "JSONata expression", where, ctx):
+        return None
     try:
         check(expr)
     except JsonataSyntaxError as exc:
-        ctx.add(where, f"invalid JSONata expression {expr!r}: {exc}")
+        ctx.add(where, f"invalid JSONata expression {_shown(expr)}: {exc}")
         return None
     return m.TJsonata(expr, field)
 
@@ -455,6 +508,8 @@ def jsonata_node(expr: str, field: str, where: str, ctx: _Ctx) -> m.Node | None:
 def dynamic_value(v: str, field: str, where: str, ctx: _Ctx) -> m.Node | None:
     """The value of a ``.$`` key: a path, a context path, a variable or an intrinsic call."""
     if looks_like_call(v):
+        if _too_deep(v, "intrinsic function", where, ctx):
+            return None
         try:
             return m.TIntrinsic(compile_call(v), field)
         except IntrinsicSyntaxError as exc:
