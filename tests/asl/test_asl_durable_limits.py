@@ -142,3 +142,23 @@ def test_a_run_recorded_without_checkpoints_replays(
     for handle in (old, new):
         replayed = replay(engine.registry.get(name).fn, handle.history())
         assert replayed.complete and replayed.result == {"i": rounds}
+
+
+def test_large_payloads_take_checkpoints_sooner(make_engine: Callable[..., legato.Engine],
+                                                unique_name: Callable[[str], str]) -> None:
+    """Encoding payloads is the work of a Pass state: a run checkpoints after CHECKPOINT_CHARS
+    characters of them too, so 200 events of 256 KiB do not hold the worker for seconds."""
+    name = unique_name("asl_heavy")
+    chain = {f"S{i}": {"Type": "Pass", "Next": f"S{i + 1}"} for i in range(19)}
+    asl.register(name, {"StartAt": "S0", "States": {**chain, "S19": {"Type": "Pass",
+                                                                     "End": True}}})
+    engine = make_engine().launch()
+    payload = {"text": "x" * 200_000}
+    handle = engine.start(name, payload)
+    assert handle.result(timeout=60) == payload
+    history = handle.history()
+    assert len(_markers(history)) == 42  # far fewer than CHECKPOINT_EVERY events ...
+    # ... of ~200,000 characters each: over CHECKPOINT_CHARS (1 MiB) every sixth event, so
+    # after events 6, 12 ... 36 (the 42nd ends the run)
+    assert durable.CHECKPOINT_CHARS == 1 << 20
+    assert _checkpoints(history) == 6

@@ -5,6 +5,7 @@ In memory (``asl.execute``); the durable side is in ``test_asl_durable_limits.py
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from legato import asl
@@ -135,3 +136,46 @@ def test_timeout_seconds_ends_a_loop_of_slow_tasks() -> None:
     result = asl.execute(machine, {}, handlers={"slow": slow}, start_time=0)
     assert result.status == "TIMED_OUT" and result.error == "States.Timeout"
     assert len(calls) == 9  # started at 0, 7, ... 56 s; none after the 60 s
+
+
+def test_a_loop_that_nests_its_data_deeper_each_time_fails_at_the_depth_limit() -> None:
+    """Each state's output may nest 1,000 levels (as Jackson reads JSON on AWS): a loop that
+    wraps its data once more each time fails there, instead of each state costing more."""
+    machine = {"StartAt": "Wrap", "States": {
+        "Wrap": {"Type": "Pass", "Parameters": {"x.$": "$"}, "Next": "Wrap"}}}
+    result = asl.execute(machine, {}, start_time=0)
+    assert result.status == "FAILED" and result.error == "States.Runtime"
+    assert result.cause is not None and result.cause.endswith(
+        "The state/task 'Wrap' returned a result nested more than 1000 levels deep.")
+    # started, 999 wraps entered and exited ({} is 1 level deep), the 1000th entered, failed
+    assert len(result.history) == 1 + 2 * 999 + 1 + 1
+
+
+def test_data_too_deep_for_python_fails_the_state() -> None:
+    """Text that decodes to data thousands of levels deep: States.Runtime, no RecursionError."""
+    deep = "[" * 50_000 + "]" * 50_000  # 100 KB: within the payload limit
+    machine = {"StartAt": "Parse", "States": {
+        "Parse": {"Type": "Pass", "Parameters": {"v.$": "States.StringToJson($.text)"},
+                  "End": True}}}
+    result = asl.execute(machine, {"text": deep}, start_time=0)
+    assert result.status == "FAILED", result.output
+    assert result.error == "States.Runtime"
+    assert result.cause is not None
+    assert result.cause.endswith("made data nested too deeply to process.")
+
+
+def test_a_kept_history_holds_a_bounded_amount_of_payload(monkeypatch: Any) -> None:
+    from legato.asl import history
+
+    monkeypatch.setattr(history, "KEPT_CHARS", 50_000)
+    payload = {"text": "x" * 10_000}
+    chain = {f"S{i}": {"Type": "Pass", "Next": f"S{i + 1}"} for i in range(9)}
+    machine = {"StartAt": "S0", "States": {**chain, "S9": {"Type": "Pass", "End": True}}}
+    result = asl.execute(machine, payload, start_time=0)
+    assert result.status == "SUCCEEDED" and result.output == payload  # the run is whole
+    kept = [e["stateExitedEventDetails"] for e in result.history
+            if e["type"] == "PassStateExited"]
+    assert kept[0]["outputDetails"] == {"truncated": False}
+    assert json.loads(kept[0]["output"]) == payload
+    assert kept[-1]["outputDetails"] == {"truncated": True}
+    assert len(kept[-1]["output"]) == history.CUT_TO

@@ -125,6 +125,9 @@ def _task_step(machine: str, key: str) -> Callable[..., Any]:
 
 #: history events one branch of a durable execution records between two checkpoints
 CHECKPOINT_EVERY = 200
+#: ... or characters of state input/output in those events (their JSON encoding is most of
+#: the work: 200 events of 256 KiB payloads would take the worker's thread for seconds)
+CHECKPOINT_CHARS = 1 << 20
 #: the ``ctx.patched`` id that marks runs which take checkpoints (runs started before legato
 #: took them replay without)
 CHECKPOINTS = "asl:checkpoints"
@@ -136,7 +139,8 @@ def _checkpoint() -> None:
 
     States that do no I/O (Pass, Choice, a Wait of 0 seconds) never park, so a run looping
     through them would keep the worker's thread until its history is full. Every
-    :data:`CHECKPOINT_EVERY` events the run calls this step: what it recorded is committed,
+    :data:`CHECKPOINT_EVERY` events (or :data:`CHECKPOINT_CHARS` characters of payload) the
+    run calls this step: what it recorded is committed,
     the worker serves its other runs while the step goes to the pool and back, and a
     cancellation or the machine's ``TimeoutSeconds`` (the workflow deadline) stops it there.
     """
@@ -159,10 +163,11 @@ class DurableExecutor:
         self.ctx = ctx
         self.binding = binding
         self.rng = rng
-        self.history = history if history is not None else History()
+        self.history = history if history is not None else History(keep=False)
         self.prefix = prefix
         self._stopped = False
         self._unchecked = 0  # events recorded since the last checkpoint
+        self._unchecked_chars = 0  # ... and the characters of their details
 
     def now(self) -> float:
         return self.ctx.now().timestamp()
@@ -173,9 +178,13 @@ class DurableExecutor:
         marker = f"asl:{self.prefix}{event_id}:{event_type}" + (f":{name}" if name else "")
         self.ctx.patched(marker[:250])
         self._unchecked += 1
-        if self._unchecked >= CHECKPOINT_EVERY and event_type not in TERMINAL_EVENTS:
-            # at the same event of this branch on every replay: the journal matches
-            self._unchecked = 0
+        if details:
+            self._unchecked_chars += sum(len(v) for v in details.values() if isinstance(v, str))
+        if (self._unchecked >= CHECKPOINT_EVERY or self._unchecked_chars >= CHECKPOINT_CHARS) \
+                and event_type not in TERMINAL_EVENTS:
+            # at the same event of this branch on every replay (the same events with the same
+            # payloads): the journal matches
+            self._unchecked = self._unchecked_chars = 0
             if self.ctx.patched(CHECKPOINTS):
                 _checkpoint()
         return event_id
@@ -301,7 +310,7 @@ class DurableExecutor:
                 prefix = f"{self.prefix}{base}.{i}/"
                 # numbered on its own; counted against the execution's quota unless it is a
                 # distributed Map's iteration (a child execution on AWS, with a quota of its own)
-                history = History(None if isolated else self.history.budget)
+                history = History(None if isolated else self.history.budget, keep=False)
                 child = DurableExecutor(self.ctx, self.binding,
                                         random.Random(f"{wid}/{prefix}"), history, prefix)
                 try:

@@ -7,6 +7,7 @@ context object (``$$`` / ``$states.context``) and the executor's clock and rando
 from __future__ import annotations
 
 import json
+import re
 from collections import ChainMap
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,10 @@ from legato.asl.jsonpath import JsonPath, PathNotFound
 from legato.asl.timeutil import iso
 
 MAX_PAYLOAD = 256 * 1024
+#: levels of objects and arrays a state's output may nest (Jackson's default, which AWS's
+#: Java runtime reads JSON with): deeper data fails the execution with States.Runtime, so a
+#: loop that wraps its data once more each time ends before each state costs seconds
+MAX_DATA_DEPTH = 1000
 MAX_WAIT = 2147483647  # seconds; AWS keeps a wait's delay in a 32-bit int
 
 
@@ -31,6 +36,28 @@ def compact(value: Any) -> str:
 
 def size(value: Any) -> int:
     return len(compact(value).encode("utf-8"))
+
+
+_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
+
+
+def nested_deeper_than(text: str, limit: int) -> bool:
+    """Whether JSON ``text`` nests objects and arrays more than ``limit`` levels deep.
+
+    Text with at most ``limit`` brackets cannot (counted in C: the usual case costs next to
+    nothing); otherwise a scan of its brackets outside strings tells."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        c = match.group()
+        if c in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif c in "]}":
+            depth -= 1
+    return False
 
 
 def runtime(message: str) -> errors.StatesFailure:

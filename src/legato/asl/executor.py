@@ -257,7 +257,7 @@ class MemoryExecutor:
                 heapq.heappush(slots, (begin, slot))
                 continue
             child = MemoryExecutor(self.handlers, start=begin,
-                                   history=History() if isolated else self.history,
+                                   history=History(keep=False) if isolated else self.history,
                                    rng=self.rng,
                                    stop_at=None if limit == math.inf else limit,
                                    world=self.world)

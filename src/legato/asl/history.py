@@ -78,33 +78,62 @@ class EventBudget:
         self.used += 1
 
 
+#: characters of payloads (inputs, outputs, parameters) a kept history holds in all; past this,
+#: each event keeps the first :data:`CUT_TO` characters of each, marked ``truncated``
+KEPT_CHARS = 64 * 1024 * 1024
+CUT_TO = 1024
+
+
 class History:
     """An append-only event list shared by a run and its inline branches.
 
     ``budget``: the execution's :class:`EventBudget`, when this list is a part of it (a durable
     branch numbers its events on its own but counts them against its execution's quota).
+    ``keep=False`` numbers and counts events without keeping them: a durable run journals its
+    events as markers and needs only their ids, so its memory does not grow with its history
+    (25,000 events of 256 KiB payloads would be gigabytes). A kept history holds at most
+    :data:`KEPT_CHARS` characters of payloads; later events keep their beginnings only, with
+    ``inputDetails``/``outputDetails`` saying ``truncated``, as AWS's events can.
     """
 
-    def __init__(self, budget: EventBudget | None = None) -> None:
+    def __init__(self, budget: EventBudget | None = None, *, keep: bool = True) -> None:
         self.events: list[dict[str, Any]] = []
         self.budget = budget if budget is not None else EventBudget()
+        self.keep = keep
+        self._count = 0
+        self._chars = 0  # payload characters kept
         self._lock = threading.Lock()
 
     def add(self, event_type: str, at: float, details: dict[str, Any] | None = None) -> int:
         with self._lock:
             self.budget.spend(event_type)
-            event_id = len(self.events) + 1
-            event: dict[str, Any] = {"id": event_id, "previousEventId": event_id - 1,
-                                     "timestamp": iso(at), "type": event_type}
-            key = details_key(event_type)
-            if key is not None:
-                event[key] = dict(details or {})
-            self.events.append(event)
+            self._count += 1
+            event_id = self._count
+            if self.keep:
+                event: dict[str, Any] = {"id": event_id, "previousEventId": event_id - 1,
+                                         "timestamp": iso(at), "type": event_type}
+                key = details_key(event_type)
+                if key is not None:
+                    event[key] = self._kept(details or {})
+                self.events.append(event)
             return event_id
 
     @property
     def next_id(self) -> int:
-        return len(self.events) + 1
+        return self._count + 1
+
+    def _kept(self, details: dict[str, Any]) -> dict[str, Any]:
+        out = dict(details)
+        for name, value in details.items():
+            if not isinstance(value, str) or len(value) <= CUT_TO:
+                continue
+            if self._chars + len(value) <= KEPT_CHARS:
+                self._chars += len(value)
+                continue
+            out[name] = value[:CUT_TO]
+            if f"{name}Details" in out:
+                out[f"{name}Details"] = {"truncated": True}
+        return out
 
 
 def state_name(event: dict[str, Any]) -> str | None:

@@ -16,7 +16,17 @@ from typing import Any
 from legato.asl import errors
 from legato.asl import model as m
 from legato.asl.errors import StatesFailure
-from legato.asl.evaluate import MAX_PAYLOAD, MAX_WAIT, Frame, RunInfo, compact, runtime, size
+from legato.asl.evaluate import (
+    MAX_DATA_DEPTH,
+    MAX_PAYLOAD,
+    MAX_WAIT,
+    Frame,
+    RunInfo,
+    compact,
+    nested_deeper_than,
+    runtime,
+    size,
+)
 from legato.asl.executor import BranchAborted, Executor
 from legato.asl.jsonpath import set_path
 from legato.asl.retry import delay, find_catcher, find_retrier
@@ -43,6 +53,8 @@ class Step:
     next: str | None
     output: Any
     assign: dict[str, Any] = field(default_factory=dict)
+    #: ``output`` as compact JSON (the next state's input, recorded without encoding it again)
+    text: str | None = None
 
 
 def _details(**kw: Any) -> dict[str, Any]:
@@ -64,7 +76,11 @@ class Interpreter:
             "input": compact(value), "inputDetails": {"truncated": False},
             "roleArn": self.run.role_arn})
         try:
-            output = self.run_machine(self.machine, value, ChainMap({}), executor)
+            try:
+                output = self.run_machine(self.machine, value, ChainMap({}), executor)
+            except RecursionError:  # e.g. an input thousands of levels deep
+                raise StatesFailure(errors.RUNTIME, "The execution's data is nested too deeply "
+                                                    "to process.") from None
         except StatesFailure as f:
             executor.record("ExecutionFailed", _details(error=f.error, cause=f.cause))
             return Result("FAILED", error=f.error, cause=f.cause)
@@ -79,13 +95,14 @@ class Interpreter:
     def run_machine(self, machine: m.Machine, value: Any, scope: ChainMap[str, Any],
                     executor: Executor) -> Any:
         name: str | None = machine.start_at
+        text: str | None = None
         while name is not None:
             if executor.stopped():
                 raise BranchAborted()
             self.check_deadline(executor)
             state = machine.states[name]
-            step = self.state(state, value, scope, executor)
-            name, value = step.next, step.output
+            step = self.state(state, value, scope, executor, text)
+            name, value, text = step.next, step.output, step.text
         return value
 
     def check_deadline(self, executor: Executor) -> None:
@@ -101,26 +118,37 @@ class Interpreter:
     # --- one state -------------------------------------------------------------------------
 
     def state(self, state: m.State, value: Any, scope: ChainMap[str, Any],
-              executor: Executor) -> Step:
+              executor: Executor, text: str | None = None) -> Step:
+        """Run one state on ``value`` (``text``: its compact JSON, if known)."""
         entered = executor.record(f"{state.type}StateEntered", {
-            "name": state.name, "input": compact(value), "inputDetails": {"truncated": False}})
+            "name": state.name, "input": compact(value) if text is None else text,
+            "inputDetails": {"truncated": False}})
         frame = Frame(self.run, state.name, executor.now(), entered, scope, executor,
                       state.jsonata, extra={"input": value})
         try:
-            step = self._dispatch(state, value, frame)
-            if size(step.output) > MAX_PAYLOAD:
+            try:
+                step = self._dispatch(state, value, frame)
+                output = compact(step.output)
+            except RecursionError:  # data thousands of levels deep (States.StringToJson ...)
+                raise StatesFailure(errors.RUNTIME, f"The state/task '{state.name}' made data "
+                                    "nested too deeply to process.", locate=True) from None
+            if (len(output) if output.isascii() else size(step.output)) > MAX_PAYLOAD:
                 raise StatesFailure(
                     errors.DATA_LIMIT_EXCEEDED,
                     f"The state/task '{state.name}' returned a result with a size exceeding "
                     "the maximum number of bytes service limit.")
+            if nested_deeper_than(output, MAX_DATA_DEPTH):
+                raise StatesFailure(
+                    errors.RUNTIME, f"The state/task '{state.name}' returned a result nested "
+                    f"more than {MAX_DATA_DEPTH} levels deep.", locate=True)
         except StatesFailure as f:
             self.located(f, frame)
             raise
         scope.update(step.assign)
         if not isinstance(state, m.FailState):
             executor.record(f"{state.type}StateExited", {
-                "name": state.name, "output": compact(step.output),
-                "outputDetails": {"truncated": False}})
+                "name": state.name, "output": output, "outputDetails": {"truncated": False}})
+        step.text = output
         return step
 
     def located(self, f: StatesFailure, frame: Frame) -> None:
