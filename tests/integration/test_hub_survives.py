@@ -189,3 +189,26 @@ def test_a_hub_that_dies_releases_its_runs_and_waiting_results_raise(
     assert second.handle("w-1").result(timeout=30) == "7"
     assert second.handle("w-2").result(timeout=30) == "8"
     first.shutdown(grace=1.0)  # and a dead engine still shuts down cleanly
+
+
+def test_a_worker_that_fails_to_start_leaves_no_row_and_no_thread(make_engine: Make) -> None:
+    import threading
+
+    from legato.runtime import faults
+
+    before = {t.ident for t in threading.enumerate()}
+    engine = make_engine()
+    faults.arm("worker_start", 1, faults.raise_fault("worker_start"))
+    try:
+        with pytest.raises(faults.InjectedFault):
+            engine.launch()
+    finally:
+        faults.disarm("worker_start")
+    assert engine.store.workers() == []
+    mine = ("legato-hub", "legato-heartbeat", "legato-scheduler", "legato-step",
+            "legato-async")
+    left = [t.name for t in threading.enumerate()
+            if t.ident not in before and t.name in mine and t.is_alive()]
+    assert left == []
+    engine.launch()  # and it starts once the cause is gone
+    assert len(engine.store.workers()) == 1

@@ -9,7 +9,8 @@ Points: ``before_step`` (a step is about to run), ``in_step`` (inside the step's
 before user code), ``after_step`` (the step returned, its result not yet committed),
 ``before_commit`` / ``after_commit`` (around a group commit), ``suspend`` (a workflow
 is about to suspend for a timer), ``after_take`` (an event or signal was taken for a wait
-but the workflow has not journaled it yet), ``hub_turn`` (each turn of a worker's hub loop).
+but the workflow has not journaled it yet), ``hub_turn`` (each turn of a worker's hub loop),
+``worker_start`` (a worker registered, before its threads start).
 """
 
 from __future__ import annotations

@@ -71,11 +71,19 @@ class StepPool:
         run.abandoned = True
         self._spawn()
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait: float = 0.0) -> None:
+        """Let every thread end once the queue before it is done; with ``wait``, wait up to
+        that many seconds for idle ones to have ended."""
         with self._lock:
-            n = len(self._threads)
-        for _ in range(n):
+            threads = list(self._threads)
+        for _ in threads:
             self._q.put(None)
+        end = time.monotonic() + wait
+        for t in threads:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            t.join(left)
 
 
 class AsyncRunner:

@@ -15,6 +15,7 @@ from legato.clock import Clock
 from legato.domain import status as st
 from legato.domain.queue import QUEUES
 from legato.domain.schedule import next_tick
+from legato.runtime import faults
 from legato.runtime.registry import Registry
 from legato.runtime.task import Task
 from legato.store.base import HOST, Claimed, ScheduleRow, Store, WorkerInfo
@@ -150,6 +151,8 @@ class Worker:
             self.store.reap(self.id, time.time(), self.clock.now())
             self._declare_schedules()
             self._declare_queues()
+            if faults.ARMED:
+                faults.hit("worker_start")
             self.clock.add_listener(self.hub.poke)
             self._unsubscribe = self.store.subscribe(self.hub.poke)
             self._hub_thread.start()
@@ -175,7 +178,7 @@ class Worker:
             self.store.remove_worker(self.id, self.clock.now())
         except Exception as exc:
             log.warning("legato: deregistering worker %s failed: %s", self.id, exc)
-        self.pool.shutdown()
+        self.pool.shutdown(wait=5.0)  # nothing ran on them: they end at once
         self.async_runner.shutdown()
 
     def _declare_queues(self) -> None:
