@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +18,7 @@ import typer
 
 # legato.asl is imported by the commands that use it: every other command starts faster
 from legato.cli.common import FAILED, USAGE, App, CliError
-from legato.cli.output import print_json
+from legato.cli.output import echo, print_json
 
 asl_app = App(
     help="Amazon States Language: validate, run and draw state machines (JSON or YAML).",
@@ -55,13 +54,13 @@ def validate(
                 {"path": p.path, "message": p.message} for p in exc.problems]})
             if not as_json:
                 count = len(exc.problems)
-                print(f"{file}: {count} problem{'s' * (count != 1)}")
+                echo(f"{file}: {count} problem{'s' * (count != 1)}")
                 for problem in exc.problems:
-                    print(f"  {problem}")
+                    echo(f"  {problem}")
             continue
         results.append({"file": str(file), "ok": True, "problems": []})
         if not as_json:
-            print(f"{file}: ok")
+            echo(f"{file}: ok")
     if as_json:
         print_json(results)
     if not all(r["ok"] for r in results):
@@ -168,14 +167,14 @@ def run(
         raise CliError(str(exc), USAGE) from None
     if history:
         for line in result.trace():
-            print(line, file=sys.stderr)
+            echo(line, err=True)
     if as_json:
         print_json({"status": result.status, "output": result.output, "error": result.error,
                     "cause": result.cause})
     if result.status != "SUCCEEDED":
         raise CliError(f"execution {result.status}: {result.error}: {result.cause}", FAILED)
     if not as_json:
-        print(json.dumps(result.output, indent=2, ensure_ascii=False))
+        print_json(result.output)
 
 
 @asl_app.command("graph")
@@ -188,4 +187,5 @@ def graph(file: FileArg) -> None:
     """
     from legato.asl.graph import mermaid
 
-    print(mermaid(_machine(file)))
+    for line in mermaid(_machine(file)).split("\n"):  # labels hold no newline: one per line
+        echo(line)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -51,10 +50,10 @@ def migrate(
         if as_json:
             output.print_json(info.as_dict())
         elif not info.pending:
-            print(f"no pending migrations (schema version {info.version})", file=sys.stderr)
+            output.echo(f"no pending migrations (schema version {info.version})", err=True)
         else:
             for name in info.pending:
-                print(name)
+                output.echo(name)
         return
     with engine_for(ctx, db) as engine:
         version = engine.store.migrate()
@@ -62,4 +61,4 @@ def migrate(
     if as_json:
         output.print_json({"url": url, "version": version})
     else:
-        print(f"{url}: schema version {version}")
+        output.echo(f"{url}: schema version {version}")

@@ -48,12 +48,12 @@ def publish(
         output.print_json({"event_id": r.event_id, "delivered_to": list(r.delivered_to),
                            "buffered": r.buffered, "duplicate": r.duplicate})
     elif r.duplicate:
-        print(f"event {r.event_id} was published before; nothing done")
+        output.echo(f"event {r.event_id} was published before; nothing done")
     elif r.delivered_to:
-        print(f"event {r.event_id} delivered to {len(r.delivered_to)} workflow(s): "
-              + ", ".join(r.delivered_to))
+        output.echo(f"event {r.event_id} delivered to {len(r.delivered_to)} workflow(s): "
+                    + ", ".join(r.delivered_to))
     else:
-        print(f"event {r.event_id} buffered for the first matching wait")
+        output.echo(f"event {r.event_id} buffered for the first matching wait")
 
 
 def signal(
@@ -79,7 +79,7 @@ def signal(
     if as_json:
         output.print_json({"workflow_id": workflow_id, "name": name, "data": value})
     else:
-        print(f"signal {name!r} sent to {workflow_id}")
+        output.echo(f"signal {name!r} sent to {workflow_id}")
 
 
 def query(
@@ -103,7 +103,7 @@ def query(
     if as_json:
         output.print_json({"workflow_id": workflow_id, "key": key, "value": value})
     else:
-        print(output.to_json(value))
+        output.echo(output.to_json(value))
 
 
 def circuits(
@@ -134,5 +134,5 @@ def circuits(
         return
     output.console().print(output.circuits_table(rows))
     for t in changes:
-        print(f"{output.fmt_ts(t['at'])}  {t['name']}: {t['source']} -> {t['target']} "
-              f"({t['reason']})")
+        output.echo(f"{output.fmt_ts(t['at'])}  {t['name']}: {t['source']} -> {t['target']} "
+                    f"({t['reason']})")

@@ -125,9 +125,10 @@ app.add_typer(asl_app, name="asl")
 
 
 def _die(message: str, code: int) -> None:
+    """``error: MESSAGE`` on stderr (one line: whitespace runs made one space, any other
+    control character escaped, never read as markup; passwords hidden), then exit."""
     sys.stdout.flush()
-    sys.stderr.write(f"error: {output.redact_passwords(output.one_line(message))}\n")
-    sys.stderr.flush()
+    output.echo(f"error: {output.redact_passwords(output.one_line(message))}", err=True)
     sys.exit(code)
 
 

@@ -1,12 +1,25 @@
-"""Rendering for the CLI: workflow tables, the description block and the history timeline."""
+"""Rendering for the CLI: workflow tables, the description block and the history timeline.
+
+Every human-readable line goes through this module, so that no stored value (an id, a name,
+a key, an error message...) can control the terminal or be read as rich markup:
+
+- a line of text: :func:`echo` (the whole line escaped with :func:`safe`, written as is);
+- a table: :func:`table` and :func:`add_row` (every cell a rich ``Text`` of escaped text;
+  ``Text`` is never parsed as markup), printed with :func:`console` (which has markup,
+  emoji codes and highlighting off, in case a plain ``str`` reaches it anyway);
+- JSON: :func:`print_json` and :func:`to_json` (JSON, with the characters :func:`safe`
+  escapes written as ``\\uXXXX``, which JSON reads back as the same characters).
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+import traceback
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -47,7 +60,8 @@ def console(file: TextIO | None = None) -> Console:
             width = max(int(os.environ.get("COLUMNS", "0")), 200)
         except ValueError:
             width = 200
-    return Console(file=out, width=width, highlight=False, soft_wrap=False)
+    return Console(file=out, width=width, markup=False, emoji=False, highlight=False,
+                   soft_wrap=False)
 
 
 # C0 controls (ESC, newline, NUL...), DEL, C1 controls (CSI...), lone surrogates, and the
@@ -73,6 +87,74 @@ def safe(text: object) -> str:
     return _UNSAFE.sub(_escape, s)
 
 
+def echo(line: object = "", *, err: bool = False) -> None:
+    """Print one line of text output on stdout (stderr with ``err``): escaped as a whole with
+    :func:`safe` (a user string in it cannot add a line or reach the terminal as a control
+    sequence) and written as is (never read as rich markup). The way every command prints
+    its text lines."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(safe(line) + "\n")
+    stream.flush()
+
+
+class LogFormatter(logging.Formatter):
+    """The worker's log lines: each message escaped with :func:`safe` (a workflow id or an
+    error message in it cannot add a line or control the terminal); a traceback keeps its
+    lines, each escaped."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return safe(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return "\n".join(_traceback_lines(traceback.format_exception(*ei)))
+
+    def formatStack(self, stack_info: str) -> str:
+        return "\n".join(safe(line) for line in stack_info.split("\n"))
+
+
+def _traceback_lines(chunks: list[str]) -> Iterator[str]:
+    """The lines of a formatted traceback, escaped: a frame (``File "...", line N``, its
+    source line) and the headers keep their lines; anything else (an exception's message,
+    a note) is one line, its newlines shown as ``\\n``."""
+    for chunk in chunks:
+        text = chunk.strip("\n")
+        first = text.split("\n", 1)[0].lstrip(" |")
+        if first.startswith('File "') or not text.strip(" |") \
+                or text.lstrip(" |").startswith(_TRACEBACK_HEADERS):
+            lead = len(chunk) - len(chunk.lstrip("\n"))  # a chain message's blank lines
+            trail = len(chunk) - len(chunk.rstrip("\n"))
+            yield from [""] * lead
+            yield from (safe(line) for line in text.split("\n"))
+            yield from [""] * max(trail - 1, 0)
+        else:
+            yield safe(chunk.removesuffix("\n"))
+
+
+_TRACEBACK_HEADERS = ("Traceback (most recent call last):",
+                      "The above exception was the direct cause of the following exception:",
+                      "During handling of the above exception, another exception occurred:",
+                      "Exception Group Traceback (most recent call last):")
+
+
+def cell(value: object, style: str = "") -> Text:
+    """``value`` for a rich table or block: its text escaped (:func:`safe`), as a ``Text``
+    (never parsed as markup: ``[red]x[/red]`` is shown as it is)."""
+    return Text(safe(value), style=style)
+
+
+def table(*columns: str, title: str | None = None) -> Table:
+    """A table with these column headers; fill it with :func:`add_row`."""
+    found = Table(title=title)
+    for name in columns:
+        found.add_column(name)
+    return found
+
+
+def add_row(to: Table, *cells: object) -> None:
+    """Add a row to ``to``: each cell that is not a ``Text`` already becomes :func:`cell`."""
+    to.add_row(*(c if isinstance(c, Text) else cell(c) for c in cells))
+
+
 def one_line(text: str) -> str:
     """``text`` with every run of whitespace (newlines included) turned into one space, and
     any other control character escaped (:func:`safe`)."""
@@ -83,14 +165,32 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
 
 
+# What json.dumps(ensure_ascii=False) leaves as is but safe() escapes (it escapes C0 controls
+# itself): DEL, C1 controls, lone surrogates, bidi controls and line separators. They can only
+# be inside JSON strings, where \uXXXX means the same character.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\ud800-\udfff\u200e\u200f\u2028\u2029"
+                          "\u202a-\u202e\u2066-\u2069]")
+
+
+def _json_escape(found: re.Match[str]) -> str:
+    return f"\\u{ord(found.group()):04x}"
+
+
+def _terminal_json(text: str) -> str:
+    return _JSON_UNSAFE.sub(_json_escape, text)
+
+
 def to_json(value: Any) -> str:
-    """Compact, single-line JSON (non-ASCII kept) for printing a value."""
-    return json.dumps(value, ensure_ascii=False, default=str)
+    """Compact, single-line JSON (non-ASCII kept, but no character :func:`safe` would
+    escape: those are written ``\\uXXXX``) for printing a value."""
+    return _terminal_json(json.dumps(value, ensure_ascii=False, default=str))
 
 
 def print_json(value: Any) -> None:
-    """Print ``value`` as the command's one JSON document on stdout (``--json``)."""
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
+    """Print ``value`` as the command's one JSON document on stdout (``--json``): indented,
+    non-ASCII kept, control and bidi characters escaped (JSON reads them back the same)."""
+    text = json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write(_terminal_json(text) + "\n")
     sys.stdout.flush()
 
 
@@ -154,22 +254,18 @@ def error_text(err: Any) -> str:
 
 
 def styled_status(status: str) -> Text:
-    return Text(status, style=STATUS_STYLES.get(status, ""))
+    return Text(safe(status), style=STATUS_STYLES.get(status, ""))
 
 
 def workflows_table(rows: Iterable[Mapping[str, Any]]) -> Table:
     """One row per workflow: id, name, status, created, updated (UTC)."""
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("ID", no_wrap=True)
-    table.add_column("NAME", no_wrap=True)
-    table.add_column("STATUS", no_wrap=True)
-    table.add_column("CREATED (UTC)", no_wrap=True)
-    table.add_column("UPDATED (UTC)", no_wrap=True)
+    found = Table(box=None, header_style="bold", pad_edge=False)
+    for name in ("ID", "NAME", "STATUS", "CREATED (UTC)", "UPDATED (UTC)"):
+        found.add_column(name, no_wrap=True)
     for d in rows:
-        table.add_row(Text(safe(d["workflow_id"])), Text(safe(d["name"])),
-                      styled_status(str(d["status"])), Text(fmt_ts(d.get("created_at"))),
-                      Text(fmt_ts(d.get("updated_at"))))
-    return table
+        add_row(found, d["workflow_id"], d["name"], styled_status(str(d["status"])),
+                fmt_ts(d.get("created_at")), fmt_ts(d.get("updated_at")))
+    return found
 
 
 def description(d: Mapping[str, Any]) -> Table:
@@ -178,11 +274,11 @@ def description(d: Mapping[str, Any]) -> Table:
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
 
-    def add(key: str, value: str | Text) -> None:
-        grid.add_row(key, value if isinstance(value, Text) else Text(value))
+    def add(key: str, value: object) -> None:
+        add_row(grid, key, value)
 
-    add("workflow", safe(d["workflow_id"]))
-    add("name", safe(d["name"]))
+    add("workflow", d["workflow_id"])
+    add("name", d["name"])
     add("status", styled_status(str(d["status"])))
     if d.get("detail"):
         add("detail", one_line(str(d["detail"])))
@@ -200,7 +296,7 @@ def description(d: Mapping[str, Any]) -> Table:
     if d.get("deadline"):
         add("deadline", fmt_ts(d.get("deadline"), millis=True) + " UTC")
     if d.get("queue"):
-        add("queue", safe(d["queue"]))
+        add("queue", d["queue"])
     if d.get("priority"):
         add("priority", str(d["priority"]))
     if d.get("cancel_requested") and d.get("status") in ("PENDING", "RUNNING", "WAITING"):
@@ -251,34 +347,33 @@ def _secs(s: float) -> str:
 def timeline(history: list[dict[str, Any]]) -> Table:
     """The journal as a table: seq, time (UTC), elapsed, event type, name, the ctx.branches
     branch (lane) it was recorded in if any, attempt, detail."""
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("SEQ", justify="right", no_wrap=True)
-    table.add_column("TIME (UTC)", no_wrap=True)
-    table.add_column("+ELAPSED", justify="right", no_wrap=True)
-    table.add_column("EVENT", no_wrap=True)
-    table.add_column("NAME", no_wrap=True)
+    found = Table(box=None, header_style="bold", pad_edge=False)
+    found.add_column("SEQ", justify="right", no_wrap=True)
+    found.add_column("TIME (UTC)", no_wrap=True)
+    found.add_column("+ELAPSED", justify="right", no_wrap=True)
+    found.add_column("EVENT", no_wrap=True)
+    found.add_column("NAME", no_wrap=True)
     lanes = any(e.get("lane") for e in history)
     if lanes:
-        table.add_column("LANE", no_wrap=True)
-    table.add_column("ATTEMPT", justify="right", no_wrap=True)
-    table.add_column("DETAIL")
+        found.add_column("LANE", no_wrap=True)
+    found.add_column("ATTEMPT", justify="right", no_wrap=True)
+    found.add_column("DETAIL")
     start = float(history[0]["at"]) if history else 0.0
     for e in history:
         at = float(e["at"])
         dt = datetime.fromtimestamp(at, UTC)
-        cells: list[str | Text] = [
-            str(e["seq"]),
+        cells: list[object] = [
+            e["seq"],
             dt.strftime("%H:%M:%S.") + f"{dt.microsecond // 1000:03d}",
             _secs(at - start),
-            Text(str(e["type"]), style=_EVENT_STYLES.get(str(e["type"]), "")),
-            Text(safe(e.get("name") or "")),
+            cell(e["type"], style=_EVENT_STYLES.get(str(e["type"]), "")),
+            e.get("name") or "",
         ]
         if lanes:
-            cells.append(safe(e.get("lane") or ""))
-        cells += [str(e["attempt"]) if e.get("attempt") is not None else "",
-                  Text(event_detail(e, start))]
-        table.add_row(*cells)
-    return table
+            cells.append(e.get("lane") or "")
+        cells += [e["attempt"] if e.get("attempt") is not None else "", event_detail(e, start)]
+        add_row(found, *cells)
+    return found
 
 
 def show(d: Mapping[str, Any], history: list[dict[str, Any]]) -> RenderableType:
@@ -311,10 +406,8 @@ def retry_all(engine: Engine, ids: list[str]) -> tuple[int, list[tuple[str, str]
 
 
 def circuits_table(rows: Iterable[Mapping[str, Any]]) -> Table:
-    table = Table(title="circuit breakers")
-    for col in ("name", "state", "failures", "next probe"):
-        table.add_column(col)
+    found = table("name", "state", "failures", "next probe", title="circuit breakers")
     for r in rows:
-        table.add_row(Text(safe(r["name"])), styled_status(str(r["state"])), str(r["failures"]),
-                      fmt_ts(r.get("next_probe_at")) if r.get("next_probe_at") else "-")
-    return table
+        add_row(found, r["name"], styled_status(str(r["state"])), r["failures"],
+                fmt_ts(r.get("next_probe_at")) if r.get("next_probe_at") else "-")
+    return found

@@ -20,13 +20,12 @@ TaskId = Annotated[str, typer.Argument(metavar="ID", help="The task's id.")]
 
 
 def _table(tasks: list[Task]) -> Table:
-    table = Table(title="human tasks")
-    for col in ("id", "name", "status", "assignee", "group", "due", "data"):
-        table.add_column(col)
+    table = output.table("id", "name", "status", "assignee", "group", "due", "data",
+                         title="human tasks")
     for t in tasks:
-        table.add_row(t.id, t.name, output.styled_status(t.status), t.assignee or "-",
-                      t.group or "-", output.fmt_ts(t.due) if t.due else "-",
-                      output.short_json(t.data, 40))
+        output.add_row(table, t.id, t.name, output.styled_status(t.status), t.assignee or "-",
+                       t.group or "-", output.fmt_ts(t.due) if t.due else "-",
+                       output.short_json(t.data, 40))
     return table
 
 
@@ -70,7 +69,7 @@ def claim(ctx: typer.Context, task_id: TaskId, user: User, as_json: JsonOption =
     if as_json:
         output.print_json(_as_dict(t))
     else:
-        print(f"task {t.id} {t.status} by {user}")
+        output.echo(f"task {t.id} {t.status} by {user}")
 
 
 @tasks_app.command()
@@ -91,7 +90,7 @@ def complete(
     else:
         note = " (first of two approvals: a second approver is needed)" \
             if t.status == "OPEN" else ""
-        print(f"task {t.id} {t.status}{note}")
+        output.echo(f"task {t.id} {t.status}{note}")
 
 
 @tasks_app.command()
@@ -107,7 +106,7 @@ def reject(
     if as_json:
         output.print_json(_as_dict(t))
     else:
-        print(f"task {t.id} {t.status}")
+        output.echo(f"task {t.id} {t.status}")
 
 
 @users_app.command("add")
@@ -127,7 +126,7 @@ def add_user(
     if as_json:
         output.print_json({"name": name, "groups": groups})
     else:
-        print(f"user {name}: groups {', '.join(groups) or '-'}")
+        output.echo(f"user {name}: groups {', '.join(groups) or '-'}")
 
 
 @users_app.command("list")
@@ -141,4 +140,4 @@ def list_users(ctx: typer.Context, as_json: JsonListOption = False, db: DbOption
         output.say_none("users")
     else:
         for u in users:
-            print(f"{u['name']}: {', '.join(u['groups']) or '-'}")
+            output.echo(f"{u['name']}: {', '.join(u['groups']) or '-'}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from legato.cli import output
 from legato.cli.common import (
@@ -52,12 +51,11 @@ def list_schedules(ctx: typer.Context, as_json: JsonListOption = False, db: DbOp
     if not rows:
         output.say_none("schedules")
         return
-    table = Table(title="schedules")
-    for col in ("name", "workflow", "cron", "timezone", "catch-up", "next tick", "state"):
-        table.add_column(col)
+    table = output.table("name", "workflow", "cron", "timezone", "catch-up", "next tick",
+                         "state", title="schedules")
     for r in rows:
-        table.add_row(r["name"], r["workflow"], r["cron"], r["timezone"], r["catch_up"],
-                      output.fmt_ts(r["next_tick"]), "paused" if r["paused"] else "active")
+        output.add_row(table, r["name"], r["workflow"], r["cron"], r["timezone"], r["catch_up"],
+                       output.fmt_ts(r["next_tick"]), "paused" if r["paused"] else "active")
     output.console().print(table)
 
 
@@ -76,7 +74,7 @@ def pause(ctx: typer.Context, name: NameArg, as_json: JsonOption = False,
     if as_json:
         output.print_json(row)
     else:
-        print(f"schedule {name} paused")
+        output.echo(f"schedule {name} paused")
 
 
 @schedules_app.command()
@@ -94,7 +92,7 @@ def resume(ctx: typer.Context, name: NameArg, as_json: JsonOption = False,
     if as_json:
         output.print_json(row)
     else:
-        print(f"schedule {name} resumed; next run {output.fmt_ts(row['next_tick'])}")
+        output.echo(f"schedule {name} resumed; next run {output.fmt_ts(row['next_tick'])}")
 
 
 def queues(ctx: typer.Context, as_json: JsonListOption = False, db: DbOption = None) -> None:
@@ -112,12 +110,11 @@ def queues(ctx: typer.Context, as_json: JsonListOption = False, db: DbOption = N
     if not rows:
         output.say_none("queues")
         return
-    table = Table(title="queues")
-    for col in ("name", "concurrency", "rate", "per key", "depth", "running", "done/min"):
-        table.add_column(col)
+    table = output.table("name", "concurrency", "rate", "per key", "depth", "running",
+                         "done/min", title="queues")
     for r in rows:
         rate = "-" if r["rate"] is None else f"{r['rate'][0]}/{r['rate'][1]:g}s"
-        table.add_row(r["name"], str(r["concurrency"] or "-"), rate,
-                      str(r["per_key_concurrency"] or "-"), str(r["depth"]),
-                      str(r["running"]), str(r["completed_last_minute"]))
+        output.add_row(table, r["name"], r["concurrency"] or "-", rate,
+                       r["per_key_concurrency"] or "-", r["depth"], r["running"],
+                       r["completed_last_minute"])
     output.console().print(table)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from legato.cli.common import FAILED, INTERRUPTED, USAGE, CliError, open_engine
-from legato.cli.output import one_line, redact_url
+from legato.cli.output import LogFormatter, echo, one_line, redact_url
 from legato.cli.signals import StopSignals, stacks_on_request
 
 
@@ -86,8 +86,9 @@ def run_worker(
     level = logging.getLevelName(log_level.upper())
     if not isinstance(level, int):
         raise CliError(f"unknown log level {log_level!r}; use DEBUG, INFO, WARNING or ERROR", USAGE)
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LogFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     with stacks_on_request(), StopSignals(
             second_exit=INTERRUPTED,
             second_message="legato worker: second signal, exiting now\n") as stop:
@@ -105,25 +106,23 @@ def run_worker(
                 f"(worker processes {', '.join(map(str, engine.worker_pids))})")
             names = sorted(engine.registry.names())
             listed = ", ".join(names) if names else "none"
-            print(f"legato worker {wid} ready: {len(names)} workflow"
-                  f"{'' if len(names) == 1 else 's'} registered ({listed}) on "
-                  f"{redact_url(engine.url)}", flush=True)
+            echo(f"legato worker {wid} ready: {len(names)} workflow"
+                 f"{'' if len(names) == 1 else 's'} registered ({listed}) on "
+                 f"{redact_url(engine.url)}")
             if not names:
-                sys.stderr.write("warning: the imported modules define no @legato.workflow; "
-                                 "this worker will run nothing\n")
+                echo("warning: the imported modules define no @legato.workflow; this worker "
+                     "will run nothing", err=True)
             while not stop.requested and engine.healthy:
                 time.sleep(0.1)
             if engine.failure is not None:  # its runs were released already: say so, exit 1
-                sys.stderr.write(f"legato worker {wid}: stopped after an internal error "
-                                 f"({type(engine.failure).__name__}: {engine.failure}); its"
-                                 " runs were released to other workers; exiting 1 so that a"
-                                 " supervisor restarts it\n")
-                sys.stderr.flush()
+                echo(f"legato worker {wid}: stopped after an internal error "
+                     f"({type(engine.failure).__name__}: {one_line(str(engine.failure))}); its"
+                     " runs were released to other workers; exiting 1 so that a supervisor"
+                     " restarts it", err=True)
                 return FAILED
-            sys.stderr.write(f"legato worker {wid}: {stop.name} received, stopping "
-                             f"(running steps get up to {grace:g}s)\n")
-            sys.stderr.flush()
+            echo(f"legato worker {wid}: {stop.name} received, stopping "
+                 f"(running steps get up to {grace:g}s)", err=True)
         finally:
             engine.shutdown(grace=grace)
-        print(f"legato worker {wid} stopped", flush=True)
+        echo(f"legato worker {wid} stopped")
     return 0

@@ -148,11 +148,11 @@ def start(
                 f"unknown workflow {name!r} in {output.redact_url(engine.url)} ({hint}); "
                 "start a worker that imports its module: legato worker MODULE", USAGE) from None
         if not as_json:
-            print(handle.workflow_id, flush=True)
+            output.echo(handle.workflow_id)
         if wait or timeout is not None:
             value = _wait_json(engine, handle.workflow_id, timeout, as_json)
             if not as_json:
-                print(output.to_json(value), flush=True)
+                output.echo(output.to_json(value))
         if as_json:
             output.print_json(handle.describe())
 
@@ -232,11 +232,12 @@ def cancel(
             if as_json:
                 output.print_json({**handle.describe(), "previous_status": before})
             else:
-                print(f"workflow {workflow_id!r} already ended {before}; nothing to cancel")
+                output.echo(f"workflow {workflow_id!r} already ended {before}; nothing to "
+                            "cancel")
             return
         handle.cancel()
         if not as_json:
-            print(f"cancel requested for {workflow_id} (was {before})", flush=True)
+            output.echo(f"cancel requested for {workflow_id} (was {before})")
         if wait or timeout is not None:
             try:
                 end = _end_status(engine, workflow_id, timeout)
@@ -245,7 +246,7 @@ def cancel(
                     output.print_json({**handle.describe(), "previous_status": before})
                 raise
             if not as_json:
-                print(f"{workflow_id} {end}")
+                output.echo(f"{workflow_id} {end}")
         if as_json:
             output.print_json({**handle.describe(), "previous_status": before})
 
@@ -272,9 +273,10 @@ def terminate(
         if as_json:
             output.print_json({**handle.describe(), "previous_status": before})
         elif before in st.TERMINAL:
-            print(f"workflow {workflow_id!r} already ended {before}; nothing to terminate")
+            output.echo(f"workflow {workflow_id!r} already ended {before}; nothing to "
+                        "terminate")
         else:
-            print(f"terminated {workflow_id} (was {before}): {reason}")
+            output.echo(f"terminated {workflow_id} (was {before}): {reason}")
 
 
 def retry(
@@ -309,11 +311,11 @@ def retry(
         if workflow_id is not None:
             engine.retry(workflow_id)
             if not as_json:
-                print(f"retrying {workflow_id} from its failed step", flush=True)
+                output.echo(f"retrying {workflow_id} from its failed step")
             if wait or timeout is not None:
                 value = _wait_json(engine, workflow_id, timeout, as_json)
                 if not as_json:
-                    print(output.to_json(value))
+                    output.echo(output.to_json(value))
             if as_json:
                 output.print_json(engine.handle(workflow_id).describe())
             return
@@ -323,9 +325,9 @@ def retry(
         output.print_json({"retried": done, "refused": [
             {"workflow_id": wid, "reason": why} for wid, why in refused]})
         return
-    print(f"retried {done} workflow(s); {len(refused)} refused")
+    output.echo(f"retried {done} workflow(s); {len(refused)} refused")
     for wid, why in refused[:20]:
-        print(f"  {wid}: {why}")
+        output.echo(f"  {wid}: {output.one_line(why)}")
 
 
 def purge(
@@ -355,7 +357,7 @@ def purge(
     if as_json:
         output.print_json({"count": count, "dry_run": dry_run})
     else:
-        print(f"{count} run{'s' * (count != 1)} {'would be ' if dry_run else ''}deleted")
+        output.echo(f"{count} run{'s' * (count != 1)} {'would be ' if dry_run else ''}deleted")
 
 
 __all__ = ["cancel", "duration", "failure", "list_", "purge", "retry", "show", "start",
