@@ -477,7 +477,7 @@ class Engine:
 
     def handle(self, workflow_id: str) -> WorkflowHandle:
         """A handle on an existing run; raises :class:`legato.WorkflowNotFound` if unknown."""
-        workflow_id = inputs.ref(workflow_id, "workflow_id")
+        workflow_id = inputs.lookup(workflow_id, "workflow_id")
         if self.store.get(workflow_id) is None:
             raise WorkflowNotFound(workflow_id)
         return WorkflowHandle(self, workflow_id)
@@ -486,7 +486,7 @@ class Engine:
              limit: int = 100) -> list[WorkflowHandle]:
         """Handles on runs, newest first, optionally filtered by status and name."""
         s = st.validate(status) if status else None
-        name = None if name is None else inputs.ref(name, "name")
+        name = None if name is None else inputs.lookup(name, "name")
         limit = inputs.count(limit, "limit")
         return [WorkflowHandle(self, r.id) for r in self.store.list_workflows(s, name, limit)]
 
@@ -586,8 +586,8 @@ class Engine:
 
     def query(self, workflow_id: str, key: str) -> Any:
         """The latest value the workflow set with ``ctx.set_state(key, ...)`` (or None)."""
-        workflow_id = inputs.ref(workflow_id, "workflow_id")
-        found, raw = self.store.query_state(workflow_id, inputs.ref(key, "key"))
+        workflow_id = inputs.lookup(workflow_id, "workflow_id")
+        found, raw = self.store.query_state(workflow_id, inputs.lookup(key, "key"))
         if not found and self.store.get(workflow_id) is None:
             raise WorkflowNotFound(workflow_id)
         return codec.loads(raw) if found else None
@@ -612,7 +612,7 @@ class Engine:
     # --- control -------------------------------------------------------------------------
 
     def cancel(self, workflow_id: str) -> None:
-        workflow_id = inputs.ref(workflow_id, "workflow_id")
+        workflow_id = inputs.lookup(workflow_id, "workflow_id")
         row = self.store.request_cancel(workflow_id, self.clock.now())
         if row is None:
             raise WorkflowNotFound(workflow_id)
@@ -627,7 +627,7 @@ class Engine:
     def retry(self, workflow_id: str) -> WorkflowHandle:
         """Redrive a FAILED workflow from its failed step, journal intact (after a code fix,
         or when a dependency is back). Raises :class:`legato.RedriveRefused` if it cannot."""
-        workflow_id = inputs.ref(workflow_id, "workflow_id")
+        workflow_id = inputs.lookup(workflow_id, "workflow_id")
         row = self.store.redrive(workflow_id, self.clock.now())
         if row is None:
             raise WorkflowNotFound(workflow_id)
@@ -635,8 +635,8 @@ class Engine:
         return WorkflowHandle(self, workflow_id)
 
     def terminate(self, workflow_id: str, reason: str = "terminated") -> None:
-        workflow_id = inputs.ref(workflow_id, "workflow_id")
-        row = self.store.terminate(workflow_id, inputs.ref(reason, "reason"), self.clock.now())
+        workflow_id = inputs.lookup(workflow_id, "workflow_id")
+        row = self.store.terminate(workflow_id, inputs.lookup(reason, "reason"), self.clock.now())
         if row is None:
             raise WorkflowNotFound(workflow_id)
         if self._worker is not None:

@@ -85,13 +85,13 @@ def test_a_decorator_option_that_is_not_a_duration_is_a_registration_error() -> 
     lambda e: e.query("a\x00b", "k"),
     lambda e: e.query("w", "k\x00"),
     lambda e: e.cancel("a\x00b"),
-    lambda e: e.retry("a\x1bb"),
+    lambda e: e.retry("a\x00b"),
     lambda e: e.terminate("w", "why\x00"),
     lambda e: e.list(name="n\x00"),
 ], ids=["handle", "query-id", "query-key", "cancel", "retry", "terminate", "list"])
 def test_ids_are_checked_before_they_reach_the_store(
         make_engine: Make, call: Callable[[legato.Engine], object]) -> None:
-    with pytest.raises(legato.InvalidInput, match="must not contain NUL or control"):
+    with pytest.raises(legato.InvalidInput, match="must not contain NUL"):
         call(make_engine())
 
 

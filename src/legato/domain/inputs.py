@@ -90,6 +90,19 @@ def ref(value: Any, what: str) -> str:
     return text(value, what)
 
 
+def lookup(value: Any, what: str) -> str:
+    """An id or name to look up, act on or filter by: a non-empty string without NUL (no
+    store can hold one). Control characters pass: rows an older release stored may hold
+    them, and must stay reachable to inspect, cancel or purge."""
+    if type(value) is str and value and "\x00" not in value:  # the usual case
+        return value
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be a string, not {type(value).__name__}")
+    if not value:
+        raise InvalidInput(f"{what} must not be empty")
+    raise InvalidInput(f"{what} must not contain NUL: {_char(value, value.index(chr(0)))}")
+
+
 def optional_text(value: Any, what: str) -> str | None:
     return None if value is None else text(value, what)
 
