@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 import queue
 import time
 from collections import deque
@@ -140,6 +141,9 @@ class Hub:
 
     def run(self) -> None:
         self.g = greenlet.getcurrent()
+        sources = getattr(self.clock, "add_timer_source", None)  # a test clock
+        if sources is not None:
+            sources(self)
         try:
             while True:
                 if faults.ARMED:
@@ -162,6 +166,8 @@ class Hub:
                     self._flush()
         finally:
             self.stopped = True  # the worker reports why (Worker._run_hub)
+            if sources is not None:
+                self.clock.remove_timer_source(self)  # type: ignore[attr-defined]
 
     def _block_time(self) -> float:
         if self.ready or self.commit_waiters or self.finals or self.creates:
@@ -214,6 +220,8 @@ class Hub:
                 self._drop(wid)
         elif kind == "stop":
             self._begin_stop(float(msg[1]))
+        elif kind == "idle":
+            msg[1].put(self._idle_until())
 
     def _step_ended(self, fiber: Fiber, token: int, outcome: StepOutcome) -> None:
         """A step attempt ended (in the pool, on the loop or inline): resume its fiber."""
@@ -231,6 +239,35 @@ class Hub:
         self.ready.append((fiber, outcome, None))
 
     # --- timers --------------------------------------------------------------------------
+
+    def idle_until(self, timeout: float = 1.0) -> float | None:
+        """For a test clock (``legato.testing.run_to_completion``), from another thread:
+        when nothing of this hub can progress before a timer, the earliest of its in-memory
+        timers on the engine's clock (``math.inf``: none); None while it has work (a run to
+        resume, a commit, a step running — real time a virtual clock never skips — or
+        work to claim), or gave no answer within ``timeout`` seconds."""
+        if self.stopped:
+            return math.inf
+        reply: queue.SimpleQueue[float | None] = queue.SimpleQueue()
+        self.inbox.put(("idle", reply))
+        try:
+            return reply.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def _idle_until(self) -> float | None:
+        if self.ready or self.commit_waiters or self.finals or self.creates \
+                or self._stopping or not self.inbox.empty() \
+                or (self._dirty and self.room > 0):
+            return None
+        for task in self.tasks.values():
+            if any(f.step_token is not None for f in task.fibers):
+                return None
+        due = math.inf
+        for when, token, wid, kind in self._clock_timers:
+            if wid in self.tasks and (kind == _DEADLINE or token in self._waiting):
+                due = min(due, when)
+        return due
 
     def _fire_timers(self) -> None:
         now = self.clock.now()
