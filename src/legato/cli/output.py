@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
+from rich.text import Text
+
+from legato.domain.redact import redact
 
 if TYPE_CHECKING:
     from legato.engine import Engine
-from rich.text import Text
 
 STATUS_STYLES = {
     "PENDING": "yellow",
@@ -204,12 +206,10 @@ def short_json(value: Any, limit: int = 80) -> str:
     return clip(safe(to_json(value)), limit)
 
 
-_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^\s:/@]*:)[^\s@/]*@")
-
-
 def redact_passwords(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ``***``."""
-    return _URL_PASSWORD.sub(r"\1***@", text)
+    """``text`` with the password of every URL in it replaced by ``***`` (the one rule:
+    :func:`legato.domain.redact.redact`)."""
+    return redact(text)
 
 
 def redact_url(url: str) -> str:
