@@ -98,3 +98,34 @@ def test_the_watchdog_hands_other_runs_over_and_fails_the_busy_one(
     assert "busy-1" in logged and "in busy" in logged  # the run and where it was stuck
     assert stuck.healthy
     assert stuck.start(patient, workflow_id="patient-2").result(timeout=30) == "done"
+
+
+def test_a_run_of_quick_inline_steps_does_not_keep_other_runs_out(
+        engine: legato.Engine, unique_name: Callable[[str], str]) -> None:
+    """The hub reads its inbox between group commits even while a run keeps coming back
+    ready: here the busy run ends only once the other one, started after it, has run."""
+    flag = threading.Event()
+
+    @legato.step(inline=True)
+    def quick(i: int) -> int:
+        return i
+
+    @legato.step
+    def raise_flag() -> None:
+        flag.set()
+
+    @legato.workflow(name=unique_name("spinner"))
+    def spinner(ctx: legato.WorkflowContext) -> int:
+        i = 0
+        while not flag.is_set():
+            i = quick(i) + 1
+        return i
+
+    @legato.workflow(name=unique_name("other"))
+    def other(ctx: legato.WorkflowContext) -> str:
+        raise_flag()
+        return "ran"
+
+    spinning = engine.start(spinner)
+    assert engine.start(other).result(timeout=60) == "ran"
+    assert spinning.result(timeout=60) > 0

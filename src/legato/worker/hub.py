@@ -57,6 +57,8 @@ POLL_MAX = 0.1
 #: behind that read (a round trip on PostgreSQL)
 WAKE_READ_DELAY = 0.005
 RETRY_MAX = 2.0
+#: group commits in a row before the hub reads its inbox, fires timers and claims again
+FAIR_TURNS = 32
 _DEADLINE = 0
 _WAIT = 1
 _TIMEOUT = 0
@@ -159,11 +161,15 @@ class Hub:
                     self._maybe_poll()
                     if self._dirty and self.room > 0:
                         self._claim()
+                turns = 0
                 while self.ready or self.commit_waiters or self.finals or self.creates:
                     while self.ready:
                         fiber, value, exc = self.ready.popleft()
                         self._resume(fiber, value, exc)
                     self._flush()
+                    turns += 1
+                    if turns >= FAIR_TURNS:  # runs that keep coming back ready (quick
+                        break  # inline steps) must not keep out messages, timers and claims
         finally:
             self.stopped = True  # the worker reports why (Worker._run_hub)
             if sources is not None:
