@@ -322,3 +322,23 @@ def test_callbacks_inside_map_iterations(make_engine: Callable[..., legato.Engin
         engine.send_task_success(a["token"], a["item"].upper())
     assert handle.result(timeout=10) == ["A", "B"]
     assert asked[0]["token"] != asked[1]["token"]
+
+
+def test_a_long_workflow_id_still_gets_answers(durable: Any, clock: VirtualClock) -> None:
+    """The token of a run with a long id is longer than an event key may be: the answer
+    travels under its digest."""
+    engine, name, tokens = durable()
+    handle = engine.start(name, {"order": 8}, workflow_id="w" * 250)
+    _callback_waits(handle, 1)
+    assert len(tokens[0]) > 255
+    engine.send_task_heartbeat(tokens[0])
+    engine.send_task_success(tokens[0], {"approved": True})
+    assert handle.result(timeout=10)["approval"] == {"approved": True}
+
+
+def test_execute_refuses_an_input_that_is_not_json() -> None:
+    machine = {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}
+    with pytest.raises(legato.InvalidInput, match="a set is not JSON"):
+        asl.execute(machine, {"ids": {1, 2}})
+    with pytest.raises(legato.InvalidInput, match="execution input is not JSON"):
+        asl.execute(machine, input_json="{nope")

@@ -28,6 +28,8 @@ from legato.asl.interpreter import Interpreter
 from legato.asl.parser import parse
 from legato.asl.task import machine_name as machine_name_of
 from legato.asl.task import static_children
+from legato.domain.inputs import encode
+from legato.errors import InvalidInput
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -118,9 +120,12 @@ def execute(machine: m.Machine | Mapping[str, Any] | str,
     world = _World(handlers, callbacks, machines)
     world.check(parsed)
     if input_json is not None:
-        value = json.loads(input_json)
+        try:
+            value = json.loads(input_json)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"the execution input is not JSON: {exc}") from None
     else:
-        value = {} if input is None else json.loads(json.dumps(input))
+        value = {} if input is None else json.loads(encode(input, "the execution input"))
     start = _start_seconds(start_time)
     rng = random.Random(seed)
     execution_name = name or str(uuid.UUID(int=rng.getrandbits(128), version=4))

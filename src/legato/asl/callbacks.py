@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 RESULT = "asl.task.result"
 HEARTBEAT = "asl.task.heartbeat"
+_KEY_MAX = 255 - len(RESULT) - 1
 #: how long an answer waits for its Task to start waiting (AWS lets a Task wait a year)
 RESULT_TTL = timedelta(days=366)
 HEARTBEAT_TTL = timedelta(days=1)
@@ -60,6 +62,15 @@ def parse_token(token: Any) -> tuple[str, str]:
             return value[0], value[1]
     shown = token if isinstance(token, str) else repr(token)
     raise TaskTokenError("InvalidToken", f"Invalid token: {shown[:80]!r}")
+
+
+def event_key(token: str) -> str:
+    """The key (and event id suffix) an answer to ``token`` travels under: the token itself,
+    or its SHA-256 when it is too long for a key (a workflow id of some 180 characters and
+    more); the event id ``asl.task.result:<key>`` stays within 255 characters too."""
+    if len(token) <= _KEY_MAX:
+        return token
+    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
 
 
 def closed_key(attempt: str) -> str:
@@ -106,12 +117,13 @@ def send_task_failure(engine: Engine, token: str, error: str | None = None,
 def send_task_heartbeat(engine: Engine, token: str) -> None:
     """Tell a waiting Task with ``HeartbeatSeconds`` that the work goes on."""
     _check_open(engine, token)
-    engine.publish(HEARTBEAT, key=token, ttl=HEARTBEAT_TTL)
+    engine.publish(HEARTBEAT, key=event_key(token), ttl=HEARTBEAT_TTL)
 
 
 def _answer(engine: Engine, token: str, data: dict[str, Any]) -> None:
     # one answer per token: a second one (success or failure) is a duplicate event
-    result = engine.publish(RESULT, key=token, data=data, event_id=f"{RESULT}:{token}",
+    key = event_key(token)
+    result = engine.publish(RESULT, key=key, data=data, event_id=f"{RESULT}:{key}",
                             ttl=RESULT_TTL)
     if result.duplicate:
         raise TaskTokenError("TaskTimedOut", _GONE)

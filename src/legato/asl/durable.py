@@ -225,9 +225,9 @@ class DurableExecutor:
                 (deadline, "timeout"),
                 (None if request.heartbeat is None else beat + request.heartbeat, "heartbeat"))
                 if at is not None]
-            waits: list[Any] = [ctx.event(callbacks.RESULT, key=token)]
+            waits: list[Any] = [ctx.event(callbacks.RESULT, key=callbacks.event_key(token))]
             if request.heartbeat is not None:  # else heartbeats need not wake the workflow
-                waits.append(ctx.event(callbacks.HEARTBEAT, key=token))
+                waits.append(ctx.event(callbacks.HEARTBEAT, key=callbacks.event_key(token)))
             limit = min(limits) if limits else None
             if limit is not None:
                 waits.append(ctx.timer(max(0.0, limit[0] - self.now())))
