@@ -39,6 +39,8 @@ MAX_SECONDS: Final = 100 * 365.25 * 86400
 MAX_DEPTH: Final = 500
 #: ``Engine(max_payload=)`` by default: bytes of encoded JSON (UTF-8)
 DEFAULT_MAX_PAYLOAD: Final = 4 * 1024 * 1024
+#: encoded text this short holds no lone surrogate if ASCII, and cannot nest MAX_DEPTH deep
+_SMALL: Final = 2 * MAX_DEPTH
 
 # C0 controls (NUL, tab, newline, ESC, ...), DEL, C1 controls, and lone surrogates
 _BAD_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -272,6 +274,9 @@ def encode(value: Any, what: str = "value", *, limit: int | None = None,
                            ) from None
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"{what} is not JSON serialisable: {_reason(exc)}") from None
+    size = len(out)  # the usual case, a small ASCII result, without a call to check()
+    if size <= _SMALL and (limit is None or size <= limit) and out.isascii():
+        return out
     check(out, what, limit=limit, max_depth=max_depth)
     return out
 
