@@ -86,6 +86,8 @@ class SchemaInfo:
     pending: list[str] = field(default_factory=list)
     oldest_code: str | None = None
     code_version: str = field(default_factory=code_version)
+    #: PostgreSQL: the schema that holds legato's tables (None on SQLite: the file does)
+    schema: str | None = None
 
     @property
     def state(self) -> str:
@@ -105,7 +107,8 @@ class SchemaInfo:
     def as_dict(self) -> dict[str, object]:
         return {"url": self.url, "state": self.state, "exists": self.exists,
                 "version": self.version, "latest": self.latest, "pending": list(self.pending),
-                "oldest_code": self.oldest_code, "code_version": self.code_version}
+                "oldest_code": self.oldest_code, "code_version": self.code_version,
+                "schema": self.schema}
 
     def refuse_newer(self) -> None:
         """Raise :class:`SchemaError` if a newer release migrated the schema and this one may
@@ -123,7 +126,9 @@ class SchemaInfo:
         how = f"legato db migrate --db {self.url}"
         state = self.state
         if state == "missing":
-            raise SchemaError(f"no legato database at {self.url}: create it with: {how}")
+            where = (f"schema {self.schema!r} does not exist in {self.url}" if self.schema
+                     else f"no legato database at {self.url}")
+            raise SchemaError(f"{where}: create it with: {how}")
         if state == "empty":
             raise SchemaError(f"the database {self.url} has no legato tables: create them "
                               f"with: {how}")
@@ -135,8 +140,8 @@ class SchemaInfo:
 
 
 def info(url: str, exists: bool, version: int, recorded_oldest: str | None,
-         migrations: list[Migration]) -> SchemaInfo:
+         migrations: list[Migration], schema: str | None = None) -> SchemaInfo:
     latest = max((m.number for m in migrations), default=0)
     return SchemaInfo(url=url, exists=exists, version=version, latest=latest,
                       pending=[m.name for m in migrations if m.number > version],
-                      oldest_code=recorded_oldest if version else None)
+                      oldest_code=recorded_oldest if version else None, schema=schema)

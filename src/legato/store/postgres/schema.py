@@ -98,14 +98,14 @@ def inspect(conn: psycopg.Connection[Any], schema: str, safe_url: str) -> mig.Sc
         exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s",
                               (schema,)).fetchone() is not None
         if not exists:
-            return mig.info(safe_url, False, 0, None, all_)
+            return mig.info(safe_url, False, 0, None, all_, schema)
         has_meta = conn.execute("SELECT to_regclass(format('%%I.legato_meta', %s::text))",
                                 (schema,)).fetchone()
         if not has_meta or has_meta[0] is None:
-            return mig.info(safe_url, True, 0, None, all_)
+            return mig.info(safe_url, True, 0, None, all_, schema)
         conn.execute(f'SET LOCAL search_path TO "{schema}"')
         version, oldest = _recorded(conn)
-    return mig.info(safe_url, True, version, oldest, all_)
+    return mig.info(safe_url, True, version, oldest, all_, schema)
 
 
 def inspect_url(url: str) -> mig.SchemaInfo:
