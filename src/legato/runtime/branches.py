@@ -104,10 +104,8 @@ class LaneGroup:
             self.outcomes[i] = (False, exc)
             if self.fail_fast:
                 self.cancelled = True
-            recorded = task.journal.peek()
-            if recorded is not None and recorded.type == ev.BRANCH_FAILED:
-                task.journal.advance()  # replayed
-            elif not task.dropped:
+            replayed = task._replayed(ev.BRANCH_FAILED)
+            if replayed is None and not task.dropped:
                 task._append(ev.BRANCH_FAILED, name=NAME,
                              data={"index": i, "error": codec.encode_error(exc)})
                 try:
@@ -149,9 +147,7 @@ def run_branches(task: Task, fns: Sequence[Callable[[], Any]], limit: int, fail_
     if not fns:
         return []
     if task.journal.peek() is not None:
-        e = task.expect(ev.BRANCHES_STARTED, NAME, "branches")
-        task.journal.advance()
-        task.now = e.at
+        e = task._replayed(ev.BRANCHES_STARTED, NAME, "branches")
         if e.data.get("count") != len(fns):
             raise NondeterminismError(
                 f"workflow {task.workflow_id!r}: at journal position {e.seq} the code starts "

@@ -42,7 +42,10 @@ class WorkflowContext:
 
     @property
     def workflow_id(self) -> str:
-        return self._task.workflow_id
+        task = self._task
+        if task.id_unknown:  # legato.testing.replay of a history that does not record it
+            task.id_read = True
+        return task.workflow_id
 
     @property
     def workflow_name(self) -> str:

@@ -45,6 +45,7 @@ class BranchGroup:
         self.running = 0
         self.parent: Fiber | None = None
         self.journal = task.journal  # the calling fiber's (start_more runs in the hub)
+        self.ends: list[float] = []  # the time of each branch's last event
         if fail_fast:  # replay: a recorded final failure means the siblings were stopped
             for pos in positions:
                 found = self.journal.by_pos.get(pos)
@@ -83,6 +84,8 @@ class BranchGroup:
             self.outcomes[i] = StepOutcome(False, error=exc)
             if self.fail_fast:
                 self.cancelled = True
+        finally:
+            self.ends.append(self.task.now)
 
     def exited(self) -> tuple[list[Fiber], bool]:
         """A branch fiber ended: start the next ones; True when the whole group is done."""
@@ -91,6 +94,9 @@ class BranchGroup:
         return more, self.running == 0 and self.next >= len(self.calls)
 
     def results(self, return_exceptions: bool) -> list[Any]:
+        if self.ends:  # the caller goes on after the latest event of its branches, also on
+            # replay, where the branches replay in their order, not in the order of events
+            self.task.now = max(self.task.now, *self.ends)
         if self.lost:
             raise LeaseLost()
         if self.suspend_at is not None:
@@ -151,8 +157,7 @@ def run_parallel(task: Task, calls: list[Call], limit: int, fail_fast: bool,
     head = task.journal.peek()
     if head is not None:
         for sdef, _, _ in calls:
-            e = task.expect(ev.STEP_SCHEDULED, sdef.name, "parallel step")
-            task.journal.advance()
+            e = task._replayed(ev.STEP_SCHEDULED, sdef.name, "parallel step")
             positions.append(e.seq)
     else:
         task._boundary()

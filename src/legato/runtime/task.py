@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, cast, overload
 
 import greenlet
 
@@ -47,6 +47,7 @@ log = logging.getLogger("legato.worker")
 
 #: waits shorter than this stay in memory (the workflow keeps its slot); longer ones suspend
 INMEMORY_WAIT = 1.0
+_WAIT_ENDS = frozenset({ev.WAIT_COMPLETED, ev.WAIT_TIMED_OUT})
 
 # --- requests a task parks with ---------------------------------------------------------
 
@@ -179,6 +180,11 @@ class Task:
     blocked = 0.0
     #: most bytes of JSON a result, child input or state value may take (Engine(max_payload))
     max_payload = inputs.DEFAULT_MAX_PAYLOAD
+    #: the code asked for something other than the journal holds (set even if it caught it)
+    diverged: NondeterminismError | None = None
+    #: replayed without knowing the run's id (legato.testing.replay) ...
+    id_unknown = False
+    id_read = False  # ... and the code read ctx.workflow_id
 
     def __init__(
         self,
@@ -370,17 +376,51 @@ class Task:
             if group is not None and group.cancelled:
                 raise Cancelled(st.CANCELLED, "a sibling branch failed")
 
+    @overload
+    def _replayed(self, kind: frozenset[str] | str, name: str, what: str) -> Event: ...
+
+    @overload
+    def _replayed(self, kind: frozenset[str] | str, name: str | None = None,
+                  what: None = None, *, pos: int | None = None) -> Event | None: ...
+
+    def _replayed(self, kind: frozenset[str] | str, name: str | None = None,
+                  what: str | None = None, *, pos: int | None = None) -> Event | None:
+        """Replay one recorded event: consume it and move the run's time to it, as recording
+        it did (:meth:`_append`). Every operation replays through here (steps, whose
+        attempts are read by position, set the time of each), so none can forget a part.
+
+        With ``what`` the code asks for that operation: the next recorded event must be
+        ``kind`` named ``name``, else :class:`NondeterminismError` names the position and
+        both. Without, the event is optional (the end of the operation at ``pos``, a patch
+        marker named ``name``): consumed if the next recorded event is one, else None.
+        """
+        if what is not None:
+            assert name is not None
+            e: Event | None = self.expect(kind, name, what)
+        else:
+            e = self.journal.peek()
+            if e is None or not (e.type in kind if isinstance(kind, frozenset)
+                                 else e.type == kind) \
+                    or (name is not None and e.name != name) \
+                    or (pos is not None and e.pos != pos):
+                return None
+        assert e is not None
+        self.journal.advance()
+        self.now = e.at
+        return e
+
     def expect(self, types: frozenset[str] | str, name: str, what: str) -> Event:
         """The next recorded event, which must be ``types`` named ``name``."""
         e = self.journal.peek()
         assert e is not None
         ok = e.type in types if isinstance(types, frozenset) else e.type == types
         if not ok or e.name != name:
-            raise NondeterminismError(
+            self.diverged = NondeterminismError(
                 f"workflow {self.workflow_id!r}: at journal position {e.seq} the code asks for "
                 f"{what} {name!r} but the journal holds {e.type} {e.name!r}; the workflow code "
                 "changed under a running workflow (guard the change with ctx.patched())"
             )
+            raise self.diverged
         return e
 
     # --- the body ------------------------------------------------------------------------
@@ -566,14 +606,9 @@ class Task:
 
     def sleep(self, secs: float, name: str) -> None:
         if self.replaying:
-            started = self.expect(ev.TIMER_STARTED, name, "timer")
-            self.journal.advance()
-            self.now = started.at
+            started = self._replayed(ev.TIMER_STARTED, name, "timer")
             fire_at = float(started.data["fire_at"])
-            e = self.journal.peek()
-            if e is not None and e.type == ev.TIMER_FIRED and e.pos == started.seq:
-                self.journal.advance()
-                self.now = e.at
+            if self._replayed(ev.TIMER_FIRED, pos=started.seq) is not None:
                 return
             pos = started.seq
         else:
@@ -589,12 +624,8 @@ class Task:
     def patched(self, patch_id: str) -> bool:
         if patch_id in self.patches:
             return self.patches[patch_id]
-        e = self.journal.peek()
-        if e is not None:
-            value = e.type == ev.PATCH_MARKER and e.name == patch_id
-            if value:
-                self.journal.advance()
-                self.now = e.at
+        if self.replaying:  # a marker here: the run passed this point after the change
+            value = self._replayed(ev.PATCH_MARKER, patch_id) is not None
         else:
             self._append(ev.PATCH_MARKER, name=patch_id)
             value = True
@@ -616,18 +647,13 @@ class Task:
         from legato.errors import WorkflowFailed
         from legato.store.base import NewWorkflow
 
-        e = self.journal.peek()
-        if e is not None:
-            started = self.expect(ev.CHILD_STARTED, wdef.name, "child workflow")
-            self.journal.advance()
-            self.now = started.at
+        if self.replaying:
+            started = self._replayed(ev.CHILD_STARTED, wdef.name, "child workflow")
             child_id, pos = str(started.data["child_id"]), started.seq
             if not wait:
                 return child_id
-            end = self.journal.peek()
-            if end is not None and end.type == ev.CHILD_ENDED and end.pos == pos:
-                self.journal.advance()
-                self.now = end.at
+            end = self._replayed(ev.CHILD_ENDED, pos=pos)
+            if end is not None:
                 return self._child_outcome(wdef, child_id, end.data)
         else:
             self._boundary()
@@ -687,17 +713,12 @@ class Task:
         Returns ``(index, data)``; ``(-1, None)`` when the timeout came first.
         """
         described = [[c.kind, c.name, c.key] for c in conditions]
-        if self.journal.peek() is not None:
-            started = self.expect(ev.WAIT_STARTED, what, "wait")
-            self.journal.advance()
-            self.now = started.at
+        if self.replaying:
+            started = self._replayed(ev.WAIT_STARTED, what, "wait")
             pos = started.seq
             timeout_at = started.data.get("timeout_at")
-            end = self.journal.peek()
-            if end is not None and end.pos == pos and end.type in (ev.WAIT_COMPLETED,
-                                                                   ev.WAIT_TIMED_OUT):
-                self.journal.advance()
-                self.now = end.at
+            end = self._replayed(_WAIT_ENDS, pos=pos)
+            if end is not None:
                 if end.type == ev.WAIT_TIMED_OUT:
                     return -1, None
                 return int(end.data["index"]), end.data.get("value")
@@ -732,9 +753,8 @@ class Task:
         from legato.domain import tasks as ht
         from legato.store.base import Condition
 
-        if self.journal.peek() is not None:
-            created = self.expect(ev.TASK_CREATED, spec.name, "human task")
-            self.journal.advance()
+        if self.replaying:
+            created = self._replayed(ev.TASK_CREATED, spec.name, "human task")
             task_id, due_at = str(created.data["task_id"]), created.data.get("due")
             pos = created.seq
         else:
@@ -752,10 +772,8 @@ class Task:
                                          f"task:{spec.name}")
             if index >= 0:
                 return dict(value)
-            recorded = self.journal.peek()
-            if recorded is not None and recorded.type == ev.TASK_ESCALATED \
-                    and recorded.pos == pos:
-                self.journal.advance()
+            recorded = self._replayed(ev.TASK_ESCALATED, pos=pos)
+            if recorded is not None:
                 outcome = recorded.data
             else:
                 row = self._park(TaskOp(task_id))
@@ -782,10 +800,8 @@ class Task:
         return None  # the code waits for something else now: let the store decide
 
     def set_state(self, key: str, value: Any) -> None:
-        e = self.journal.peek()
-        if e is not None:
-            self.expect(ev.STATE_UPDATED, key, "state update")
-            self.journal.advance()
+        if self.replaying:
+            self._replayed(ev.STATE_UPDATED, key, "state update")
             return
         raw = codec.dumps({"value": value}, f"the value of state {key!r}",
                           limit=self.max_payload, max_depth=inputs.MAX_DEPTH)

@@ -72,6 +72,6 @@ def next_timer(engine: Engine, clock: ManualClock) -> float | None:
     return None if due == math.inf else due
 
 
-from legato.testing.replay import ReplayResult, replay  # noqa: E402
+from legato.testing.replay import ReplayResult, export_history, replay  # noqa: E402
 
-__all__ = ["ReplayResult", "VirtualClock", "replay", "run_to_completion"]
+__all__ = ["ReplayResult", "VirtualClock", "export_history", "replay", "run_to_completion"]
