@@ -251,7 +251,7 @@ def test_purge_deletes_runs_that_ended_long_ago(make_engine, clock, unique_name)
     assert again.result(timeout=10) == "done"
     with pytest.raises(legato.InvalidInput, match="only ended runs"):
         engine.purge(0, status="WAITING")
-    with pytest.raises(legato.InvalidInput, match="zero or more"):
+    with pytest.raises(legato.InvalidInput, match="older_than must be 0 or more seconds"):
         engine.purge(-5)
 
 
