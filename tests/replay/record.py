@@ -7,7 +7,7 @@ Each scenario of replay_corpus.py runs on a fresh database of each store (Postgr
 fresh schema on LEGATO_TEST_PG_URL, default the local test server, dropped afterwards) and
 its histories are written to histories/<name>.<store>.json, as legato.testing.export_history
 saves them (the run's id on the first event, no tracebacks). order_fulfilment_v1.json, the
-example's run, is recorded on SQLite as a plain handle.history().
+example's run, is recorded again (on SQLite, a plain handle.history()) only with --order.
 """
 
 from __future__ import annotations
