@@ -18,9 +18,9 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from legato.domain import codec
 from legato.domain import events as ev
 from legato.errors import NondeterminismError
-from legato.runtime import codec
 from legato.runtime.control import PASS_THROUGH, Cancelled, LeaseLost, Suspend
 from legato.runtime.parallel import SiblingFailed, gather
 from legato.runtime.task import Fiber, Lane, StartBranches

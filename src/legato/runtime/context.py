@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from legato.domain import inputs
+from legato.domain.records import Condition
 from legato.errors import LegatoError, WaitTimeout
 from legato.runtime.registry import seconds
 from legato.runtime.task import Captured
-from legato.store.base import Condition
 
 if TYPE_CHECKING:
     from legato.runtime.saga import Saga

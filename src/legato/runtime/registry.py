@@ -82,7 +82,7 @@ class WorkflowDef:
     return_hint: Any = None
 
     def adapt_args(self, args: list[Any]) -> list[Any]:
-        from legato.runtime.codec import adapt
+        from legato.domain.codec import adapt
 
         hints = self.param_hints
         return [adapt(a, hints[i]) if i < len(hints) else a for i, a in enumerate(args)]

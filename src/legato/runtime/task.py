@@ -17,10 +17,12 @@ from typing import Any, cast, overload
 import greenlet
 
 from legato.clock import Clock
+from legato.domain import codec, inputs
 from legato.domain import events as ev
-from legato.domain import inputs
 from legato.domain import status as st
 from legato.domain.events import Event
+from legato.domain.journal import Journal
+from legato.domain.records import Condition, Delivery, NewWorkflow
 from legato.domain.retry import decide
 from legato.errors import (
     CircuitOpen,
@@ -30,7 +32,7 @@ from legato.errors import (
     NondeterminismError,
     WorkflowBlocked,
 )
-from legato.runtime import codec, faults
+from legato.runtime import faults
 from legato.runtime.attempt import RunStep, StepOutcome
 from legato.runtime.control import (
     PASS_THROUGH,
@@ -40,7 +42,6 @@ from legato.runtime.control import (
     LeaseLost,
     Suspend,
 )
-from legato.runtime.journal import Journal
 from legato.runtime.registry import StepDef, WorkflowDef
 
 log = logging.getLogger("legato.worker")
@@ -81,7 +82,7 @@ class Final:
 class StartChild:
     """Create a child workflow in the same commit as the parent's ChildWorkflowStarted."""
 
-    new: Any  # legato.store.base.NewWorkflow
+    new: NewWorkflow
     started: Event
 
 
@@ -90,7 +91,7 @@ class Take:
     """Ask the store for what satisfies the wait at ``pos`` (see ``Store.take``)."""
 
     pos: int
-    conditions: list[Any]  # legato.store.base.Condition
+    conditions: list[Condition]
     register: bool
 
 
@@ -645,7 +646,6 @@ class Task:
         ``wait=False`` start it detached (no link to this run) and return its id. A
         ``timeout`` (seconds) bounds the child's deadline."""
         from legato.errors import WorkflowFailed
-        from legato.store.base import NewWorkflow
 
         if self.replaying:
             started = self._replayed(ev.CHILD_STARTED, wdef.name, "child workflow")
@@ -751,7 +751,6 @@ class Task:
         from dataclasses import replace
 
         from legato.domain import tasks as ht
-        from legato.store.base import Condition
 
         if self.replaying:
             created = self._replayed(ev.TASK_CREATED, spec.name, "human task")
@@ -787,7 +786,6 @@ class Task:
 
     def _prefetched(self, pos: int, conditions: list[Any]) -> Any:
         """What woke the run, if the claim brought it along (saves asking the store)."""
-        from legato.store.base import Delivery
 
         got = self.prefetched.pop(pos, None)
         if got is None:

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from legato.domain import codec
 from legato.domain import status as st
 from legato.domain.events import STATE_UPDATED, Event
 from legato.domain.tasks import Task
-from legato.runtime import codec
 from legato.store.base import CommitResult, NewWorkflow, WorkflowRow, Write
 
 WF_COLUMNS = (

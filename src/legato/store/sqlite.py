@@ -20,9 +20,9 @@ from typing import Any
 from legato.domain import status as st
 from legato.domain.circuit import CircuitState
 from legato.domain.events import WORKFLOW_REDRIVEN, Event
+from legato.domain.journal import plan_redrive
 from legato.domain.queue import admit
 from legato.errors import ConfigError, SchemaError
-from legato.runtime.journal import plan_redrive
 from legato.store import sqlite_schema
 from legato.store.base import (
     HOST,

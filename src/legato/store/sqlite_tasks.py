@@ -7,8 +7,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from legato.domain import codec
 from legato.domain.tasks import Task
-from legato.runtime import codec
 from legato.store.sql_common import TASK_COLUMNS, row_to_task
 
 

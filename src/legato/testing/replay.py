@@ -17,11 +17,11 @@ from typing import Any
 import greenlet
 
 from legato.clock import ManualClock
+from legato.domain import codec
 from legato.domain import events as ev
 from legato.domain import status as st
 from legato.domain.events import Event
 from legato.errors import LegatoError, NondeterminismError, RegistrationError
-from legato.runtime import codec
 from legato.runtime.attempt import RunStep
 from legato.runtime.parallel import after_branch, begin
 from legato.runtime.registry import workflow_def

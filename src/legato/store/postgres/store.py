@@ -34,12 +34,12 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from legato.domain import codec
 from legato.domain import status as st
 from legato.domain.circuit import CircuitState
 from legato.domain.events import WORKFLOW_REDRIVEN, Event
+from legato.domain.journal import plan_redrive
 from legato.errors import ConfigError
-from legato.runtime import codec
-from legato.runtime.journal import plan_redrive
 from legato.store.base import (
     Claimed,
     CommitResult,

@@ -13,8 +13,8 @@ from typing import Any
 
 import psycopg
 
+from legato.domain import codec
 from legato.domain.tasks import Task
-from legato.runtime import codec
 from legato.store.sql_common import TASK_COLUMNS, row_to_task
 
 
