@@ -23,7 +23,8 @@ from legato.domain import events as ev
 from legato.errors import NondeterminismError
 from legato.runtime.control import PASS_THROUGH, Cancelled, LeaseLost, Suspend
 from legato.runtime.parallel import SiblingFailed, gather
-from legato.runtime.task import Fiber, Lane, StartBranches
+from legato.runtime.protocol import StartBranches
+from legato.runtime.task import Fiber, Lane
 
 if TYPE_CHECKING:
     from legato.runtime.task import Task

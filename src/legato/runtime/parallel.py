@@ -16,8 +16,9 @@ from legato.domain import status as st
 from legato.errors import LegatoError
 from legato.runtime.attempt import StepOutcome
 from legato.runtime.control import PASS_THROUGH, Cancelled, LeaseLost, Suspend
+from legato.runtime.protocol import StartBranches
 from legato.runtime.registry import StepDef
-from legato.runtime.task import Fiber, StartBranches
+from legato.runtime.task import Fiber
 
 if TYPE_CHECKING:
     from legato.runtime.task import Task

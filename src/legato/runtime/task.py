@@ -42,6 +42,15 @@ from legato.runtime.control import (
     LeaseLost,
     Suspend,
 )
+from legato.runtime.protocol import (
+    COMMIT,
+    AwaitChild,
+    Final,
+    StartChild,
+    Take,
+    TaskOp,
+    WaitUntil,
+)
 from legato.runtime.registry import StepDef, WorkflowDef
 
 log = logging.getLogger("legato.worker")
@@ -50,71 +59,7 @@ log = logging.getLogger("legato.worker")
 INMEMORY_WAIT = 1.0
 _WAIT_ENDS = frozenset({ev.WAIT_COMPLETED, ev.WAIT_TIMED_OUT})
 
-# --- requests a task parks with ---------------------------------------------------------
-
-
-@dataclass(slots=True)
-class WaitUntil:
-    when: float
-
-
-class _Commit:
-    __slots__ = ()
-
-
-COMMIT = _Commit()
-
-
-@dataclass(slots=True)
-class Final:
-    """What a finished (or suspended) run asks the hub to write."""
-
-    status: str | None  # None: lease lost, write nothing
-    result: str | None = None  # JSON
-    error: dict[str, Any] | None = None
-    detail: str | None = None
-    wake_at: float | None = None
-    await_children: tuple[str, ...] = ()  # WAITING for one of these children to end
-    await_positions: tuple[int, ...] = ()  # ... or a delivery to a wait at one of these
-
-
-@dataclass(slots=True)
-class StartChild:
-    """Create a child workflow in the same commit as the parent's ChildWorkflowStarted."""
-
-    new: NewWorkflow
-    started: Event
-
-
-@dataclass(slots=True)
-class Take:
-    """Ask the store for what satisfies the wait at ``pos`` (see ``Store.take``)."""
-
-    pos: int
-    conditions: list[Condition]
-    register: bool
-
-
-@dataclass(slots=True)
-class TaskOp:
-    """Create a human task (``task`` given) or escalate/expire one past its due time."""
-
-    task_id: str
-    task: Any = None  # legato.domain.tasks.Task to create
-
-
-@dataclass(slots=True)
-class AwaitChild:
-    """Read the child's row: the hub answers with it if the child has ended, else None."""
-
-    child_id: str
-
-
-@dataclass(slots=True)
-class StartBranches:
-    """The main fiber waits while the hub runs a group of parallel branches."""
-
-    group: Any  # legato.runtime.parallel.BranchGroup
+# --- the requests a task parks with: runtime/protocol.py ---------------------------------
 
 
 class Lane:

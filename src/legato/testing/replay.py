@@ -24,8 +24,9 @@ from legato.domain.events import Event
 from legato.errors import LegatoError, NondeterminismError, RegistrationError
 from legato.runtime.attempt import RunStep
 from legato.runtime.parallel import after_branch, begin
+from legato.runtime.protocol import COMMIT, Final, StartBranches, WaitUntil
 from legato.runtime.registry import workflow_def
-from legato.runtime.task import COMMIT, Final, StartBranches, Task, WaitUntil
+from legato.runtime.task import Task
 
 _FIELDS = ("seq", "type", "at", "name", "pos", "attempt")
 

@@ -16,35 +16,36 @@ import queue
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, assert_never
 
 import greenlet
 
 from legato.clock import Clock
 from legato.domain import status as st
-from legato.domain import tasks as human_tasks
 from legato.domain.events import Event
 from legato.errors import HeartbeatTimeout, StepTimeout
 from legato.runtime import codec, faults
 from legato.runtime.attempt import RunStep, StepOutcome, run_step_fn
 from legato.runtime.control import Blocked, Cancelled, LeaseLost, NotInline, Suspend
 from legato.runtime.parallel import after_branch, begin
-from legato.runtime.registry import Registry
-from legato.runtime.task import (
+from legato.runtime.protocol import (
     COMMIT,
     AwaitChild,
-    Fiber,
+    Commit,
     Final,
+    Request,
     StartBranches,
     StartChild,
     Take,
-    Task,
     TaskOp,
     WaitUntil,
 )
+from legato.runtime.registry import Registry
+from legato.runtime.task import Fiber, Task
 from legato.store.base import Claimed, NewWorkflow, Store, Write
 from legato.worker.circuits import CircuitGate, guard_async, guard_sync
 from legato.worker.commit import commit_batch, release_run
+from legato.worker.escalation import task_op
 from legato.worker.inline import COLLECTIONS, InlinePolicy
 from legato.worker.pool import AsyncRunner, StepPool
 
@@ -472,68 +473,51 @@ class Hub:
         else:
             self._dispatch(fiber, req)
 
-    def _dispatch(self, fiber: Fiber, req: object) -> None:
-        """Carry out what a parked fiber asked for."""
+    def _dispatch(self, fiber: Fiber, req: Request) -> None:
+        """Carry out what a parked fiber asked for (runtime/protocol.py: every kind)."""
         task = fiber.task
-        if isinstance(req, RunStep):
-            self._run_step(fiber, req)
-        elif req is COMMIT:
-            self.commit_waiters.append(fiber)
-        elif isinstance(req, WaitUntil):
-            if self._stopping:
-                self.ready.append((fiber, None, Suspend(req.when)))
-                return
-            token = next(self._seq)
-            fiber.wait_token = token
-            self._waiting[token] = fiber
-            heapq.heappush(self._clock_timers, (req.when, token, task.workflow_id, _WAIT))
-        elif isinstance(req, StartChild):
-            new = req.new
-            local = self.room > 0 and self.registry.find(new.name) is not None
-            new.owner = self.worker_id if local else None
-            self.creates.append((new, req.started, fiber))
-        elif isinstance(req, Take):
-            try:
-                got = self.store.take(task.workflow_id, req.pos, req.conditions,
-                                      self.clock.now(), req.register)
-            except Exception as exc:  # suspend; a retry or the next wake-up asks again
-                log.warning("legato: reading deliveries for %s failed: %s", task.workflow_id,
-                            exc)
-                got = None
-            if got is not None:
-                faults.hit("after_take")  # delivered and taken, not yet journaled
-            self.ready.append((fiber, got, None))
-        elif isinstance(req, TaskOp):
-            self.ready.append((fiber, self._task_op(req), None))
-        elif isinstance(req, AwaitChild):
-            try:
-                row = self.store.get(req.child_id)
-            except Exception as exc:  # suspend; the child's end (or a retry) wakes us
-                log.warning("legato: reading child %s failed: %s", req.child_id, exc)
-                row = None
-            ended = row is not None and row.status in st.TERMINAL
-            self.ready.append((fiber, row if ended else None, None))
-        elif isinstance(req, StartBranches):
-            self.ready.extend((f, None, None) for f in begin(req.group, fiber))
-        else:  # pragma: no cover - a bug, not user error
-            raise RuntimeError(f"unknown request from workflow: {req!r}")
-
-    def _task_op(self, req: TaskOp) -> Any:
-        """Create a human task, or escalate/expire one past its due time (retried on races
-        with people acting on it at the same moment)."""
-        now = self.clock.now()
-        if req.task is not None:
-            return self.store.create_task(req.task, now)
-        while True:
-            cur = self.store.get_task(req.task_id)
-            assert cur is not None
-            new = human_tasks.escalate(cur)
-            if new is cur:
-                return cur
-            action = "escalated" if new.status == human_tasks.OPEN else "expired"
-            if self.store.save_task(new, cur.version, now, None, action,
-                                    {"group": new.group}, False):
-                return new
+        match req:
+            case RunStep():
+                self._run_step(fiber, req)
+            case Commit():
+                self.commit_waiters.append(fiber)
+            case WaitUntil(when=when):
+                if self._stopping:
+                    self.ready.append((fiber, None, Suspend(when)))
+                    return
+                token = next(self._seq)
+                fiber.wait_token = token
+                self._waiting[token] = fiber
+                heapq.heappush(self._clock_timers, (when, token, task.workflow_id, _WAIT))
+            case StartChild(new=new, started=started):
+                local = self.room > 0 and self.registry.find(new.name) is not None
+                new.owner = self.worker_id if local else None
+                self.creates.append((new, started, fiber))
+            case Take():
+                try:
+                    got = self.store.take(task.workflow_id, req.pos, req.conditions,
+                                          self.clock.now(), req.register)
+                except Exception as exc:  # suspend; a retry or the next wake-up asks again
+                    log.warning("legato: reading deliveries for %s failed: %s",
+                                task.workflow_id, exc)
+                    got = None
+                if got is not None:
+                    faults.hit("after_take")  # delivered and taken, not yet journaled
+                self.ready.append((fiber, got, None))
+            case TaskOp():
+                self.ready.append((fiber, task_op(self.store, self.clock.now(), req), None))
+            case AwaitChild(child_id=child_id):
+                try:
+                    row = self.store.get(child_id)
+                except Exception as exc:  # suspend; the child's end (or a retry) wakes us
+                    log.warning("legato: reading child %s failed: %s", child_id, exc)
+                    row = None
+                ended = row is not None and row.status in st.TERMINAL
+                self.ready.append((fiber, row if ended else None, None))
+            case StartBranches(group=group):
+                self.ready.extend((f, None, None) for f in begin(group, fiber))
+            case _:  # pragma: no cover - the union is closed: mypy proves this unreachable
+                assert_never(req)
 
     def _run_step(self, fiber: Fiber, req: RunStep) -> None:
         if faults.ARMED:
