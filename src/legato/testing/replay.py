@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 import greenlet
 
@@ -24,7 +24,17 @@ from legato.domain.events import Event
 from legato.errors import LegatoError, NondeterminismError, RegistrationError
 from legato.runtime.attempt import RunStep
 from legato.runtime.parallel import after_branch, begin
-from legato.runtime.protocol import COMMIT, Final, StartBranches, WaitUntil
+from legato.runtime.protocol import (
+    AwaitChild,
+    Commit,
+    Final,
+    Request,
+    StartBranches,
+    StartChild,
+    Take,
+    TaskOp,
+    WaitUntil,
+)
 from legato.runtime.registry import workflow_def
 from legato.runtime.task import Task
 
@@ -141,19 +151,26 @@ def replay(workflow: Callable[..., Any], history: Sequence[dict[str, Any]], *,
     live: list[tuple[Any, object]] = []  # fibers that went past the history, and for what
     while runnable:
         fiber = runnable.popleft()
-        request: Any = fiber.switch(None)
+        request: Request | Final = fiber.switch(None)
         if fiber.dead:
             if fiber is g:
+                assert isinstance(request, Final)
                 final = request
             else:  # a branch ended
                 runnable.extend(after_branch(fiber))
-        elif request is COMMIT:
-            runnable.append(fiber)
-        elif isinstance(request, StartBranches):
-            groups.append(request.group)
-            runnable.extend(begin(request.group, fiber))
-        else:  # work the history does not hold: the run was in flight here
-            live.append((fiber, request))
+        else:
+            match request:  # runtime/protocol.py: every kind of request
+                case Commit():
+                    runnable.append(fiber)
+                case StartBranches(group=group):
+                    groups.append(group)
+                    runnable.extend(begin(group, fiber))
+                case RunStep() | WaitUntil() | StartChild() | Take() | TaskOp() | AwaitChild():
+                    live.append((fiber, request))  # work the history does not hold: in flight
+                case Final():  # pragma: no cover - only a fiber that ended returns one
+                    raise AssertionError(f"a live fiber returned {request!r}")
+                case _:  # pragma: no cover - the union is closed
+                    assert_never(request)
     for fiber in [*(f for f, _ in live), *task.fibers]:  # unwind what is left, branches first
         if not fiber.dead:
             fiber.throw(greenlet.GreenletExit)
