@@ -24,6 +24,7 @@ from legato.errors import (
     HeartbeatTimeout,
     HistoryLimitExceeded,
     InvalidInput,
+    InvalidValue,
     LegatoError,
     NondeterminismError,
     NotFound,
@@ -42,8 +43,10 @@ from legato.errors import (
     WorkflowNotFound,
 )
 from legato.handle import WorkflowHandle
+from legato.inbox import TaskNotFound
 from legato.runtime.attempt import heartbeat, heartbeat_details, step_key
 from legato.runtime.context import WorkflowContext
+from legato.runtime.parallel import SiblingFailed
 from legato.runtime.registry import step, workflow
 from legato.store.migrations import SchemaInfo
 from legato.store.url import inspect_schema
@@ -64,6 +67,7 @@ __all__ = [
     "HeartbeatTimeout",
     "HistoryLimitExceeded",
     "InvalidInput",
+    "InvalidValue",
     "LegatoError",
     "NondeterminismError",
     "NotFound",
@@ -75,12 +79,14 @@ __all__ = [
     "Schedule",
     "SchemaError",
     "SchemaInfo",
+    "SiblingFailed",
     "StepFailed",
     "StepTimeout",
     "SystemClock",
     "Task",
     "TaskClosed",
     "TaskExpired",
+    "TaskNotFound",
     "UnknownWorkflow",
     "WaitTimeout",
     "WorkerStopped",

@@ -8,7 +8,8 @@ Everything a user may catch derives from :class:`LegatoError`::
     │                            legato that this one cannot run beside
     ├── NotFound
     │   ├── WorkflowNotFound     no workflow with that id in the store
-    │   └── UnknownWorkflow      no workflow registered under that name
+    │   ├── UnknownWorkflow      no workflow registered under that name
+    │   └── TaskNotFound         no human task with that id (legato.inbox)
     ├── RegistrationError        two workflows under one name, bad decorator use
     ├── WorkflowConflict         start() with an existing id but different name/input
     ├── RedriveRefused           retry() of a run that is not FAILED or was compensated
@@ -20,12 +21,24 @@ Everything a user may catch derives from :class:`LegatoError`::
     ├── StepTimeout              a step attempt overran its timeout
     │   └── HeartbeatTimeout     ... or stopped sending heartbeats
     ├── CircuitOpen              a fail-fast circuit breaker is open
+    ├── SiblingFailed            a ctx.parallel branch not run because a sibling failed
+    ├── PermissionDenied         a human-task action the user may not take (four-eyes, ...)
+    ├── TaskClosed               ... on a task already completed or rejected
+    ├── TaskExpired              ... on a task past its due time
     ├── WaitTimeout              a wait for an event or signal timed out
     ├── NondeterminismError      the code asked for a different step than the journal holds
     ├── WorkerStopped            the engine's own worker died of an internal error
     ├── HistoryLimitExceeded     a run recorded more events than Engine(history_limit=)
     ├── WorkflowBlocked          a workflow body ran past the watchdog without parking
-    └── WorkflowFailed           handle.result() of a FAILED / CANCELLED / TIMED_OUT workflow
+    ├── WorkflowFailed           handle.result() of a FAILED / CANCELLED / TIMED_OUT workflow
+    └── (legato.asl)             DefinitionError (an invalid state machine, with its path),
+                                 HandlerError (a Task resource without a handler),
+                                 TaskTokenError (a callback answer refused),
+                                 ExecutionFailed (a durable state machine ended FAILED)
+
+Each is exported from ``legato`` (the ASL ones from ``legato.asl``); the human-task ones are
+defined beside the task rules (``legato.domain.tasks``, ``legato.inbox``) and
+``SiblingFailed`` beside ``ctx.parallel`` (``legato.runtime.parallel``).
 
 Internal control flow (suspension, cancellation, lost leases) uses ``BaseException``
 subclasses defined in ``legato.runtime.control`` so that a user's ``except Exception:`` cannot
