@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import cli
 
 import legato
-from legato.cli.main import main
 from legato.cli.output import LogFormatter
 from legato.domain.circuit import CircuitState
 from legato.domain.events import WORKFLOW_STARTED, Event
@@ -61,18 +61,6 @@ def assert_safe(text: str, *shown: str) -> None:
         assert not line.lstrip(" │┃|").startswith("FAKE ROW"), text
     for s in shown:
         assert s in text, (s, text)
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """``legato ARGS`` in this process: (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def ok(capsys: pytest.CaptureFixture[str], *args: str) -> str:

@@ -14,21 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import cli
 
 import legato
-from legato.cli.main import main
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """``legato ARGS`` in this process: (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def cli_json(capsys: pytest.CaptureFixture[str], *args: str, code: int = 0) -> Any:

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
-from legato.cli.main import main
+from cli_support import cli
 
 READS = [
     ("list",),
@@ -30,17 +29,6 @@ READS = [
     ("purge", "--older-than", "30d", "--dry-run"),
 ]
 IDS = [" ".join(c) for c in READS]
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def refused(rc: int, out: str, err: str) -> str:
