@@ -17,9 +17,9 @@ import pytest
 
 import legato
 from legato.store import migrations as mig
-from legato.store import sqlite_schema
 from legato.store.postgres import schema as pg_schema
 from legato.store.postgres.conninfo import parse
+from legato.store.sqlite import schema as sqlite_schema
 
 LEGATO = str(Path(sys.executable).parent / "legato")
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 import legato
-from legato.store import sqlite_notify
 from legato.store.base import HOST, WorkerInfo
 from legato.store.sqlite import SQLiteStore
+from legato.store.sqlite import notify as sqlite_notify
 
 pytestmark = pytest.mark.skipif(not sqlite_notify.SUPPORTED, reason="Linux only")
 

@@ -76,7 +76,7 @@ def inspect_schema(url: str | None = None) -> SchemaInfo:
     """
     url = resolve_url(url)
     if _scheme(url) == "sqlite":
-        from legato.store import sqlite_schema
+        from legato.store.sqlite import schema as sqlite_schema
 
         return sqlite_schema.inspect(_sqlite_path(url), url)
     info: SchemaInfo = _postgres(url, "schema").inspect_url(url)
