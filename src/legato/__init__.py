@@ -50,6 +50,7 @@ from legato.runtime.parallel import SiblingFailed
 from legato.runtime.registry import step, workflow
 from legato.store.migrations import SchemaInfo
 from legato.store.url import inspect_schema
+from legato.worker.settings import WorkerSettings
 
 
 def __getattr__(name: str) -> str:
@@ -89,6 +90,7 @@ __all__ = [
     "TaskNotFound",
     "UnknownWorkflow",
     "WaitTimeout",
+    "WorkerSettings",
     "WorkerStopped",
     "WorkflowBlocked",
     "WorkflowConflict",

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from legato.clock import Clock, SystemClock
 from legato.domain import events as ev
@@ -43,6 +43,7 @@ from legato.store.base import (
 )
 from legato.store.url import open_store, resolve_url
 from legato.worker.commit import release_run
+from legato.worker.settings import DEFAULTS, WorkerSettings
 from legato.worker.worker import PURGE_BATCH, Worker
 
 if TYPE_CHECKING:
@@ -51,6 +52,19 @@ if TYPE_CHECKING:
 
 #: most handles kept for the results of runs in flight in this engine's worker
 IN_FLIGHT_KEPT = 100_000
+#: the worker settings given to Engine (``concurrency=...``): the others come from ``settings``
+_SETTINGS: Final = ("concurrency", "step_threads", "lease", "retention", "processes",
+                    "inline_steps", "max_payload", "history_limit", "watchdog")
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "<from settings>"
+
+
+#: an Engine keyword not given: its value comes from ``settings`` (by default
+#: :class:`legato.WorkerSettings`'s defaults, written there once)
+UNSET: Any = _Unset()
 
 
 class Engine:
@@ -85,6 +99,13 @@ class Engine:
     has the worker's other runs handed to other workers and fails with
     :class:`legato.WorkflowBlocked`. If the worker dies of a defect anyway, :attr:`healthy`
     turns False and waiting results raise :class:`legato.WorkerStopped`.
+
+    The workers' settings (``concurrency`` 500, ``step_threads`` 32, ``lease`` 5 s,
+    ``retention``, ``processes`` 0, ``inline_steps``, ``max_payload``, ``history_limit``,
+    ``watchdog``, and ``grace``, the default of :meth:`shutdown`) are one
+    :class:`legato.WorkerSettings` (:attr:`settings`): given as ``settings=`` (for example
+    ``legato.WorkerSettings.from_env()``), each keyword given here replacing its value. A
+    setting that is not valid raises :class:`legato.ConfigError` naming it.
     """
 
     def __init__(
@@ -92,55 +113,34 @@ class Engine:
         url: str | None = None,
         *,
         clock: Clock | None = None,
-        concurrency: int = 500,
-        step_threads: int = 32,
-        lease: float = 5.0,
+        concurrency: int = UNSET,
+        step_threads: int = UNSET,
+        lease: float = UNSET,
         registry: Registry | None = None,
-        retention: float | timedelta | None = None,
-        processes: int = 0,
-        inline_steps: bool = True,
+        retention: float | timedelta | None = UNSET,
+        processes: int = UNSET,
+        inline_steps: bool = UNSET,
         migrate: bool = True,
-        max_payload: int = inputs.DEFAULT_MAX_PAYLOAD,
-        history_limit: int = 50_000,
-        watchdog: float | None = 1.0,
+        max_payload: int = UNSET,
+        history_limit: int = UNSET,
+        watchdog: float | None = UNSET,
+        settings: WorkerSettings | None = None,
     ) -> None:
-        if concurrency < 1:
-            raise ConfigError("concurrency must be at least 1")
-        if step_threads < 1:
-            raise ConfigError("step_threads must be at least 1")
-        if lease <= 0:
-            raise ConfigError("lease must be more than 0 seconds")
-        if not isinstance(processes, int) or processes < 0:
-            raise ConfigError("processes must be a whole number, 0 or more")
-        self.processes = processes
-        if isinstance(history_limit, bool) or not isinstance(history_limit, int) \
-                or history_limit < 10:
-            raise ConfigError("history_limit must be a whole number of events, 10 or more")
-        if watchdog is not None and not (isinstance(watchdog, int | float)
-                                         and 0 < watchdog < float("inf")):
-            raise ConfigError("watchdog must be a number of seconds above 0, or None")
-        self.history_limit = history_limit
-        self.watchdog = None if watchdog is None else float(watchdog)
-        if isinstance(max_payload, bool) or not isinstance(max_payload, int) \
-                or max_payload < 1:
-            raise ConfigError(f"max_payload must be a number of bytes, 1 or more, not"
-                              f" {max_payload!r}")
+        given = {name: value for name, value in zip(
+            _SETTINGS, (concurrency, step_threads, lease, retention, processes, inline_steps,
+                        max_payload, history_limit, watchdog), strict=True)
+            if value is not UNSET}
+        if settings is not None and not isinstance(settings, WorkerSettings):
+            raise ConfigError(f"settings must be a legato.WorkerSettings, not {settings!r}")
+        #: the workers' settings (checked: a bad one raised ConfigError naming it)
+        self.settings: WorkerSettings = (settings or DEFAULTS).replace(**given) if given \
+            else settings or DEFAULTS
         #: the most bytes of JSON an input, event or signal data may take (docs/inputs.md)
-        self.max_payload = max_payload
+        self.max_payload = self.settings.max_payload
         self._queues_stored: set[str] = set()  # queue names found in the store
-        try:
-            self.retention = seconds(retention, "retention")
-        except InvalidInput as exc:
-            raise ConfigError(str(exc)) from None
-        if self.retention is not None and self.retention < 0:
-            raise ConfigError("retention must be zero or more seconds")
         self.url = resolve_url(url)
         self.clock: Clock = clock or SystemClock()
         self.registry = registry or REGISTRY
-        self.concurrency = concurrency
-        self.step_threads = step_threads
-        self.inline_steps = bool(inline_steps)
-        self.lease = lease
         self.store: Store = open_store(self.url, migrate=migrate)
         self._worker: Worker | None = None
         self._procs: WorkerProcesses | None = None
@@ -160,6 +160,40 @@ class Engine:
         launched = self._worker is not None or self._procs is not None
         return f"<Engine {redact(self.url)}{' launched' if launched else ''}>"
 
+    # --- the settings, as attributes (read-only: :attr:`settings` holds them) ---------------
+
+    @property
+    def concurrency(self) -> int:
+        return self.settings.concurrency
+
+    @property
+    def step_threads(self) -> int:
+        return self.settings.step_threads
+
+    @property
+    def lease(self) -> float:
+        return self.settings.lease
+
+    @property
+    def retention(self) -> float | None:
+        return self.settings.retention
+
+    @property
+    def processes(self) -> int:
+        return self.settings.processes
+
+    @property
+    def inline_steps(self) -> bool:
+        return self.settings.inline_steps
+
+    @property
+    def history_limit(self) -> int:
+        return self.settings.history_limit
+
+    @property
+    def watchdog(self) -> float | None:
+        return self.settings.watchdog
+
     # --- lifecycle -----------------------------------------------------------------------
 
     def launch(self) -> Engine:
@@ -170,13 +204,9 @@ class Engine:
                 self._procs = self._start_processes()
             return self
         if self._worker is None:
-            worker = Worker(self.store, self.registry, self.clock,
-                            concurrency=self.concurrency, step_threads=self.step_threads,
-                            lease=self.lease, on_done=self._on_done,
-                            on_completed=self._on_completed, retention=self.retention,
-                            inline_steps=self.inline_steps, on_failure=self._worker_failed,
-                            history_limit=self.history_limit, watchdog=self.watchdog,
-                            max_payload=self.max_payload)
+            worker = Worker(self.store, self.registry, self.clock, self.settings,
+                            on_done=self._on_done, on_completed=self._on_completed,
+                            on_failure=self._worker_failed)
             worker.start()
             self._worker = worker
         return self
@@ -198,11 +228,7 @@ class Engine:
                               " a function: worker processes import workflows by module, so"
                               " define them at module level")
         config = ChildConfig(url=self.url, modules=child_modules([d.fn for d in defs]),
-                             names=tuple(d.name for d in defs), concurrency=self.concurrency,
-                             step_threads=self.step_threads, lease=self.lease,
-                             retention=self.retention, inline_steps=self.inline_steps,
-                             grace=10.0, history_limit=self.history_limit,
-                             watchdog=self.watchdog, max_payload=self.max_payload)
+                             names=tuple(d.name for d in defs), settings=self.settings)
         procs = WorkerProcesses(self.processes, config, self._on_done, self._on_completed)
         procs.start()
         return procs
@@ -222,8 +248,11 @@ class Engine:
         for e in waiting:
             e.set()
 
-    def shutdown(self, grace: float = 10.0) -> None:
-        """Stop the workers (running steps get ``grace`` seconds) and close the store."""
+    def shutdown(self, grace: float | None = None) -> None:
+        """Stop the workers (running steps get ``grace`` seconds, by default the settings'
+        ``grace``: 10) and close the store."""
+        if grace is None:
+            grace = self.settings.grace
         worker, self._worker = self._worker, None
         if worker is not None:
             worker.stop(grace)

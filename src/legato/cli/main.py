@@ -19,9 +19,9 @@ from typing import Annotated
 import typer
 
 from legato import __version__
-from legato.cli import events, output, people, schedules, workflows
+from legato.cli import events, output, people, schedules, worker, workflows
 from legato.cli.asl import asl_app
-from legato.cli.common import FAILED, INTERRUPTED, USAGE, App, CliError, DbOption, db_url
+from legato.cli.common import FAILED, INTERRUPTED, USAGE, App, CliError, DbOption
 from legato.cli.database import db_app
 from legato.errors import LegatoError, WorkflowFailed
 
@@ -52,56 +52,8 @@ def _root(
     ctx.obj = {"db": db}
 
 
-@app.command()
-def worker(
-    ctx: typer.Context,
-    modules: Annotated[list[str], typer.Argument(
-        metavar="MODULE", show_default=False,
-        help="Modules defining @legato.workflow functions: dotted names (the current "
-             "directory is on the path) or paths to .py files.")],
-    db: DbOption = None,
-    concurrency: Annotated[int, typer.Option(
-        min=1, metavar="N", help="Workflows this worker runs at once.")] = 500,
-    lease: Annotated[float, typer.Option(
-        min=0.1, metavar="SECONDS",
-        help="Lease on running workflows; a dead worker's work is taken over after it.")] = 5.0,
-    step_threads: Annotated[int, typer.Option(
-        min=1, metavar="N", help="Threads running synchronous steps.")] = 32,
-    grace: Annotated[float, typer.Option(
-        min=0.0, metavar="SECONDS",
-        help="On SIGINT/SIGTERM, how long running steps may take to finish.")] = 10.0,
-    log_level: Annotated[str, typer.Option(
-        metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
-    retention: Annotated[str | None, typer.Option(
-        metavar="AGE", show_default=False,
-        help="Purge runs that ended longer ago than this (15m, 12h, 30d ...), every 10 "
-             "minutes; default: keep them.")] = None,
-    processes: Annotated[int, typer.Option(
-        min=0, metavar="N", help="Run the workers in this many child processes (one per core "
-                                 "for CPU-bound steps); 0: in this process.")] = 0,
-    inline_steps: Annotated[bool, typer.Option(
-        "--inline-steps/--no-inline-steps",
-        help="Run steps whose runs prove quick (under 0.1 ms) on the worker's own thread "
-             "instead of its step pool.")] = True,
-) -> None:
-    """Run workflows: import MODULEs, then work until SIGINT/SIGTERM.
-
-    Recovers unfinished workflows of the registered names at start. On a signal, stops
-    claiming work, lets running steps finish (up to --grace seconds), releases what is still
-    in flight to other workers and exits 0. Example:
-
-        legato worker myapp.workflows --db sqlite:///orders.db
-    """
-    from legato.cli.worker import run_worker
-
-    keep = None if retention is None else workflows.duration(retention, "--retention")
-    raise typer.Exit(run_worker(modules, db=db_url(ctx, db), concurrency=concurrency,
-                                lease=lease, step_threads=step_threads, grace=grace,
-                                log_level=log_level, retention=keep, processes=processes,
-                                inline_steps=inline_steps))
-
-
 # the order of the help's command list
+app.command()(worker.worker)
 app.command()(workflows.start)
 app.command("list")(workflows.list_)
 app.command()(workflows.show)

@@ -49,6 +49,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from legato.errors import ConfigError
+from legato.worker.settings import WorkerSettings
 
 log = logging.getLogger("legato.worker")
 
@@ -72,17 +73,9 @@ class ChildConfig:
     url: str
     modules: tuple[str, ...]
     names: tuple[str, ...]
-    concurrency: int
-    step_threads: int
-    lease: float
-    retention: float | None
-    inline_steps: bool
-    #: running steps' time to finish when the child stops without being told how long
-    #: (SIGTERM, or the parent gone)
-    grace: float
-    history_limit: int = 50_000
-    watchdog: float | None = 1.0
-    max_payload: int = 4 * 1024 * 1024
+    #: the engine's; its ``grace`` is running steps' time to finish when the child stops
+    #: without being told how long (SIGTERM, or the parent gone)
+    settings: WorkerSettings
 
 
 #: longest message sent: a pipe write up to PIPE_BUF (4,096 bytes on Linux, 512 by POSIX)
@@ -404,12 +397,8 @@ def child_main(config: ChildConfig, inbox: mpc.Connection, outbox: mpc.Connectio
                 _send(outbox, b"C%s\0%s\0%s" % (wid.encode(), name.encode(), result.encode()))
 
         store = open_store(config.url, migrate=False)  # the parent opened (and migrated) it
-        worker = Worker(store, REGISTRY, SystemClock(), concurrency=config.concurrency,
-                        step_threads=config.step_threads, lease=config.lease,
-                        retention=config.retention, inline_steps=config.inline_steps,
-                        on_done=done, on_completed=completed, on_failure=_hub_died,
-                        history_limit=config.history_limit, watchdog=config.watchdog,
-                        max_payload=config.max_payload)
+        worker = Worker(store, REGISTRY, SystemClock(), config.settings, on_done=done,
+                        on_completed=completed, on_failure=_hub_died)
         worker.start()
     except BaseException as exc:
         outbox.send_bytes(f"E{type(exc).__name__}: {exc}".encode()[:MAX_MESSAGE])
@@ -423,7 +412,7 @@ def child_main(config: ChildConfig, inbox: mpc.Connection, outbox: mpc.Connectio
     except _Stop:
         pass
     finally:
-        worker.stop(config.grace if grace is None else grace)
+        worker.stop(config.settings.grace if grace is None else grace)
         store.close()
 
 

@@ -24,6 +24,7 @@ from legato.worker.hub import Hub
 from legato.worker.inline import InlinePolicy
 from legato.worker.pool import AsyncRunner, StepPool
 from legato.worker.scheduler import Scheduler
+from legato.worker.settings import DEFAULTS, WorkerSettings
 
 log = logging.getLogger("legato.worker")
 EXPIRY_EVERY = 60.0  # seconds between sweeps of expired buffered events
@@ -40,37 +41,30 @@ class Worker:
         store: Store,
         registry: Registry,
         clock: Clock,
+        settings: WorkerSettings = DEFAULTS,
         *,
-        concurrency: int = 500,
-        step_threads: int = 32,
-        lease: float = 5.0,
         on_done: Callable[[str, str], None] = lambda wid, status: None,
         on_completed: Callable[[str, str, str | None], None] | None = None,
-        retention: float | None = None,
-        inline_steps: bool = True,
         on_failure: Callable[[BaseException], None] | None = None,
-        history_limit: int = Task.history_limit,
-        watchdog: float | None = 1.0,
-        max_payload: int = Task.max_payload,
     ) -> None:
-        if lease <= 0:
-            raise ValueError("lease must be > 0 seconds")
+        self.settings = settings
         #: seconds a workflow body may hold the hub's thread without parking (None: no limit)
-        self.watchdog = watchdog
-        self.retention = retention  # ended runs older than this are purged (None: kept)
+        self.watchdog = settings.watchdog
+        self.retention = settings.retention  # ended runs older than this are purged
         self.store = store
         self.registry = registry
         self.clock = clock
-        self.lease = lease
+        self.lease = settings.lease
         self.id = f"{HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        inline_steps = settings.inline_steps
         inline = InlinePolicy(inline_steps)
-        self.pool = StepPool(step_threads,
+        self.pool = StepPool(settings.step_threads,
                              observe=inline.ran_in_pool if inline_steps else None)
         self.async_runner = AsyncRunner()
-        self.hub = Hub(store, registry, clock, self.id, concurrency=concurrency, pool=self.pool,
-                       async_runner=self.async_runner, on_done=on_done,
+        self.hub = Hub(store, registry, clock, self.id, concurrency=settings.concurrency,
+                       pool=self.pool, async_runner=self.async_runner, on_done=on_done,
                        on_completed=on_completed, inline=inline,
-                       history_limit=history_limit, max_payload=max_payload)
+                       history_limit=settings.history_limit, max_payload=settings.max_payload)
         self._stop = threading.Event()
         self._hub_thread = threading.Thread(target=self._run_hub, name="legato-hub",
                                             daemon=True)
@@ -295,11 +289,13 @@ class Worker:
                 pause = min(PURGE_EVERY, self.retention)
                 next_purge = self.clock.now() + (0.0 if more else pause)
 
-    def stop(self, grace: float = 10.0) -> None:
-        """Stop claiming; let running steps finish (up to ``grace`` s); release the rest."""
+    def stop(self, grace: float | None = None) -> None:
+        """Stop claiming; let running steps finish (up to ``grace`` s, default the settings'
+        ``grace``); release the rest."""
         if not self.started:
             return
         self.started = False
+        grace = self.settings.grace if grace is None else grace
         if self.failure is None:
             self._quiesce()
         self.hub.post("stop", grace)
