@@ -62,14 +62,21 @@ def test_a_class_naming_a_statement_its_file_lacks_fails_when_defined() -> None:
             no_such_statement: str
 
 
-def test_sqlite_loads_at_import_with_every_shared_name() -> None:
+def test_both_dialects_load_at_import_with_every_shared_name() -> None:
+    from legato.store.postgres.queries import PostgresQueries
+
     shared = [n for n in CommonQueries.__annotations__ if n.islower()]
+    pg = PostgresQueries('"some_schema"')
     for name in shared:
-        assert getattr(QUERIES, name)
-    # SQLite's take ? and :name; nothing is left to fill but the holes it declares
-    for name, sql in vars(QUERIES).items():
-        assert set(re.findall(r"\{(\w+)\}", sql)) <= SQLiteQueries.HOLES, name
+        assert getattr(QUERIES, name) and getattr(pg, name)
+    assert '"some_schema".workflows' in pg.get_workflow
+    # SQLite's take ? and :name, PostgreSQL's %s and %(name)s; nothing is left to fill but
+    # the holes each fills per call ({schema} is filled once per store)
+    for q, holes in ((QUERIES, SQLiteQueries.HOLES), (pg, PostgresQueries.HOLES - {"schema"})):
+        for name, sql in vars(q).items():
+            assert set(re.findall(r"\{(\w+)\}", sql)) <= holes, name
     assert not any("%s" in v or "%(" in v for v in vars(QUERIES).values())
+    assert not any(re.search(r"\?|[^:]:[a-z]", v) for v in vars(pg).values())
 
 
 def test_a_block_of_several_statements_splits_at_line_ends() -> None:

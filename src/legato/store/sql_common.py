@@ -1,4 +1,5 @@
-"""Row <-> record helpers shared by the SQL backends."""
+"""Row <-> record helpers shared by the SQL backends, and the column lists their statements
+read (filled into ``queries.sql`` as ``{workflow_columns}`` and the like)."""
 
 from __future__ import annotations
 
@@ -58,10 +59,6 @@ def new_row(new: NewWorkflow) -> WorkflowRow:
                        deadline=new.deadline, queue=new.queue, priority=new.priority)
 
 
-#: the active statuses as an SQL list (the same in every dialect)
-ACTIVE_SQL = "('PENDING', 'RUNNING', 'WAITING')"
-
-
 def prefixed(alias: str) -> str:
     """:data:`WF_COLUMNS` qualified with a table alias (for joins and ``UPDATE ... FROM``)."""
     return ", ".join(f"{alias}.{c.strip()}" for c in WF_COLUMNS.split(","))
@@ -81,20 +78,6 @@ def row_to_task(r: Sequence[Any]) -> Task:
                 created_at=float(r[15]), updated_at=float(r[16]), version=int(r[17]))
 
 
-def list_filter(status: str | None, name: str | None, mark: str) -> tuple[str, list[Any]]:
-    """The ``WHERE`` clause (or "") and parameters of ``list_workflows``; ``mark`` is the
-    dialect's placeholder (``?`` or ``%s``)."""
-    where: list[str] = []
-    params: list[Any] = []
-    if status:
-        where.append(f"status = {mark}")
-        params.append(status)
-    if name:
-        where.append(f"name = {mark}")
-        params.append(name)
-    return (" WHERE " + " AND ".join(where) if where else ""), params
-
-
 @dataclass(slots=True)
 class Batch:
     """A group commit sorted for the SQL: what survives fencing, as rows to write."""
@@ -109,11 +92,6 @@ class Batch:
 #: the parameters of its state update or None)
 Prepared = tuple[Write, list[tuple[Any, ...]], list[tuple[str, str, str | None, float]],
                  dict[str, Any] | None]
-
-
-#: the tables holding what a run recorded besides its row, by ``workflow_id`` (a purge
-#: deletes from each; ``task_audit`` goes by the tasks' ids)
-RUN_TABLES = ("journal", "inbox", "waits", "signals", "workflow_state", "tasks")
 
 
 def _either(one: Any, more: Sequence[Any]) -> list[Any] | None:

@@ -340,8 +340,7 @@ class SQLStore(Store):
     def record_names(self, names: Sequence[str], now: float) -> None:
         if names:
             with self._writer() as c:
-                for name in sorted(set(names)):
-                    c.execute(self.q.record_name, {"name": name, "now": now})
+                self._many(c, self.q.record_name, [(n, now) for n in sorted(set(names))])
 
     def known_names(self) -> list[str]:
         with self._reader() as c:

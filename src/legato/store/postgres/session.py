@@ -14,11 +14,14 @@ import logging
 import selectors
 import socket
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import pq
+
+if TYPE_CHECKING:
+    from legato.store.postgres.queries import PostgresQueries
 
 log = logging.getLogger("legato.store.postgres")
 
@@ -127,12 +130,12 @@ class LockKeeper:
     reconnects, takes the locks again and stamps ``locked_at`` anew (see ``001_init.sql``).
     """
 
-    def __init__(self, conninfo: str, lock_prefix: str, workers_table: str,
+    def __init__(self, conninfo: str, lock_prefix: str, queries: PostgresQueries,
                  application_name: str) -> None:
         self.conninfo = conninfo
         self.application_name = application_name
         self.lock_prefix = lock_prefix
-        self.workers_table = workers_table
+        self.q = queries
         self.held: set[str] = set()
         self._conn: psycopg.Connection[Any] | None = None
         self._mutex = threading.RLock()
@@ -145,18 +148,16 @@ class LockKeeper:
             for wid in sorted(self.held):
                 self._lock(conn, wid)
             if self.held:
-                conn.execute(f"UPDATE {self.workers_table} SET locked_at = now()"
-                             " WHERE id = ANY(%s)", (sorted(self.held),))
+                conn.execute(self.q.workers_relocked, (sorted(self.held),))
         except BaseException:
             conn.close()
             raise
         return conn
 
     def _lock(self, conn: psycopg.Connection[Any], worker_id: str) -> None:
-        conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))",
-                     (self.lock_prefix + worker_id,))
+        conn.execute(self.q.worker_lock, (self.lock_prefix + worker_id,))
 
-    def run(self, sql: str, params: Sequence[Any]) -> int:
+    def run(self, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> int:
         """Execute on the lock session (reconnecting once if it broke); return the row count."""
         with self._mutex:
             for attempt in (1, 2):
@@ -203,8 +204,7 @@ class LockKeeper:
                 self._drop()  # ending the session drops every lock it had
                 return
             try:
-                conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))",
-                             (self.lock_prefix + worker_id,))
+                conn.execute(self.q.worker_unlock, (self.lock_prefix + worker_id,))
             except psycopg.Error:
                 self._drop()
 

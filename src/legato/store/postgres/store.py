@@ -14,8 +14,11 @@ are enforced when writers really run in parallel:
 * anything that makes work runnable for other processes sends ``NOTIFY`` in its own
   transaction; :meth:`subscribe` hears it through a ``LISTEN`` thread (:class:`Listener`).
 
-Events, human tasks, schedules and queues live in mixins beside this module (events.py,
-tasks.py, schedules.py, queues.py), each saying what it serialises and why.
+What both SQL stores share (events' signals and waits, human tasks, schedules, circuits,
+queue limits, reading and controlling runs) is :class:`legato.store.sql_store.SQLStore`,
+with the row locks it asks for supplied here; every statement is a block of
+``sql/postgres/queries.sql`` (:mod:`legato.store.postgres.queries`), with this store's schema
+filled in.
 
 A connection lost mid-run makes the operation raise; callers retry. Commits are idempotent
 under retry (a commit whose reply was lost may be sent again), and a claim or an adopted
@@ -28,24 +31,24 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, cast
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from legato.domain import codec
 from legato.domain import status as st
-from legato.domain.circuit import CircuitState
-from legato.domain.events import WORKFLOW_REDRIVEN, Event
-from legato.domain.journal import plan_redrive
+from legato.domain.events import Event
+from legato.domain.queue import admit
 from legato.errors import ConfigError
 from legato.store.base import (
     Claimed,
     CommitResult,
+    Condition,
     CreateConflict,
     NewWorkflow,
-    Store,
+    PublishResult,
     WorkerInfo,
     WorkflowRow,
     Write,
@@ -55,23 +58,18 @@ from legato.store.postgres import arrays
 from legato.store.postgres import schema as pg_schema
 from legato.store.postgres.arrays import BigintArray, TextArray
 from legato.store.postgres.conninfo import Settings, parse
-from legato.store.postgres.events import EventQueries, PostgresEvents
 from legato.store.postgres.pipeline import pipelined
-from legato.store.postgres.queries import Queries
-from legato.store.postgres.queues import PostgresQueues, QueueQueries
-from legato.store.postgres.schedules import PostgresSchedules, ScheduleQueries
+from legato.store.postgres.queries import PostgresQueries
 from legato.store.postgres.session import Listener, LockKeeper
-from legato.store.postgres.tasks import PostgresTasks, TaskQueries
 from legato.store.sql_common import (
-    error_json,
     event_params,
     fence,
-    list_filter,
     new_row,
     prepare_writes,
     row_to_event,
     row_to_workflow,
 )
+from legato.store.sql_store import Conn, SQLStore
 
 log = logging.getLogger("legato.store.postgres")
 
@@ -80,11 +78,13 @@ _FALLBACK_POLLS_PER_S = 10  # while notifications cannot be heard
 _RECLAIM_DELAY = 0.01  # seconds before claiming again rows that were locked a moment ago
 
 
-class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQueues, Store):
+class PostgresStore(SQLStore):
     """Workflows, journals and workers in one schema of a PostgreSQL database.
 
     >>> store = PostgresStore("postgresql://app@db.internal/app?schema=orders")
     """
+
+    q: PostgresQueries
 
     def __init__(self, url: str, *, schema: str | None = None,
                  pool_size: int | None = None, migrate: bool = True) -> None:
@@ -92,13 +92,8 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
         self.settings: Settings = parse(url, schema=schema, pool_size=pool_size)
         self.safe_url = self.settings.safe_url
         self.schema = self.settings.schema
-        self.sql = Queries(self.settings.quoted_schema)
-        self.ev = EventQueries(self.settings.quoted_schema)
-        self.tq = TaskQueries(self.settings.quoted_schema)
-        self.sq = ScheduleQueries(self.settings.quoted_schema)
-        self.qq = QueueQueries(self.settings.quoted_schema)
+        self.q = PostgresQueries(self.settings.quoted_schema)
         self.channel = self.settings.channel
-        self.claim_sql = self.sql.claim_sql(self.qq.queues_with_work)
         self._doubt: dict[str, list[tuple[str, int]]] = {}  # worker -> maybe-owned rows
         self._doubt_lock = threading.Lock()
         self._last_check = 0.0
@@ -115,8 +110,8 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
         else:  # open only a schema that exists and suits this code; create nothing
             self.schema_info().require_ready()
         app = self.settings.application_name
-        self.keeper = LockKeeper(self.settings.conninfo, self.settings.lock_prefix(),
-                                 self.sql.workers_table, f"{app} worker")
+        self.keeper = LockKeeper(self.settings.conninfo, self.settings.lock_prefix(), self.q,
+                                 f"{app} worker")
         self._pool_lock = threading.Lock()
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._get_pool()
@@ -171,6 +166,57 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
     def _fetchall(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self._conn() as conn:
             return conn.execute(sql, params).fetchall()
+
+    # what the shared code (SQLStore) needs: transactions run side by side here, so a
+    # delivery locks its run's row first (and a wait's take the events' keys before it)
+
+    def _reader(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
+        return self._conn()
+
+    def _writer(self, single: bool = False) -> contextlib.AbstractContextManager[
+            psycopg.Connection[Any]]:
+        return self._conn() if single else self._transaction()  # one statement: autocommit
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._conn() as conn, conn.transaction():
+            yield conn
+
+    def _many(self, c: Conn, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with cast("psycopg.Connection[Any]", c).cursor() as cur:
+            cur.executemany(sql, rows)
+
+    def _array(self, values: Iterable[str]) -> TextArray:
+        return TextArray(values)
+
+    def _create_runs_in(self, c: Conn, runs: Sequence[tuple[NewWorkflow, Event]]) -> None:
+        self._insert_workflows(cast("psycopg.Connection[Any]", c), runs)
+
+    def _terminated_in(self, c: Conn, workflow_id: str, now: float) -> None:
+        self._ended(cast("psycopg.Connection[Any]", c), [(workflow_id, None)],
+                    [(workflow_id, None)], now)
+
+    def _notify_in(self, c: Conn) -> None:
+        c.execute(self.q.notify, {"channel": self.channel})
+
+    def _lock_runs(self, c: Conn, ids: Sequence[str]) -> None:
+        """Lock these runs' rows, in id order (as every multi-row lock here is)."""
+        if ids:
+            c.execute(self.q.lock_workflows, (TextArray(sorted(set(ids))),))
+
+    def _lock_for_take(self, c: Conn, workflow_id: str,
+                       conditions: Sequence[Condition]) -> None:
+        # the events' keys first, as a publisher takes them: either the wait sees the
+        # buffered event, or the publisher sees the registered wait
+        keys = sorted({self._event_lock_name(cd.name, cd.key) for cd in conditions
+                       if cd.kind == "event"})
+        if keys:
+            c.execute(self.q.key_locks, (TextArray(keys),))
+        self._lock_runs(c, [workflow_id])
+
+    def _lock_task_waiters(self, c: Conn, task_id: str) -> None:
+        self._lock_runs(c, [r[0] for r in c.execute(self.q.task_waits,
+                                                     {"task": task_id}).fetchall()])
 
     def close(self) -> None:
         """Stop listening, drop the workers' locks and close the pool.
@@ -280,7 +326,7 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
 
     def create(self, new: NewWorkflow, started: Event) -> tuple[WorkflowRow, bool]:
         try:
-            rows = self._fetchall(self.sql.create, self._create_params(new, started))
+            rows = self._fetchall(self.q.create, self._create_params(new, started))
         except psycopg.OperationalError:
             self._creates_in_doubt([new])
             raise
@@ -298,7 +344,7 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
         params = [self._create_params(new, started) for new, started in items]
         try:
             with self._conn() as conn, conn.transaction(), conn.cursor() as cur:
-                cur.executemany(self.sql.create, params, returning=True)
+                cur.executemany(self.q.create, params, returning=True)
                 inserted: list[bool] = []
                 while True:
                     r = cur.fetchone()
@@ -309,7 +355,7 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
                            if not ok]
                 existing = {} if not missing else {
                     r[0]: row_to_workflow(r) for r in
-                    conn.execute(self.sql.get_many, (missing,)).fetchall()}
+                    conn.execute(self.q.get_many, (missing,)).fetchall()}
                 out: list[tuple[WorkflowRow, bool]] = []
                 for i, ((new, _), ok) in enumerate(zip(items, inserted, strict=True)):
                     if ok:
@@ -329,7 +375,7 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
         """Insert new workflows (idempotent by id) inside the caller's transaction."""
         if news:
             with conn.cursor() as cur:
-                cur.executemany(self.sql.create, [self._create_params(n, e) for n, e in news])
+                cur.executemany(self.q.create, [self._create_params(n, e) for n, e in news])
 
     def _creates_in_doubt(self, news: Sequence[NewWorkflow]) -> None:
         """An insert owned by a worker whose reply was lost: its next claim hands it out."""
@@ -337,49 +383,11 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
             if new.owner:
                 self._in_doubt(new.owner, [(new.id, 1)])
 
-    def get(self, workflow_id: str) -> WorkflowRow | None:
-        rows = self._fetchall(self.sql.get, (workflow_id,))
-        return row_to_workflow(rows[0]) if rows else None
-
-    def list_workflows(self, status: str | None, name: str | None,
-                       limit: int) -> list[WorkflowRow]:
-        where, params = list_filter(status, name, "%s")
-        sql = self.sql.list + where
-        params.append(limit)
-        return [row_to_workflow(r) for r in self._fetchall(sql + self.sql.list_order, params)]
-
-    def journal(self, workflow_id: str) -> list[Event]:
-        return [row_to_event(r) for r in self._fetchall(self.sql.journal, (workflow_id,))]
-
     def purge(self, before: float, statuses: Sequence[str], limit: int) -> list[str]:
         with self._conn() as conn, conn.transaction():
-            rows = conn.execute(self.sql.purge, {"statuses": TextArray(statuses),
-                                                 "before": before, "limit": limit}).fetchall()
+            rows = conn.execute(self.q.purge, {"statuses": TextArray(statuses),
+                                               "before": before, "limit": limit}).fetchall()
         return [r[0] for r in rows]
-
-    def count_ended(self, before: float, statuses: Sequence[str]) -> int:
-        return int(self._fetchall(self.sql.count_ended, (TextArray(statuses), before))[0][0])
-
-    def request_cancel(self, workflow_id: str, now: float) -> WorkflowRow | None:
-        self._fetchall(self.sql.request_cancel, (now, now, workflow_id, self.channel))
-        return self.get(workflow_id)
-
-    def terminate(self, workflow_id: str, reason: str, now: float) -> WorkflowRow | None:
-        with self._conn() as conn, conn.transaction():
-            locked = {r[0]: r for r in conn.execute(
-                self.sql.lock_for_commit, ([workflow_id], [workflow_id], [workflow_id]))}
-            r = locked.get(workflow_id)
-            if r is not None and r[3] in st.ACTIVE:
-                err = {"type": "Terminated", "message": reason}
-                data = event_params(workflow_id, Event(0, "WorkflowTerminated", now,
-                                                       data={"reason": reason}))[-1]
-                conn.execute(self.sql.terminate_event,
-                             (workflow_id, "WorkflowTerminated", now, data, workflow_id))
-                conn.execute(self.sql.terminate,
-                             (st.CANCELLED, f"terminated: {reason}", error_json(err), now, now,
-                              workflow_id))
-                self._ended(conn, [(workflow_id, None)], [(workflow_id, None)], now)
-        return self.get(workflow_id)
 
     def _ended(self, conn: psycopg.Connection[Any], ended: Sequence[tuple[str, int | None]],
                cancelled: Sequence[tuple[str, int | None]], now: float) -> None:
@@ -388,72 +396,40 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
         cancelled or timed out. Only for the workflows whose row still has that epoch (a
         fenced write ended nothing; None: no fence); their rows are locked already."""
         if ended:
-            conn.execute(self.sql.ended, {
+            conn.execute(self.q.ended, {
                 "ids": TextArray(i for i, _ in ended),
                 "epochs": BigintArray(e for _, e in ended), "now": now,
                 "why": codec.dumps("the workflow ended"), "channel": self.channel})
         if cancelled:
-            conn.execute(self.sql.cancel_children, {
+            conn.execute(self.q.cancel_children, {
                 "ids": TextArray(i for i, _ in cancelled),
                 "epochs": BigintArray(e for _, e in cancelled),
                 "now": now, "channel": self.channel})
-
-    def redrive(self, workflow_id: str, now: float) -> WorkflowRow | None:
-        with self._conn() as conn, conn.transaction():
-            r = conn.execute(self.sql.lock_status, (workflow_id,)).fetchone()
-            if r is None:
-                return None
-            events = [row_to_event(e) for e in
-                      conn.execute(self.sql.journal, (workflow_id,)).fetchall()]
-            plan = plan_redrive(events, r[0], r[1])  # raises RedriveRefused: rolled back
-            conn.execute(self.sql.append_one, event_params(
-                workflow_id, Event(events[-1].seq + 1, WORKFLOW_REDRIVEN, now, data=plan)))
-            conn.execute(self.sql.redrive, (now, now, workflow_id))
-            conn.execute(self.sql.notify, (self.channel,))
-        return self.get(workflow_id)
 
     # --- workers -------------------------------------------------------------------------
 
     def register_worker(self, info: WorkerInfo) -> None:
         lease = max(info.lease_until - info.started_at, 0.0)
-        self.keeper.hold(info.id, self.sql.upsert_worker,
+        self.keeper.hold(info.id, self.q.upsert_worker,
                          (info.id, info.host, info.pid, info.started_at, info.lease_until, lease))
 
     def renew_worker(self, worker_id: str, lease_until: float) -> bool:
+        renewal = {"lease_until": lease_until, "worker": worker_id}
         # on the lock session: a renewal that succeeds also proves the lock is still held
         if worker_id in self.keeper.held:
-            return self.keeper.run(self.sql.renew, (lease_until, worker_id)) == 1
+            return self.keeper.run(self.q.renew_worker, renewal) == 1
         with self._conn() as conn:
-            return conn.execute(self.sql.renew, (lease_until, worker_id)).rowcount == 1
+            return conn.execute(self.q.renew_worker, renewal).rowcount == 1
 
     def remove_worker(self, worker_id: str, now: float) -> int:
-        with self._conn() as conn, conn.transaction():
-            freed = conn.execute(self.sql.release_owned,
-                                 {"now": now, "worker": worker_id}).rowcount
-            conn.execute(self.sql.delete_worker, (worker_id,))
-            if freed:
-                conn.execute(self.sql.notify, (self.channel,))
+        freed, _ = self._remove_worker_rows(worker_id, now)
         self.keeper.release(worker_id)
         return freed
-
-    def release_all_but(self, worker_id: str, keep: str, now: float) -> list[str]:
-        with self._conn() as conn, conn.transaction():
-            ids = [str(r[0]) for r in conn.execute(
-                self.sql.release_all_but, {"now": now, "worker": worker_id, "keep": keep}
-            ).fetchall()]
-            if ids:
-                conn.execute(self.sql.notify, (self.channel,))
-        return ids
-
-    def workers(self) -> list[WorkerInfo]:
-        return [WorkerInfo(r[0], r[1], int(r[2]), float(r[3]), float(r[4]))
-                for r in self._fetchall(self.sql.workers, ())]
 
     def is_alive(self, info: WorkerInfo) -> bool | None:
         if info.id in self.keeper.held:
             return True
-        rows = self._fetchall(self.sql.liveness + " WHERE id = %s",
-                              (self.settings.lock_prefix(), info.id))
+        rows = self._fetchall(self.q.liveness_of, (self.settings.lock_prefix(), info.id))
         return None if not rows or rows[0][5] is None else bool(rows[0][5])
 
     def reap(self, me: str, now: float, wake_at: float | None = None,
@@ -464,8 +440,7 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
         while the server itself was down does not count until the worker has had one full
         lease since the server came back to renew it.
         """
-        rows = self._fetchall(self.sql.liveness + " WHERE id <> %s",
-                              (self.settings.lock_prefix(), me))
+        rows = self._fetchall(self.q.liveness_of_others, (self.settings.lock_prefix(), me))
         freed = 0
         for r in rows:
             info = WorkerInfo(r[0], r[1], int(r[2]), float(r[3]), float(r[4]))
@@ -477,13 +452,6 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
                 if on_reaped is not None:
                     on_reaped(info)
         return freed + self.release_orphans(me, now if wake_at is None else wake_at)
-
-    def release_orphans(self, me: str, now: float) -> int:
-        with self._conn() as conn, conn.transaction():
-            freed = conn.execute(self.sql.release_orphans, {"now": now, "me": me}).rowcount
-            if freed:
-                conn.execute(self.sql.notify, (self.channel,))
-        return int(freed)
 
     def claim(self, worker_id: str, names: Sequence[str], now: float,
               limit: int) -> list[Claimed]:
@@ -500,7 +468,7 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
             with self._conn() as conn:
                 with pipelined(conn):
                     kinds = TextArray(names)
-                    got = conn.execute(self.claim_sql, (now, kinds, limit, worker_id, now,
+                    got = conn.execute(self.q.claim, (now, kinds, limit, worker_id, now,
                                                         now, now, kinds, now, kinds)).fetchall()
                     rows = [r for r in got if r[0] is not None]
                     skipped, queues = next((r[-2], r[-1]) for r in got if r[0] is None)
@@ -513,12 +481,12 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
                         admitted = self._admit_queued(conn, names, now, limit - len(rows),
                                                       queues)
                         if admitted:
-                            rows += conn.execute(self.sql.claim_ids, (
+                            rows += conn.execute(self.q.claim_ids, (
                                 worker_id, now, now, TextArray(admitted))).fetchall()
                     maybe = [(r[0], int(r[11])) for r in rows]
                     if doubt:
                         ids = [d[0] for d in doubt]
-                        rows += conn.execute(self.sql.reclaim, (
+                        rows += conn.execute(self.q.reclaim, (
                             TextArray(ids), BigintArray(d[1] for d in doubt),
                             worker_id)).fetchall()
                 if self.fault is not None:
@@ -573,26 +541,26 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
             rows_cur = lock_cur = None
             with pipelined(conn):
                 if creates:
-                    made.executemany(self.sql.create,
+                    made.executemany(self.q.create,
                                      [self._create_params(n, e) for n, e in creates],
                                      returning=True)
-                    rows_cur = conn.execute(self.sql.get_many,
+                    rows_cur = conn.execute(self.q.get_many,
                                             (TextArray(n.id for n, _ in creates),))
                 if ids:  # the rows to write, and those they affect, locked in id order
-                    lock_cur = conn.execute(self.sql.lock_for_commit,
+                    lock_cur = conn.execute(self.q.lock_for_commit,
                                             (TextArray(ids + children), TextArray(ending),
                                              TextArray(stopping)))
                 if events:
-                    cur.executemany(self.sql.append, events)
+                    cur.executemany(self.q.append, events)
                 if states:
-                    cur.executemany(self.sql.state_set, states)
+                    cur.executemany(self.q.state_set, states)
                 if ends := [u for u in updates if not u["active"]]:
-                    cur.executemany(self.sql.update_ended, ends)
+                    cur.executemany(self.q.update_ended, ends)
                 if goes_on := [u for u in updates if u["active"]]:
-                    cur.executemany(self.sql.update, goes_on)
+                    cur.executemany(self.q.update, goes_on)
                 self._ended(conn, ended, cancelled, now)
                 if released:
-                    conn.execute(self.sql.notify_held, {
+                    conn.execute(self.q.notify_held, {
                         "ids": TextArray(i for i, _ in released),
                         "epochs": BigintArray(e for _, e in released),
                         "channel": self.channel})
@@ -615,54 +583,75 @@ class PostgresStore(PostgresEvents, PostgresTasks, PostgresSchedules, PostgresQu
     def next_wake(self, names: Sequence[str]) -> float | None:
         if not names:
             return None
-        rows = self._fetchall(self.sql.next_wake, (TextArray(names),))
+        rows = self._fetchall(self.q.next_wake, (TextArray(names),))
         return None if not rows or rows[0][0] is None else float(rows[0][0])
 
-    def owned_cancels(self, worker_id: str) -> list[str]:
-        return [r[0] for r in self._fetchall(self.sql.owned_cancels, (worker_id,))]
+    def _admit_queued(self, conn: psycopg.Connection[Any], names: Sequence[str], now: float,
+                      room: int, queues: Sequence[str] | None = None) -> list[str]:
+        """Queued runs that may start now without breaking their queue's limits (locked
+        until the caller's transaction ends). ``queues``: the result of
+        ``queues_with_work`` if the caller read it already (in the same transaction).
 
-    def record_names(self, names: Sequence[str], now: float) -> None:
-        if names:
-            with self._conn() as conn, conn.cursor() as cur:
-                cur.executemany(self.sql.record_names, [(n, now) for n in sorted(set(names))])
+        Workers admit queued runs in parallel here, so admission to one queue is serialised
+        by a transaction-level advisory lock on the queue: the counts a claimer reads
+        (running, started recently, busy keys) stay true until it commits what it admitted.
+        """
+        q = self.q
+        admitted: list[str] = []
+        kinds = TextArray(names)
+        if queues is None:
+            queues = [name for (name,) in conn.execute(q.queues_with_work,
+                                                       (now, kinds)).fetchall()]
+        for queue in queues:
+            slots = room - len(admitted)
+            if slots <= 0:
+                break
+            conn.execute(q.queue_lock, (self._queue_lock_name(queue),))
+            cfg = conn.execute(q.queue_config, {"queue": queue}).fetchone()
+            concurrency, rate_count, rate_period, per_key = cfg or (None, None, None, None)
+            if concurrency is not None:
+                running = conn.execute(q.queue_running, (queue,)).fetchone()
+                slots = min(slots, concurrency - (running[0] if running else 0))
+            if rate_count is not None and rate_period is not None:
+                recent = conn.execute(q.queue_recent, (queue, now - rate_period)).fetchone()
+                slots = min(slots, rate_count - (recent[0] if recent else 0))
+            if slots <= 0:
+                continue
+            busy: dict[str, int] = {}
+            if per_key is not None:
+                busy = {k: int(n) for k, n in conn.execute(q.queue_busy_keys,
+                                                           (queue,)).fetchall()}
+            # with per-key limits some candidates are skipped: look further than ``slots``
+            limit = slots if per_key is None else max(slots * 20, 100)
+            candidates = conn.execute(q.queue_candidates, (queue, now, kinds, limit)).fetchall()
+            admitted += admit(candidates, slots, per_key, busy)
+        return admitted
 
-    def known_names(self) -> list[str]:
-        return [r[0] for r in self._fetchall(self.sql.known_names, ())]
+    # --- events ----------------------------------------------------------------------------
 
-    # --- circuit breakers ----------------------------------------------------------------
-
-    def circuit_load(self, name: str) -> CircuitState | None:
-        rows = self._fetchall(self.sql.circuit_load, (name,))
-        return CircuitState(*rows[0]) if rows else None
-
-    def circuit_save(self, new: CircuitState, expected_version: int, now: float,
-                     source: str | None) -> bool:
-        params = (new.state, new.failures, new.opened_at, new.next_probe_at, new.probes,
-                  new.recent, expected_version + 1, now)
-        with self._conn() as conn, conn.transaction():
-            if expected_version == 0:
-                cur = conn.execute(self.sql.circuit_insert, (new.name, *params))
-            else:
-                cur = conn.execute(self.sql.circuit_update,
-                                   (*params, new.name, expected_version))
-            if cur.rowcount != 1:
-                return False
-            if source is not None and source != new.state:
-                conn.execute(self.sql.transition_insert,
-                             (new.name, now, source, new.state, new.reason))
-        return True
-
-    def circuits(self) -> list[CircuitState]:
-        return [CircuitState(*r) for r in self._fetchall(self.sql.circuits, ())]
-
-    def circuit_transitions(self, name: str | None, limit: int) -> list[dict[str, Any]]:
-        sql, params = self.sql.transitions, []
-        if name is not None:
-            sql += " WHERE name = %s"
-            params.append(name)
-        rows = self._fetchall(sql + self.sql.transitions_order, (*params, limit))
-        return [dict(zip(("name", "at", "source", "target", "reason"), r, strict=True))
-                for r in rows]
+    def publish(self, event_id: str, type_: str, key: str, data: str | None, now: float,
+                ttl: float) -> PublishResult:
+        # the event's key and its id locked first: a wait taken or registered for the same
+        # (type, key) meanwhile is seen, and so is a publication of the same id (even under
+        # another key), which makes this one a duplicate that delivers nothing
+        locks = sorted([self._event_lock_name(type_, key), self._event_id_lock_name(event_id)])
+        try:
+            with self._conn() as conn:  # one round trip, one transaction
+                with pipelined(conn):
+                    conn.execute(self.q.key_locks, (TextArray(locks),))
+                    cur = conn.execute(self.q.publish, {
+                        "id": event_id, "type": type_, "key": key, "data": data,
+                        "now": now, "expires": now + ttl, "channel": self.channel})
+                row = cur.fetchone()
+        except psycopg.errors.UniqueViolation:
+            # stored meanwhile by a publisher that did not take the id's lock (an older
+            # legato): a duplicate after all, and everything above was rolled back
+            return PublishResult(event_id, [], False, duplicate=True)
+        assert row is not None
+        if not row[0]:
+            return PublishResult(event_id, [], False, duplicate=True)
+        delivered = list(row[1])
+        return PublishResult(event_id, delivered, not delivered)
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:

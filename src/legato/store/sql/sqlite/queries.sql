@@ -178,8 +178,9 @@ WHERE owner IS NULL AND status IN ('PENDING', 'RUNNING', 'WAITING') AND name IN 
 -- name: owned_cancels
 SELECT id FROM workflows WHERE owner = :worker AND cancel_requested = 1
 
+-- (name, last seen)
 -- name: record_name
-INSERT OR REPLACE INTO workflow_types (name, last_seen) VALUES (:name, :now)
+INSERT OR REPLACE INTO workflow_types (name, last_seen) VALUES (?, ?)
 
 -- name: known_names
 SELECT name FROM workflow_types
