@@ -34,7 +34,6 @@ from legato.runtime.attempt import refuse_inline_wait
 from legato.runtime.registry import REGISTRY, Registry, WorkflowDef, seconds, workflow_def
 from legato.schedules import ScheduleBook
 from legato.store.base import (
-    Claimed,
     CreateConflict,
     NewWorkflow,
     PublishResult,
@@ -42,12 +41,13 @@ from legato.store.base import (
     WorkflowRow,
 )
 from legato.store.url import open_store, resolve_url
-from legato.worker.commit import release_run
+from legato.worker.commands import POKE, POKE_SCHEDULER, Cancel, Drop
 from legato.worker.settings import DEFAULTS, WorkerSettings
 from legato.worker.worker import PURGE_BATCH, Worker
 
 if TYPE_CHECKING:
     from legato.worker.processes import WorkerProcesses
+    from legato.worker.workers import Workers
 
 
 #: most handles kept for the results of runs in flight in this engine's worker
@@ -142,8 +142,8 @@ class Engine:
         self.clock: Clock = clock or SystemClock()
         self.registry = registry or REGISTRY
         self.store: Store = open_store(self.url, migrate=migrate)
-        self._worker: Worker | None = None
-        self._procs: WorkerProcesses | None = None
+        #: where the runs this engine starts execute, once launched (None: a client)
+        self._workers: Workers | None = None
         self._waiters: dict[str, list[threading.Event]] = {}
         #: handles of runs this engine started and its own worker runs: the hub hands each
         #: its result when it completes the run (so result() need not read it back)
@@ -157,7 +157,7 @@ class Engine:
         self.failure: BaseException | None = None
 
     def __repr__(self) -> str:
-        launched = self._worker is not None or self._procs is not None
+        launched = self._workers is not None
         return f"<Engine {redact(self.url)}{' launched' if launched else ''}>"
 
     # --- the settings, as attributes (read-only: :attr:`settings` holds them) ---------------
@@ -199,17 +199,17 @@ class Engine:
     def launch(self) -> Engine:
         """Start the workers (threads of this process, or ``processes`` child processes) and
         recover unfinished workflows. Idempotent."""
-        if self.processes:
-            if self._procs is None:
-                self._procs = self._start_processes()
-            return self
-        if self._worker is None:
-            worker = Worker(self.store, self.registry, self.clock, self.settings,
-                            on_done=self._on_done, on_completed=self._on_completed,
-                            on_failure=self._worker_failed)
-            worker.start()
-            self._worker = worker
+        if self._workers is None:
+            self._workers = self._start_processes() if self.settings.processes \
+                else self._start_worker()
         return self
+
+    def _start_worker(self) -> Worker:
+        worker = Worker(self.store, self.registry, self.clock, self.settings,
+                        on_done=self._on_done, on_completed=self._on_completed,
+                        on_failure=self._worker_failed)
+        worker.start()
+        return worker
 
     def _start_processes(self) -> WorkerProcesses:
         from legato.worker.processes import ChildConfig, WorkerProcesses, child_modules
@@ -229,7 +229,8 @@ class Engine:
                               " define them at module level")
         config = ChildConfig(url=self.url, modules=child_modules([d.fn for d in defs]),
                              names=tuple(d.name for d in defs), settings=self.settings)
-        procs = WorkerProcesses(self.processes, config, self._on_done, self._on_completed)
+        procs = WorkerProcesses(self.settings.processes, config, self.store, self.clock,
+                                self._on_done, self._on_completed)
         procs.start()
         return procs
 
@@ -251,14 +252,9 @@ class Engine:
     def shutdown(self, grace: float | None = None) -> None:
         """Stop the workers (running steps get ``grace`` seconds, by default the settings'
         ``grace``: 10) and close the store."""
-        if grace is None:
-            grace = self.settings.grace
-        worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.stop(grace)
-        procs, self._procs = self._procs, None
-        if procs is not None:
-            procs.stop(grace)
+        workers, self._workers = self._workers, None
+        if workers is not None:
+            workers.stop(self.settings.grace if grace is None else grace)
         watch, self._ended_watch = self._ended_watch, None
         if watch is not None:
             watch()
@@ -274,26 +270,25 @@ class Engine:
     def poke(self) -> None:
         """Tell this engine's workers (if launched), and those of other processes, that
         something became runnable."""
-        if self._worker is not None:
-            self._worker.hub.poke()
-        elif self._procs is not None:
-            self._procs.poke()
+        workers = self._workers
+        if workers is not None:
+            workers.send(POKE)
         self.store.notify()
 
     def poke_scheduler(self) -> None:
-        if self._worker is not None:
-            self._worker.scheduler.poke()
-        elif self._procs is not None:
-            self._procs.tell("S")
+        workers = self._workers
+        if workers is not None:
+            workers.send(POKE_SCHEDULER)
 
     @property
     def worker_pids(self) -> builtins.list[int]:
         """The process ids of this engine's worker processes (empty without ``processes``)."""
-        return self._procs.pids() if self._procs is not None else []
+        return self._workers.pids if self._workers is not None else []
 
     @property
     def worker_id(self) -> str | None:
-        return self._worker.id if self._worker else None
+        """The id of this engine's worker when it runs in this process (else None)."""
+        return self._workers.worker_id if self._workers is not None else None
 
     # --- starting ------------------------------------------------------------------------
 
@@ -447,55 +442,28 @@ class Engine:
         return result
 
     def _own(self, runs: Sequence[tuple[NewWorkflow, Event]], wdef: WorkflowDef | None) -> None:
-        """Runs started in-process while our worker has room are born owned by it and handed
-        to its hub directly (no claim round trip); a queued run waits for its queue. With
-        worker processes, each run is born owned by one of them, in turn."""
-        procs = self._procs
-        if procs is not None:
-            for new, _ in runs:
-                new.owner = procs.assign() if new.queue is None and wdef is not None else None
-            return
-        worker = self._worker
-        room = worker.hub.room if worker is not None and wdef is not None \
-            and worker.hub_alive else 0
+        """Runs started here are born owned by one of our workers (with room) and handed to
+        it directly (no claim round trip): our worker's hub, or each of our worker
+        processes in turn (``Workers.owner_for_new_run``). A queued run waits for its queue;
+        a run of a workflow not registered here is left to the workers that know it."""
+        workers = self._workers
+        given = 0
         for new, _ in runs:
-            new.owner = None
-            if room > 0 and new.queue is None and worker is not None:
-                new.owner = worker.id
-                room -= 1
+            owner = None
+            if workers is not None and wdef is not None and new.queue is None:
+                owner = workers.owner_for_new_run(given)
+                if owner is not None:
+                    given += 1
+            new.owner = owner
 
     def _hand_over(self, runs: Sequence[tuple[NewWorkflow, Event]],
                    results: Sequence[tuple[WorkflowRow, bool]]) -> None:
-        """Give our worker the runs it owns; tell it when others became claimable."""
-        worker = self._worker
-        if worker is None:
-            if self._procs is not None:
-                self._hand_to_processes(runs, results)
-            elif any(created for _, created in results):
+        """Give our workers the runs they own; tell them when others became claimable."""
+        workers = self._workers
+        if workers is None:
+            if any(created for _, created in results):
                 self.store.notify()  # a client: the workers are other processes
-            return
-        poke = False
-        for (new, started), (row, created) in zip(runs, results, strict=True):
-            if created and new.owner is not None:
-                worker.hub.post("adopt", Claimed(row, [started]))
-            elif created:
-                poke = True
-        if poke:
-            self.poke()
-
-    def _hand_to_processes(self, runs: Sequence[tuple[NewWorkflow, Event]],
-                           results: Sequence[tuple[WorkflowRow, bool]]) -> None:
-        procs = self._procs
-        assert procs is not None
-        poke = False
-        for (new, _), (row, created) in zip(runs, results, strict=True):
-            if not created:
-                continue
-            if new.owner is None or not procs.hand_over(new.owner, new.id):
-                poke = True
-                if new.owner is not None:  # its worker was not told: let anyone claim it
-                    release_run(self.store, row.id, row.epoch, self.clock.now())
-        if poke:
+        elif workers.hand_over(runs, results):
             self.poke()
 
     async def start_async(self, workflow: Callable[..., Any] | str, *args: Any,
@@ -646,11 +614,9 @@ class Engine:
         if row is None:
             raise WorkflowNotFound(workflow_id)
         if row.status in st.ACTIVE:
-            if self._worker is not None:
-                self._worker.hub.post("cancel", workflow_id)
-                self._worker.hub.poke()
-            elif self._procs is not None:
-                self._procs.tell("c", workflow_id)
+            workers = self._workers
+            if workers is not None:
+                workers.send(Cancel(workflow_id))
             self.store.notify()  # its owner may be another process
 
     def retry(self, workflow_id: str) -> WorkflowHandle:
@@ -668,10 +634,9 @@ class Engine:
         row = self.store.terminate(workflow_id, inputs.lookup(reason, "reason"), self.clock.now())
         if row is None:
             raise WorkflowNotFound(workflow_id)
-        if self._worker is not None:
-            self._worker.hub.post("drop", workflow_id)
-        elif self._procs is not None:
-            self._procs.tell("d", workflow_id)
+        workers = self._workers
+        if workers is not None:
+            workers.send(Drop(workflow_id))
         self._on_done(workflow_id, row.status)
 
     # --- completion ----------------------------------------------------------------------
@@ -706,16 +671,18 @@ class Engine:
         row = self.store.get(workflow_id)
         if row is None:
             raise WorkflowNotFound(workflow_id)
-        if row.status not in st.TERMINAL and self._worker is None and self._procs is None:
+        if row.status not in st.TERMINAL and self._workers is None:
             self._watch_ended()
         poll = 0.01
         done = threading.Event()
         try:
             while row.status not in st.TERMINAL:
-                if self.failure is not None and self._worker is not None:
+                workers = self._workers
+                failure = self.failure  # set once the dead worker has released its runs
+                if failure is not None and workers is not None:
                     raise WorkerStopped(
                         f"this engine's worker stopped after an internal error "
-                        f"({type(self.failure).__name__}: {self.failure}); workflow "
+                        f"({type(failure).__name__}: {failure}); workflow "
                         f"{workflow_id!r} is {row.status} and goes on when another worker "
                         "takes it over")
                 with self._wlock:
@@ -733,7 +700,8 @@ class Engine:
                 done.wait(wait)
                 done.clear()
                 # in-process completions signal at once; others are polled for
-                poll = min(poll * 2, 0.5 if self._worker is not None else 0.1)
+                poll = min(poll * 2, 0.5 if workers is not None and workers.reports_every_end
+                           else 0.1)
             return row
         finally:
             with self._wlock:

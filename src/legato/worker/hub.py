@@ -44,6 +44,18 @@ from legato.runtime.registry import Registry
 from legato.runtime.task import Fiber, Task
 from legato.store.base import Claimed, NewWorkflow, Store, Write
 from legato.worker.circuits import CircuitGate, guard_async, guard_sync
+from legato.worker.commands import (
+    POKE,
+    Adopt,
+    Cancel,
+    Drop,
+    DropAll,
+    HubMessage,
+    Idle,
+    Poke,
+    StepEnded,
+    Stop,
+)
 from legato.worker.commit import commit_batch, release_run
 from legato.worker.escalation import task_op
 from legato.worker.inline import COLLECTIONS, InlinePolicy
@@ -104,7 +116,7 @@ class Hub:
         self.on_completed = on_completed  # (id, workflow name, result JSON) of COMPLETED runs
         self._names = names or registry.names
         self.circuit_gate = CircuitGate(store, clock)
-        self.inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self.inbox: queue.SimpleQueue[HubMessage] = queue.SimpleQueue()
         self.tasks: dict[str, Task] = {}
         self.ready: deque[tuple[Fiber, Any, BaseException | None]] = deque()
         self.commit_waiters: list[Fiber] = []
@@ -130,11 +142,11 @@ class Hub:
 
     # --- called from other threads -------------------------------------------------------
 
-    def post(self, *msg: Any) -> None:
+    def post(self, msg: HubMessage) -> None:
         self.inbox.put(msg)
 
     def poke(self) -> None:
-        self.inbox.put(("poke",))
+        self.inbox.put(POKE)
 
     @property
     def room(self) -> int:
@@ -205,30 +217,35 @@ class Hub:
             except queue.Empty:
                 return
 
-    def _handle(self, msg: tuple[Any, ...]) -> None:
-        kind = msg[0]
-        if kind == "step":
-            self._step_ended(msg[1], msg[2], msg[3])
-        elif kind == "poke":
-            self._dirty = True
-            self._poll = POLL_MIN
-        elif kind == "adopt":  # born owned by this worker (started in this process or handed
-            claimed = msg[1]  # over by an engine with worker processes)
-            if self._stopping or self.room <= 0:  # given back, to be claimed when there is room
-                self._finish_now(claimed.row.id, claimed.row.epoch)
-            else:
-                self._start(claimed)
-        elif kind == "cancel":
-            self._interrupt(msg[1], st.CANCELLED, "cancel requested")
-        elif kind == "drop":
-            self._drop(msg[1])
-        elif kind == "drop_all":
-            for wid in list(self.tasks):
+    def _handle(self, msg: HubMessage) -> None:
+        match msg:
+            case StepEnded(fiber=fiber, token=token, outcome=outcome):
+                self._step_ended(fiber, token, outcome)
+            case Poke():
+                self._dirty = True
+                self._poll = POLL_MIN
+            case Adopt(claimed=claimed):  # born owned by this worker (started in this process
+                # or handed over by an engine with worker processes: Worker.send read it)
+                if claimed is None:
+                    log.error("legato: hub %s was handed %s without its row", self.worker_id,
+                              msg.workflow_id)
+                elif self._stopping or self.room <= 0:  # given back, to be claimed when
+                    self._finish_now(claimed.row.id, claimed.row.epoch)  # there is room
+                else:
+                    self._start(claimed)
+            case Cancel(workflow_id=wid):
+                self._interrupt(wid, st.CANCELLED, "cancel requested")
+            case Drop(workflow_id=wid):
                 self._drop(wid)
-        elif kind == "stop":
-            self._begin_stop(float(msg[1]))
-        elif kind == "idle":
-            msg[1].put(self._idle_until())
+            case DropAll():
+                for wid in list(self.tasks):
+                    self._drop(wid)
+            case Stop(grace=grace):
+                self._begin_stop(grace)
+            case Idle(reply=reply):
+                reply.put(self._idle_until())
+            case _:
+                assert_never(msg)
 
     def _step_ended(self, fiber: Fiber, token: int, outcome: StepOutcome) -> None:
         """A step attempt ended (in the pool, on the loop or inline): resume its fiber."""
@@ -256,7 +273,7 @@ class Hub:
         if self.stopped:
             return math.inf
         reply: queue.SimpleQueue[float | None] = queue.SimpleQueue()
-        self.inbox.put(("idle", reply))
+        self.inbox.put(Idle(reply))
         try:
             return reply.get(timeout=timeout)
         except queue.Empty:
@@ -601,7 +618,7 @@ class Hub:
         """Called in the step's thread when it returned or raised."""
         if faults.ARMED:
             faults.hit("after_step")
-        self.inbox.put(("step", tag[0], tag[1], outcome))
+        self.inbox.put(StepEnded(tag[0], tag[1], outcome))
 
     def _flush(self) -> None:
         if not self.commit_waiters and not self.finals and not self.creates:

@@ -6,17 +6,21 @@ own process. Each child imports the modules that define the engine's workflows (
 ``multiprocessing`` always does: its entry point must sit under
 ``if __name__ == "__main__":``) and runs a :class:`~legato.worker.worker.Worker` on the same
 store. The children claim work from the store like any other worker; two one-way pipes per
-child keep them quick:
+child keep them quick. Their messages are the typed values of :mod:`legato.worker.commands`,
+in its one encoding:
 
-* parent -> child: ``a<id>`` (a run the parent started, born owned by this child's worker:
-  start it, no claim needed), ``p`` (something became runnable: claim now, do not wait for
-  the next poll), ``S`` (the schedules changed), ``c<id>`` / ``d<id>`` (cancel / drop that
-  run if this child runs it), ``s<grace>`` (stop gracefully). End of file (the parent died)
-  also stops the child.
-* child -> parent: ``R<worker id>`` (ready) or ``E<message>`` (could not start), then
-  ``D<status> <id>`` for every run the child ended, so that ``handle.result()`` in the parent
-  returns at once, preceded for a COMPLETED run by ``C<id>\0<workflow>\0<result JSON>`` when
-  that fits in a message (the parent's handle then need not read the result back).
+* parent -> child: the engine's commands (:data:`~legato.worker.commands.WorkerCommand`):
+  ``Adopt`` (a run the parent started, born owned by this child's worker: start it, no claim
+  needed; only its id travels), ``Poke`` (something became runnable: claim now, do not wait
+  for the next poll), ``PokeScheduler`` (the schedules changed), ``Cancel`` / ``Drop``
+  (cancel / drop that run if this child runs it); then ``Stop(grace)`` (stop gracefully).
+  The child hands each command to its worker as the engine's own worker takes them
+  (``Worker.send``). End of file (the parent died) also stops the child.
+* child -> parent (:data:`~legato.worker.commands.Reply`): ``Ready(worker id)`` or
+  ``StartFailed(message)``, then ``Done(id, status)`` for every run the child ended, so that
+  ``handle.result()`` in the parent returns at once, preceded for a COMPLETED run by
+  ``Completed(id, workflow, result JSON)`` when that fits in a message (the parent's handle
+  then need not read the result back).
 
 The parent deals the runs it starts to the children in turn, each born owned by a child
 (as an engine's own worker gets the runs it starts): the work is spread evenly, which is
@@ -46,10 +50,31 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import TYPE_CHECKING, Any, assert_never
 
+from legato.clock import Clock
+from legato.domain.events import Event
 from legato.errors import ConfigError
+from legato.store.base import NewWorkflow, Store, WorkflowRow
+from legato.worker.commands import (
+    POKE,
+    Adopt,
+    Completed,
+    Done,
+    Poke,
+    Ready,
+    StartFailed,
+    Stop,
+    WorkerCommand,
+    decode_command,
+    decode_reply,
+    encode,
+)
+from legato.worker.commit import release_run
 from legato.worker.settings import WorkerSettings
+
+if TYPE_CHECKING:
+    from legato.worker.worker import Worker
 
 log = logging.getLogger("legato.worker")
 
@@ -83,6 +108,7 @@ class ChildConfig:
 MAX_MESSAGE = 500
 #: how long a hand-over may wait for room in a child's pipe before the run is released
 HAND_OVER_WAIT = 5.0
+_POKE = encode(POKE)
 
 
 def _send(conn: mpc.Connection, msg: bytes, wait: float = 0.0) -> bool:
@@ -125,12 +151,17 @@ class _Child:
 
 
 class WorkerProcesses:
-    """The parent's side: spawns the children, relays messages, replaces dead ones."""
+    """The parent's side: spawns the children, relays messages, replaces dead ones. The
+    engine's :class:`~legato.worker.workers.Workers` when they run in worker processes
+    (``store`` and ``clock`` are the engine's: a run that cannot be handed over is
+    released)."""
 
-    def __init__(self, count: int, config: ChildConfig, on_done: OnDone,
-                 on_completed: OnCompleted | None = None) -> None:
+    def __init__(self, count: int, config: ChildConfig, store: Store, clock: Clock,
+                 on_done: OnDone, on_completed: OnCompleted | None = None) -> None:
         self.count = count
         self.config = config
+        self.store = store
+        self.clock = clock
         self.on_done = on_done
         self.on_completed = on_completed
         self._ctx = multiprocessing.get_context("spawn")
@@ -206,8 +237,9 @@ class WorkerProcesses:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(READY_TIMEOUT)  # first: it may be starting a replacement
         children = self._live()
+        stop = encode(Stop(grace))
         for child in children:
-            _send(child.to_child, b"s%r" % grace)
+            _send(child.to_child, stop)
             with contextlib.suppress(OSError):
                 child.to_child.close()  # if "s" did not fit, the end of the pipe says it
         end = time.monotonic() + grace + 10
@@ -230,44 +262,73 @@ class WorkerProcesses:
         with self._lock:
             return [c for c in self._children if c is not None]
 
-    # --- messages to the children --------------------------------------------------------
+    # --- the engine's Workers ------------------------------------------------------------
 
-    def tell(self, kind: str, body: str = "") -> None:
-        """Send every ready child message ``kind`` (one letter) with ``body``."""
-        msg = (kind + body).encode()
+    worker_id = None  # none runs in this process
+    #: a child's report of a run it ended is best effort (a full pipe drops it)
+    reports_every_end = False
+
+    @property
+    def ids(self) -> list[str]:
+        return [c.worker_id for c in self._live() if c.worker_id is not None]
+
+    @property
+    def pids(self) -> list[int]:
+        return [c.process.pid for c in self._live() if c.process.pid is not None]
+
+    def send(self, command: WorkerCommand) -> None:
+        """Send ``command`` to every ready child (a ``Poke`` at most once per
+        ``POKE_EVERY``: one held back is sent by the relay thread when the interval ends).
+        An ``Adopt`` sent so reaches every child; only its owner runs it."""
+        if isinstance(command, Poke):
+            self._poke()
+        else:
+            self._tell(encode(command))
+
+    def _tell(self, msg: bytes) -> None:
         for child in self._live():
             if child.ready:
                 _send(child.to_child, msg)
 
-    def poke(self) -> None:
-        """Nudge the children to claim now (one nudge per ``POKE_EVERY`` at most: one held
-        back is sent by the relay thread when the interval ends)."""
+    def _poke(self) -> None:
         now = time.monotonic()
         if now - self._poked_at >= POKE_EVERY:
             self._poked_at = now
-            self.tell("p")
+            self._tell(_POKE)
         elif not self._poke_due:
             self._poke_due = True
             with contextlib.suppress(OSError):
                 os.write(self._wake_w, b"p")
 
-    def pids(self) -> list[int]:
-        return [c.process.pid for c in self._live() if c.process.pid is not None]
-
-    def assign(self) -> str | None:
-        """The worker id of the child that gets the next run started here (in turn)."""
+    def owner_for_new_run(self, given: int) -> str | None:
+        """The worker of the child that gets the next run started here (in turn); a child
+        with no room gives it back for any worker to claim."""
         children = [c for c in self._live() if c.ready and c.worker_id is not None]
         if not children or self._stopping:
             return None
         self._turn = (self._turn + 1) % len(children)
         return children[self._turn].worker_id
 
-    def hand_over(self, worker_id: str, workflow_id: str) -> bool:
+    def hand_over(self, runs: Sequence[tuple[NewWorkflow, Event]],
+                  results: Sequence[tuple[WorkflowRow, bool]]) -> bool:
+        """Tell each created run's child to start it (no claim); a run whose child cannot be
+        told is released for any worker to claim. True if runs were left to claim."""
+        others = False
+        for (new, _), (row, created) in zip(runs, results, strict=True):
+            if not created:
+                continue
+            if new.owner is None or not self._adopt(new.owner, new.id):
+                others = True
+                if new.owner is not None:  # its worker was not told: let anyone claim it
+                    release_run(self.store, row.id, row.epoch, self.clock.now())
+        return others
+
+    def _adopt(self, worker_id: str, workflow_id: str) -> bool:
         """Tell the child ``worker_id`` to start the run born owned by it; False if it could
-        not be told (the caller then releases the run)."""
+        not be told."""
         for child in self._live():
             if child.worker_id == worker_id:
-                return _send(child.to_child, b"a" + workflow_id.encode(), HAND_OVER_WAIT)
+                return _send(child.to_child, encode(Adopt(workflow_id)), HAND_OVER_WAIT)
         return False
 
     # --- the relay thread ----------------------------------------------------------------
@@ -294,7 +355,7 @@ class WorkerProcesses:
             if self._poke_due and time.monotonic() >= self._poked_at + POKE_EVERY:
                 self._poke_due = False
                 self._poked_at = time.monotonic()
-                self.tell("p")
+                self._tell(_POKE)
             for c in children:
                 if c.from_child in ready:
                     self._drain(c)
@@ -332,23 +393,30 @@ class WorkerProcesses:
         except (EOFError, OSError):
             pass
 
-    def _handle(self, child: _Child, msg: bytes) -> None:
-        kind, body = msg[:1], msg[1:].decode()
-        if kind == b"D":
-            status, _, wid = body.partition(" ")
-            self.on_done(wid, status)
-        elif kind == b"C":
-            wid, name, result = body.split("\0", 2)
-            if self.on_completed is not None:
-                self.on_completed(wid, name, result)
-        elif kind == b"R":
-            child.worker_id = body
-            child.ready = True
-            if self._thread is not None:  # a replacement: runs may wait for it
-                _send(child.to_child, b"p")
-        elif kind == b"E":
-            child.error = body
-            log.error("legato: worker process %s could not start: %s", child.index, body)
+    def _handle(self, child: _Child, data: bytes) -> None:
+        try:
+            msg = decode_reply(data)
+        except ValueError as exc:
+            log.warning("legato: worker process %s sent what this engine cannot read: %s",
+                        child.index, exc)
+            return
+        match msg:
+            case Done(workflow_id=wid, status=status):
+                self.on_done(wid, status)
+            case Completed(workflow_id=wid, name=name, result=result):
+                if self.on_completed is not None:
+                    self.on_completed(wid, name, result)
+            case Ready(worker_id=wid):
+                child.worker_id = wid
+                child.ready = True
+                if self._thread is not None:  # a replacement: runs may wait for it
+                    _send(child.to_child, _POKE)
+            case StartFailed(message=message):
+                child.error = message
+                log.error("legato: worker process %s could not start: %s", child.index,
+                          message)
+            case _:
+                assert_never(msg)
 
 
 # --- the child's side ---------------------------------------------------------------------
@@ -390,24 +458,28 @@ def child_main(config: ChildConfig, inbox: mpc.Connection, outbox: mpc.Connectio
                 " importing their modules: define workflows at module level (a worker"
                 " process imports them by name)")
         def done(wid: str, status: str) -> None:  # in the hub's thread: never blocks
-            _send(outbox, b"D%s %s" % (status.encode(), wid.encode()))
+            _send(outbox, encode(Done(wid, status)))
 
         def completed(wid: str, name: str, result: str | None) -> None:  # (sent if it fits)
-            if result is not None and "\0" not in wid and "\0" not in name:
-                _send(outbox, b"C%s\0%s\0%s" % (wid.encode(), name.encode(), result.encode()))
+            if result is not None and len(result) < MAX_MESSAGE:
+                try:
+                    msg = encode(Completed(wid, name, result))
+                except ValueError:  # (a NUL in the id or name: the parent reads the row)
+                    return
+                _send(outbox, msg)
 
         store = open_store(config.url, migrate=False)  # the parent opened (and migrated) it
         worker = Worker(store, REGISTRY, SystemClock(), config.settings, on_done=done,
                         on_completed=completed, on_failure=_hub_died)
         worker.start()
     except BaseException as exc:
-        outbox.send_bytes(f"E{type(exc).__name__}: {exc}".encode()[:MAX_MESSAGE])
+        outbox.send_bytes(_start_failed(f"{type(exc).__name__}: {exc}"))
         raise SystemExit(1) from None
     os.set_blocking(outbox.fileno(), False)
     signal.signal(signal.SIGTERM, _on_sigterm)
     grace: float | None = None
     try:
-        _send(outbox, b"R" + worker.id.encode())
+        _send(outbox, encode(Ready(worker.id)))
         grace = _serve(worker, inbox)
     except _Stop:
         pass
@@ -416,28 +488,32 @@ def child_main(config: ChildConfig, inbox: mpc.Connection, outbox: mpc.Connectio
         store.close()
 
 
-def _serve(worker: Any, inbox: mpc.Connection) -> float | None:
-    """Carry out the parent's messages until it says stop (returns the grace it gives) or
+def _start_failed(message: str) -> bytes:
+    """The ``StartFailed`` reply, its message cut to fit in one message."""
+    msg = encode(StartFailed(message))
+    if len(msg) <= MAX_MESSAGE:
+        return msg
+    cut = msg[1:MAX_MESSAGE - 3].decode("utf-8", "ignore")  # (a character cut in two goes)
+    return encode(StartFailed(cut + "…"))
+
+
+def _serve(worker: Worker, inbox: mpc.Connection) -> float | None:
+    """Carry out the parent's commands until it says stop (returns the grace it gives) or
     goes away (None)."""
     while True:
         try:
-            msg = inbox.recv_bytes()
+            data = inbox.recv_bytes()
         except (EOFError, OSError):
             return None  # the parent is gone
-        kind, body = msg[:1], msg[1:].decode()
-        if kind == b"s":
-            return float(body) if body else None
-        if kind == b"a":
-            worker.adopt(body)
-        elif kind == b"p":
-            worker.hub.poke()
-        elif kind == b"S":
-            worker.scheduler.poke()
-        elif kind == b"c":
-            worker.hub.post("cancel", body)
-            worker.hub.poke()
-        elif kind == b"d":
-            worker.hub.post("drop", body)
+        try:
+            command = decode_command(data)
+        except ValueError as exc:
+            log.warning("legato: worker %s cannot read its engine's message: %s", worker.id,
+                        exc)
+            continue
+        if isinstance(command, Stop):
+            return command.grace
+        worker.send(command)
 
 
 def child_modules(fns: Sequence[Callable[..., Any]]) -> tuple[str, ...]:

@@ -9,16 +9,37 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import assert_never
 
 from legato.clock import Clock
 from legato.domain import status as st
+from legato.domain.events import Event
 from legato.domain.queue import QUEUES
 from legato.domain.schedule import next_tick
 from legato.runtime import faults
 from legato.runtime.registry import Registry
 from legato.runtime.task import Task
-from legato.store.base import HOST, Claimed, ScheduleRow, Store, WorkerInfo
+from legato.store.base import (
+    HOST,
+    Claimed,
+    NewWorkflow,
+    ScheduleRow,
+    Store,
+    WorkerInfo,
+    WorkflowRow,
+)
+from legato.worker.commands import (
+    DROP_ALL,
+    Adopt,
+    Cancel,
+    Drop,
+    DropAll,
+    Poke,
+    PokeScheduler,
+    Stop,
+    WorkerCommand,
+)
 from legato.worker.commit import release_run
 from legato.worker.hub import Hub
 from legato.worker.inline import InlinePolicy
@@ -34,7 +55,8 @@ BLOCKED_WARNING = 1.0  # seconds a step may hold the hub's thread before it is r
 
 
 class Worker:
-    """Owns the threads that execute workflows for one engine in one process."""
+    """Owns the threads that execute workflows for one engine in one process: the engine's
+    :class:`~legato.worker.workers.Workers` when they run in its own process."""
 
     def __init__(
         self,
@@ -127,7 +149,59 @@ class Worker:
         if not self.hub_alive:
             release_run(self.store, row.id, row.epoch, self.clock.now())
             return
-        self.hub.post("adopt", Claimed(row, self.store.journal(workflow_id)))
+        self.hub.post(Adopt(workflow_id, Claimed(row, self.store.journal(workflow_id))))
+
+    # --- the engine's Workers ------------------------------------------------------------
+
+    @property
+    def worker_id(self) -> str:
+        return self.id
+
+    @property
+    def ids(self) -> list[str]:
+        return [self.id]
+
+    @property
+    def pids(self) -> list[int]:
+        return []  # no worker processes: it runs in this one
+
+    #: every run it ends is reported to the engine as it commits (a call, not a message)
+    reports_every_end = True
+
+    def send(self, command: WorkerCommand) -> None:
+        """Carry out ``command`` (from any thread): hub commands go to its inbox."""
+        match command:
+            case Adopt(claimed=None):  # handed over by id (over a worker process's pipe)
+                self.adopt(command.workflow_id)
+            case Adopt() | Drop() | DropAll():
+                self.hub.post(command)
+            case Poke():
+                self.hub.poke()
+            case Cancel():
+                self.hub.post(command)
+                self.hub.poke()  # a suspended run is woken to be cancelled: claim it now
+            case PokeScheduler():
+                self.scheduler.poke()
+            case _:
+                assert_never(command)
+
+    def owner_for_new_run(self, given: int) -> str | None:
+        """This worker while its hub has room (a run started in its process is born owned by
+        it and handed straight to the hub: no claim round trip)."""
+        return self.id if self.hub.room > given and self.hub_alive else None
+
+    def hand_over(self, runs: Sequence[tuple[NewWorkflow, Event]],
+                  results: Sequence[tuple[WorkflowRow, bool]]) -> bool:
+        """Hand the hub the created runs born owned by this worker; True if others were
+        created (left to claim)."""
+        others = False
+        post = self.hub.post
+        for (new, started), (row, created) in zip(runs, results, strict=True):
+            if created and new.owner is not None:
+                post(Adopt(row.id, Claimed(row, [started])))
+            elif created:
+                others = True
+        return others
 
     def _new_info(self) -> WorkerInfo:
         now = time.time()
@@ -163,7 +237,7 @@ class Worker:
         if unsubscribe is not None:
             unsubscribe()
         if self._hub_thread.is_alive():
-            self.hub.post("stop", 0.0)
+            self.hub.post(Stop(0.0))
             self._hub_thread.join(5)
         self._stop.set()
         if self._hb_thread.is_alive():
@@ -247,7 +321,7 @@ class Worker:
                         task.workflow_id, exc)
             released = []
         for wid in released:
-            self.hub.post("drop", wid)  # fenced already; the hub forgets them when it can
+            self.hub.post(Drop(wid))  # fenced already; the hub forgets them when it can
         return task
 
     def _heartbeat(self) -> None:
@@ -275,7 +349,7 @@ class Worker:
             try:
                 if not self.store.renew_worker(self.id, time.time() + self.lease):
                     log.warning("legato: worker %s was declared dead; re-registering", self.id)
-                    self.hub.post("drop_all")
+                    self.hub.post(DROP_ALL)
                     self.store.register_worker(self._new_info())
                 if self.store.reap(self.id, time.time(), self.clock.now()):
                     self.hub.poke()
@@ -298,7 +372,7 @@ class Worker:
         grace = self.settings.grace if grace is None else grace
         if self.failure is None:
             self._quiesce()
-        self.hub.post("stop", grace)
+        self.hub.post(Stop(grace))
         self._hub_thread.join(grace + 5)
         self._stop.set()
         self._hb_thread.join(5)
