@@ -126,3 +126,8 @@ def test_engine_refuses_bad_settings_before_opening_anything(tmp_path: Any) -> N
         with pytest.raises(legato.ConfigError):
             legato.Engine(url, **options)
     assert not (tmp_path / "never.db").exists()
+
+
+def test_from_env_does_not_read_the_variable_of_a_setting_overridden() -> None:
+    assert WorkerSettings.from_env({"LEGATO_CONCURRENCY": "many"}, concurrency=3) == \
+        WorkerSettings(concurrency=3)

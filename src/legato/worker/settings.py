@@ -83,16 +83,17 @@ class WorkerSettings:
                  **overrides: Any) -> WorkerSettings:
         """The settings in the environment (``environ``, default ``os.environ``; see
         :data:`ENV` for the names; a variable unset or empty keeps the default), then
-        ``overrides``. Seconds may be given as ``90``, ``90s``, ``15m``, ``12h``, ``30d``
-        or ``2w``; ``LEGATO_WATCHDOG=off`` turns the watchdog off, ``LEGATO_RETENTION=keep``
-        keeps ended runs; ``LEGATO_INLINE_STEPS`` is ``1``/``0`` (``true``/``false``,
+        ``overrides`` (the variable of a setting overridden is not read). Seconds may be
+        given as ``90``, ``90s``, ``15m``, ``12h``, ``30d`` or ``2w``;
+        ``LEGATO_WATCHDOG=off`` turns the watchdog off, ``LEGATO_RETENTION=keep`` keeps
+        ended runs; ``LEGATO_INLINE_STEPS`` is ``1``/``0`` (``true``/``false``,
         ``yes``/``no``, ``on``/``off``). A value that is not valid raises
         :class:`legato.ConfigError` naming the variable."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for name, var in ENV.items():
             raw = env.get(var, "").strip()
-            if not raw:
+            if not raw or name in overrides:
                 continue
             try:
                 value = _PARSE[name](raw, name)
