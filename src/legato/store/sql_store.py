@@ -208,6 +208,16 @@ class SQLStore(Store):
         """A run just terminated in this transaction: what its end sets off (as a commit
         that ends a run does)."""
 
+    def _read_one(self, sql: str, params: Any = ()) -> Any:
+        """The first row of one read (None: no row)."""
+        with self._reader() as c:
+            return c.execute(sql, params).fetchone()
+
+    def _read_all(self, sql: str, params: Any = ()) -> Sequence[Any]:
+        """The rows of one read."""
+        with self._reader() as c:
+            return c.execute(sql, params).fetchall()
+
     def _after_ended(self, ids: Sequence[str]) -> None:
         """Runs ended by a transaction that committed (SQLite tells other processes)."""
 
@@ -229,29 +239,23 @@ class SQLStore(Store):
     # --- workflows --------------------------------------------------------------------------
 
     def get(self, workflow_id: str) -> WorkflowRow | None:
-        with self._reader() as c:
-            r = c.execute(self.q.get_workflow, {"id": workflow_id}).fetchone()
+        r = self._read_one(self.q.get_workflow, {"id": workflow_id})
         return None if r is None else row_to_workflow(r)
 
     def journal(self, workflow_id: str) -> list[Event]:
-        with self._reader() as c:
-            rows = c.execute(self.q.journal, {"id": workflow_id}).fetchall()
-        return [row_to_event(r) for r in rows]
+        return [row_to_event(r) for r in self._read_all(self.q.journal, {"id": workflow_id})]
 
     def list_workflows(self, status: str | None, name: str | None,
                        limit: int) -> list[WorkflowRow]:
         q = self.q
         sql = q.list_workflows.replace("{where}", _where(
             [cond for cond, given in ((q.with_status, status), (q.with_name, name)) if given]))
-        with self._reader() as c:
-            rows = c.execute(sql, {"status": status, "name": name, "limit": limit}).fetchall()
-        return [row_to_workflow(r) for r in rows]
+        return [row_to_workflow(r) for r in
+                self._read_all(sql, {"status": status, "name": name, "limit": limit})]
 
     def count_ended(self, before: float, statuses: Sequence[str]) -> int:
-        with self._reader() as c:
-            r = c.execute(self.q.count_ended, {"statuses": self._array(statuses),
-                                               "before": before}).fetchone()
-        return int(r[0])
+        return int(self._read_one(self.q.count_ended, {"statuses": self._array(statuses),
+                                                  "before": before})[0])
 
     def request_cancel(self, workflow_id: str, now: float) -> WorkflowRow | None:
         with self._writer(single=True) as c:
@@ -298,8 +302,7 @@ class SQLStore(Store):
     # --- workers ----------------------------------------------------------------------------
 
     def workers(self) -> list[WorkerInfo]:
-        with self._reader() as c:
-            return [_worker(r) for r in c.execute(self.q.workers).fetchall()]
+        return [_worker(r) for r in self._read_all(self.q.workers)]
 
     def _remove_worker_rows(self, worker_id: str, now: float) -> tuple[int, Any]:
         """Release what the worker owns (fenced, due at ``now``) and delete its row; returns
@@ -333,9 +336,7 @@ class SQLStore(Store):
         return freed
 
     def owned_cancels(self, worker_id: str) -> list[str]:
-        with self._reader() as c:
-            return [r[0] for r in c.execute(self.q.owned_cancels,
-                                            {"worker": worker_id}).fetchall()]
+        return [r[0] for r in self._read_all(self.q.owned_cancels, {"worker": worker_id})]
 
     def record_names(self, names: Sequence[str], now: float) -> None:
         if names:
@@ -343,8 +344,7 @@ class SQLStore(Store):
                 self._many(c, self.q.record_name, [(n, now) for n in sorted(set(names))])
 
     def known_names(self) -> list[str]:
-        with self._reader() as c:
-            return [r[0] for r in c.execute(self.q.known_names).fetchall()]
+        return [r[0] for r in self._read_all(self.q.known_names)]
 
     # --- events, signals, waits -------------------------------------------------------------
 
@@ -425,8 +425,7 @@ class SQLStore(Store):
         return None
 
     def query_state(self, workflow_id: str, key: str) -> tuple[bool, str | None]:
-        with self._reader() as c:
-            r = c.execute(self.q.state_get, {"id": workflow_id, "key": key}).fetchone()
+        r = self._read_one(self.q.state_get, {"id": workflow_id, "key": key})
         return (False, None) if r is None else (True, r[0])
 
     def expire_events(self, now: float) -> int:
@@ -471,8 +470,7 @@ class SQLStore(Store):
         return row_to_task(r)
 
     def get_task(self, task_id: str) -> Task | None:
-        with self._reader() as c:
-            r = c.execute(self.q.task, {"id": task_id}).fetchone()
+        r = self._read_one(self.q.task, {"id": task_id})
         return None if r is None else row_to_task(r)
 
     def list_tasks(self, assignee: str | None, groups: Sequence[str] | None,
@@ -489,9 +487,8 @@ class SQLStore(Store):
             where.append(q.tasks_with_status)
         params = {"assignee": assignee, "groups": self._array(groups or ()), "status": status,
                   "limit": limit}
-        with self._reader() as c:
-            rows = c.execute(q.tasks.replace("{where}", _where(where)), params).fetchall()
-        return [row_to_task(r) for r in rows]
+        sql = q.tasks.replace("{where}", _where(where))
+        return [row_to_task(r) for r in self._read_all(sql, params)]
 
     def save_task(self, task: Task, expected_version: int, now: float, user: str | None,
                   action: str, detail: Any, deliver: bool) -> bool:
@@ -515,8 +512,7 @@ class SQLStore(Store):
         return True
 
     def task_history(self, task_id: str) -> list[dict[str, Any]]:
-        with self._reader() as c:
-            rows = c.execute(self.q.task_history, {"task": task_id}).fetchall()
+        rows = self._read_all(self.q.task_history, {"task": task_id})
         return [{"task_id": task_id, "at": r[0], "user": r[1], "action": r[2],
                  "detail": codec.loads(r[3])} for r in rows]
 
@@ -543,13 +539,11 @@ class SQLStore(Store):
         return _schedule(r)
 
     def get_schedule(self, name: str) -> ScheduleRow | None:
-        with self._reader() as c:
-            r = c.execute(self.q.schedule, {"name": name}).fetchone()
+        r = self._read_one(self.q.schedule, {"name": name})
         return None if r is None else _schedule(r)
 
     def list_schedules(self) -> list[ScheduleRow]:
-        with self._reader() as c:
-            return [_schedule(r) for r in c.execute(self.q.schedules).fetchall()]
+        return [_schedule(r) for r in self._read_all(self.q.schedules)]
 
     def set_schedule_paused(self, name: str, paused: bool, next_tick: float | None,
                             now: float) -> bool:
@@ -562,13 +556,10 @@ class SQLStore(Store):
             return c.execute(self.q.schedule_delete, {"name": name}).rowcount == 1
 
     def due_schedules(self, now: float) -> list[ScheduleRow]:
-        with self._reader() as c:
-            return [_schedule(r) for r in c.execute(self.q.schedules_due,
-                                                    {"now": now}).fetchall()]
+        return [_schedule(r) for r in self._read_all(self.q.schedules_due, {"now": now})]
 
     def next_schedule_tick(self) -> float | None:
-        with self._reader() as c:
-            r = c.execute(self.q.next_schedule_tick).fetchone()
+        r = self._read_one(self.q.next_schedule_tick)
         return None if r is None or r[0] is None else float(r[0])
 
     def advance_schedule(self, name: str, expected_next: float, new_next: float,
@@ -608,8 +599,7 @@ class SQLStore(Store):
     # --- circuit breakers ---------------------------------------------------------------------
 
     def circuit_load(self, name: str) -> CircuitState | None:
-        with self._reader() as c:
-            r = c.execute(self.q.circuit, {"name": name}).fetchone()
+        r = self._read_one(self.q.circuit, {"name": name})
         return None if r is None else CircuitState(*r)
 
     def circuit_save(self, new: CircuitState, expected_version: int, now: float,
@@ -628,11 +618,9 @@ class SQLStore(Store):
         return True
 
     def circuits(self) -> list[CircuitState]:
-        with self._reader() as c:
-            return [CircuitState(*r) for r in c.execute(self.q.circuits).fetchall()]
+        return [CircuitState(*r) for r in self._read_all(self.q.circuits)]
 
     def circuit_transitions(self, name: str | None, limit: int) -> list[dict[str, Any]]:
         sql = self.q.transitions if name is None else self.q.transitions_of
-        with self._reader() as c:
-            rows = c.execute(sql, {"name": name, "limit": limit}).fetchall()
-        return [dict(zip(_TRANSITION_KEYS, r, strict=True)) for r in rows]
+        return [dict(zip(_TRANSITION_KEYS, r, strict=True))
+                for r in self._read_all(sql, {"name": name, "limit": limit})]

@@ -230,6 +230,13 @@ class SQLiteStore(SQLStore):
             sqlite3.Connection]:
         return self._tx()
 
+    def _read_one(self, sql: str, params: Any = ()) -> Any:
+        # a read is one call on the thread's connection (store.get() is on handles' paths)
+        return self._conn().execute(sql, params).fetchone()
+
+    def _read_all(self, sql: str, params: Any = ()) -> list[Any]:
+        return self._conn().execute(sql, params).fetchall()
+
     def _many(self, c: Conn, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         cast(sqlite3.Connection, c).executemany(sql, rows)
 
