@@ -254,8 +254,9 @@ class SQLStore(Store):
                 self._read_all(sql, {"status": status, "name": name, "limit": limit})]
 
     def count_ended(self, before: float, statuses: Sequence[str]) -> int:
-        return int(self._read_one(self.q.count_ended, {"statuses": self._array(statuses),
-                                                  "before": before})[0])
+        r = self._read_one(self.q.count_ended, {"statuses": self._array(statuses),
+                                                "before": before})
+        return int(r[0])
 
     def request_cancel(self, workflow_id: str, now: float) -> WorkflowRow | None:
         with self._writer(single=True) as c:
