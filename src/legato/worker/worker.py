@@ -120,11 +120,7 @@ class Worker:
                      self.id, exc_info=exc)
         self._stop.set()  # the heartbeat renews nothing from now on
         self._quiesce()
-        try:
-            self.store.remove_worker(self.id, self.clock.now())
-        except Exception as err:  # its lease then runs out and another worker reaps it
-            log.warning("legato: releasing the runs of dead worker %s failed: %s", self.id,
-                        err)
+        self._deregister()  # if it fails, its lease runs out and another worker reaps it
         if self._on_failure is not None:
             try:
                 self._on_failure(exc)
@@ -133,11 +129,22 @@ class Worker:
 
     def _quiesce(self) -> None:
         """Stop everything that feeds the hub (callable from any thread, the hub's too)."""
-        self.clock.remove_listener(self.hub.poke)
+        self._unhook()
         self.scheduler.stop()
+
+    def _unhook(self) -> None:
+        """Stop hearing the clock and the store's wake-ups."""
+        self.clock.remove_listener(self.hub.poke)
         unsubscribe = getattr(self, "_unsubscribe", None)
         if unsubscribe is not None:
             unsubscribe()
+
+    def _deregister(self) -> None:
+        """Remove this worker's row, releasing (fenced) whatever it still owns."""
+        try:
+            self.store.remove_worker(self.id, self.clock.now())
+        except Exception as exc:
+            log.warning("legato: deregistering worker %s failed: %s", self.id, exc)
 
     def adopt(self, workflow_id: str) -> None:
         """Run a workflow born owned by this worker in another process (an engine with
@@ -232,20 +239,14 @@ class Worker:
         self.started = True
 
     def _undo_start(self) -> None:
-        self.clock.remove_listener(self.hub.poke)
-        unsubscribe = getattr(self, "_unsubscribe", None)
-        if unsubscribe is not None:
-            unsubscribe()
+        self._unhook()  # the scheduler is the last thing started: nothing to stop there
         if self._hub_thread.is_alive():
             self.hub.post(Stop(0.0))
             self._hub_thread.join(5)
         self._stop.set()
         if self._hb_thread.is_alive():
             self._hb_thread.join(5)
-        try:
-            self.store.remove_worker(self.id, self.clock.now())
-        except Exception as exc:
-            log.warning("legato: deregistering worker %s failed: %s", self.id, exc)
+        self._deregister()
         self.pool.shutdown(wait=5.0)  # nothing ran on them: they end at once
         self.async_runner.shutdown()
 
@@ -376,9 +377,6 @@ class Worker:
         self._hub_thread.join(grace + 5)
         self._stop.set()
         self._hb_thread.join(5)
-        try:
-            self.store.remove_worker(self.id, self.clock.now())
-        except Exception as exc:
-            log.warning("legato: deregistering worker %s failed: %s", self.id, exc)
+        self._deregister()
         self.pool.shutdown()
         self.async_runner.shutdown()
