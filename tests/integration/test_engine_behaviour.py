@@ -277,11 +277,11 @@ def test_a_worker_with_retention_purges_ended_runs_by_itself(make_engine, clock,
 
 
 def test_a_finished_run_leaves_no_cyclic_garbage(engine: legato.Engine, unique_name) -> None:
-    """A run's task, context and greenlets are freed when it ends, not left to the garbage
+    """A run's Run, context and greenlets are freed when it ends, not left to the garbage
     collector (a backlog of cyclic garbage makes every full collection slow)."""
     import gc
 
-    from legato.runtime.task import Fiber, Task
+    from legato.runtime.run import Fiber, Run
 
     @legato.step
     def inc(x: int) -> int:
@@ -301,7 +301,7 @@ def test_a_finished_run_leaves_no_cyclic_garbage(engine: legato.Engine, unique_n
         time.sleep(0.1)  # the hub finishes its bookkeeping after the results are out
         gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds unreachable is kept here
         gc.collect()
-        garbage = [o for o in gc.garbage if isinstance(o, Task | Fiber)]
+        garbage = [o for o in gc.garbage if isinstance(o, Run | Fiber)]
         gc.garbage.clear()
         assert garbage == []
     finally:

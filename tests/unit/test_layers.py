@@ -84,5 +84,5 @@ def test_the_check_sees_an_import_that_points_up(tmp_path: Path) -> None:
     tree = ast.parse("def f():\n    from legato.engine import Engine\n"
                      "if TYPE_CHECKING:\n    from legato.worker.hub import Hub\n")
     assert _imports(tree) == [("legato.engine", 2)]
-    assert layer("legato.store.sqlite") == STORE and layer("legato.runtime.task") == RUNTIME
+    assert layer("legato.store.sqlite") == STORE and layer("legato.runtime.run") == RUNTIME
     assert LEVEL[layer("legato.engine") or ""] > LEVEL[STORE]

@@ -11,11 +11,11 @@ from legato.domain import inputs
 from legato.domain.records import Condition
 from legato.errors import LegatoError, WaitTimeout
 from legato.runtime.registry import seconds
-from legato.runtime.task import Captured
+from legato.runtime.run import Captured
 
 if TYPE_CHECKING:
+    from legato.runtime.run import Run
     from legato.runtime.saga import Saga
-    from legato.runtime.task import Task
 
 
 class _Timer:
@@ -34,46 +34,46 @@ class WorkflowContext:
     ...     send_reminder(user)            # a @legato.step
     """
 
-    __slots__ = ("_logger", "_task")
+    __slots__ = ("_logger", "_run")
 
-    def __init__(self, task: Task) -> None:
-        self._task = task
+    def __init__(self, run: Run) -> None:
+        self._run = run
         self._logger: logging.LoggerAdapter[logging.Logger] | None = None
 
     @property
     def workflow_id(self) -> str:
-        task = self._task
-        if task.id_unknown:  # legato.testing.replay of a history that does not record it
-            task.id_read = True
-        return task.workflow_id
+        run = self._run
+        if run.id_unknown:  # legato.testing.replay of a history that does not record it
+            run.id_read = True
+        return run.workflow_id
 
     @property
     def workflow_name(self) -> str:
-        return self._task.wdef.name
+        return self._run.wdef.name
 
     @property
     def is_replaying(self) -> bool:
         """True while the run re-reads recorded history (after a restart or a wake-up)."""
-        return self._task.replaying
+        return self._run.replaying
 
     def now(self) -> datetime:
         """The time of the latest journal event: the same on every replay (UTC)."""
-        return datetime.fromtimestamp(self._task.now, UTC)
+        return datetime.fromtimestamp(self._run.now, UTC)
 
     @property
     def logger(self) -> logging.LoggerAdapter[logging.Logger]:
         """A logger that does not repeat its lines while the workflow replays."""
         if self._logger is None:
-            from legato.runtime.task import ReplayAwareLogger
+            from legato.runtime.run import ReplayAwareLogger
 
-            self._logger = ReplayAwareLogger(self._task)
+            self._logger = ReplayAwareLogger(self._run)
         return self._logger
 
     def sleep(self, duration: float | timedelta, *, name: str = "sleep") -> None:
         """Wait durably for ``duration`` (seconds or timedelta); holds no thread while waiting."""
         secs = seconds(duration, "ctx.sleep duration")
         assert secs is not None
-        self._task.sleep(secs, name)
+        self._run.sleep(secs, name)
 
     async def sleep_async(self, duration: float | timedelta, *, name: str = "sleep") -> None:
         """``await ctx.sleep_async(...)`` in an ``async def`` workflow."""
@@ -88,7 +88,7 @@ class WorkflowContext:
             if ctx.patched("new-fraud-check"):
                 fraud_check(order)
         """
-        return self._task.patched(patch_id)
+        return self._run.patched(patch_id)
 
     def saga(self, *, parallel: bool = False) -> Saga:
         """Compensations for the work done so far (``with ctx.saga() as saga:``).
@@ -99,7 +99,7 @@ class WorkflowContext:
         """
         from legato.runtime.saga import Saga
 
-        return Saga(self._task, parallel=parallel)
+        return Saga(self._run, parallel=parallel)
 
     def parallel(self, branches: Sequence[Callable[[], Any]], *, limit: int = 8,
                  fail_fast: bool = True, return_exceptions: bool = False) -> list[Any]:
@@ -111,9 +111,9 @@ class WorkflowContext:
         raised; otherwise every branch runs and the first failure (by position) is raised,
         or returned in place with ``return_exceptions=True``.
         """
-        task = self._task
+        run = self._run
         calls = []
-        task.capturing = True
+        run.capturing = True
         try:
             for i, branch in enumerate(branches):
                 captured = branch()
@@ -124,8 +124,8 @@ class WorkflowContext:
                         "do more, use ctx.branches)")
                 calls.append((captured.sdef, captured.args, captured.kwargs))
         finally:
-            task.capturing = False
-        return task.parallel_steps(calls, limit, fail_fast, return_exceptions)
+            run.capturing = False
+        return run.parallel_steps(calls, limit, fail_fast, return_exceptions)
 
     def map(self, step: Callable[..., Any], items: Iterable[Any], *, limit: int = 8,
             fail_fast: bool = True, return_exceptions: bool = False) -> list[Any]:
@@ -152,7 +152,7 @@ class WorkflowContext:
         """
         from legato.runtime.branches import run_branches
 
-        return run_branches(self._task, list(branches), limit, fail_fast, return_exceptions)
+        return run_branches(self._run, list(branches), limit, fail_fast, return_exceptions)
 
     async def branches_async(self, branches: Sequence[Callable[[], Any]], **options: Any
                              ) -> list[Any]:
@@ -183,7 +183,7 @@ class WorkflowContext:
         wdef = workflow_def(workflow)
         if wdef is None:
             raise LegatoError(f"ctx.child needs a @legato.workflow, got {workflow!r}")
-        return self._task.child(wdef, args, inputs.optional_text(workflow_id, "workflow_id"),
+        return self._run.child(wdef, args, inputs.optional_text(workflow_id, "workflow_id"),
                                 timeout=seconds(timeout, "ctx.child timeout"))
 
     def start_child(self, workflow: Callable[..., Any], *args: Any,
@@ -199,7 +199,7 @@ class WorkflowContext:
         wdef = workflow_def(workflow)
         if wdef is None:
             raise LegatoError(f"ctx.start_child needs a @legato.workflow, got {workflow!r}")
-        return str(self._task.child(wdef, args,
+        return str(self._run.child(wdef, args,
                                     inputs.optional_text(workflow_id, "workflow_id"),
                                     wait=False))
 
@@ -236,8 +236,8 @@ class WorkflowContext:
         timers = [(i, c.seconds) for i, c in enumerate(conditions) if isinstance(c, _Timer)]
         first_timer = min(timers, key=lambda t: t[1]) if timers else None
         timeout_at = None if first_timer is None else \
-            self._task.clock.now() + first_timer[1]
-        index, value = self._task.wait_for(conds, timeout_at, name)
+            self._run.clock.now() + first_timer[1]
+        index, value = self._run.wait_for(conds, timeout_at, name)
         if index < 0:
             assert first_timer is not None
             return first_timer[0], None
@@ -263,8 +263,8 @@ class WorkflowContext:
 
     def _wait_one(self, cond: Condition, timeout: float | timedelta | None, what: str) -> Any:
         secs = seconds(timeout, "timeout")
-        timeout_at = None if secs is None else self._task.clock.now() + secs
-        index, value = self._task.wait_for([cond], timeout_at, f"{cond.kind}:{cond.name}")
+        timeout_at = None if secs is None else self._run.clock.now() + secs
+        index, value = self._run.wait_for([cond], timeout_at, f"{cond.kind}:{cond.name}")
         if index < 0:
             raise WaitTimeout(f"no {what} arrived within {secs:g}s")
         return value
@@ -290,21 +290,21 @@ class WorkflowContext:
         gets :class:`legato.TaskExpired`. ``four_eyes=True`` needs two different approvers.
         People act through ``engine.tasks`` (or ``legato tasks``).
         """
-        from legato.domain.tasks import Task
+        from legato.domain.tasks import Task as HumanTask
 
         if not assignee and not group:
             raise LegatoError(f"human task {name!r} needs an assignee or a group")
         due_in = seconds(due, "due")
-        spec = Task(id="", workflow_id="", name=name, assignee=assignee, group=group,
+        spec = HumanTask(id="", workflow_id="", name=name, assignee=assignee, group=group,
                     data=data, form=form, escalate_to=escalate_to, four_eyes=four_eyes)
-        return self._task.human_task(spec, due_in)
+        return self._run.human_task(spec, due_in)
 
     async def human_task_async(self, name: str, **options: Any) -> dict[str, Any]:
         return self.human_task(name, **options)
 
     def set_state(self, key: str, value: Any) -> None:
         """Publish a value that ``engine.handle(id).query(key)`` reads, even while suspended."""
-        self._task.set_state(inputs.text(key, "state key"), value)
+        self._run.set_state(inputs.text(key, "state key"), value)
 
     def __repr__(self) -> str:
-        return f"<WorkflowContext {self._task.wdef.name} {self._task.workflow_id!r}>"
+        return f"<WorkflowContext {self._run.wdef.name} {self._run.workflow_id!r}>"

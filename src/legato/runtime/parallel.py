@@ -3,7 +3,7 @@
 Each branch is one step call. The branches' positions are recorded first (one
 ``StepScheduled`` event per branch, in order), so results land in the journal in whatever
 order they finish and still replay deterministically: a branch finds its events by its
-scheduled position. Branches run as separate fibers of the task, up to ``limit`` at a time.
+scheduled position. Branches run as separate fibers of the run, up to ``limit`` at a time.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from legato.runtime.attempt import StepOutcome
 from legato.runtime.control import PASS_THROUGH, Cancelled, LeaseLost, Suspend
 from legato.runtime.protocol import StartBranches
 from legato.runtime.registry import StepDef
-from legato.runtime.task import Fiber
+from legato.runtime.run import Fiber
 
 if TYPE_CHECKING:
-    from legato.runtime.task import Task
+    from legato.runtime.run import Run
 
 Call = tuple[StepDef, tuple[Any, ...], dict[str, Any]]
 
@@ -31,9 +31,9 @@ class SiblingFailed(LegatoError):
 
 
 class BranchGroup:
-    def __init__(self, task: Task, calls: list[Call], positions: list[int], limit: int,
+    def __init__(self, run: Run, calls: list[Call], positions: list[int], limit: int,
                  fail_fast: bool) -> None:
-        self.task = task
+        self.run = run
         self.calls = calls
         self.positions = positions
         self.limit = max(1, limit)
@@ -45,7 +45,7 @@ class BranchGroup:
         self.next = 0
         self.running = 0
         self.parent: Fiber | None = None
-        self.journal = task.journal  # the calling fiber's (start_more runs in the hub)
+        self.journal = run.journal  # the calling fiber's (start_more runs in the hub)
         self.ends: list[float] = []  # the time of each branch's last event
         if fail_fast:  # replay: a recorded final failure means the siblings were stopped
             for pos in positions:
@@ -63,17 +63,17 @@ class BranchGroup:
                 self.outcomes[i] = StepOutcome(False, error=SiblingFailed(
                     f"parallel branch {i} was not run because a sibling failed"))
                 continue
-            fibers.append(self.task.new_fiber(lambda *_, i=i: self._branch(i), group=self))
+            fibers.append(self.run.new_fiber(lambda *_, i=i: self._branch(i), group=self))
             self.running += 1
         return fibers
 
     def _branch(self, i: int) -> None:
         sdef, args, kwargs = self.calls[i]
         try:
-            value = self.task.step(sdef, args, kwargs, pos=self.positions[i])
+            value = self.run.step(sdef, args, kwargs, pos=self.positions[i])
             self.outcomes[i] = StepOutcome(True, value)
         except Suspend as s:
-            when = s.wake_at if s.wake_at is not None else self.task.clock.now()
+            when = s.wake_at if s.wake_at is not None else self.run.clock.now()
             self.suspend_at = when if self.suspend_at is None else min(self.suspend_at, when)
         except LeaseLost:
             self.lost = True
@@ -86,7 +86,7 @@ class BranchGroup:
             if self.fail_fast:
                 self.cancelled = True
         finally:
-            self.ends.append(self.task.now)
+            self.ends.append(self.run.now)
 
     def exited(self) -> tuple[list[Fiber], bool]:
         """A branch fiber ended: start the next ones; True when the whole group is done."""
@@ -97,14 +97,14 @@ class BranchGroup:
     def results(self, return_exceptions: bool) -> list[Any]:
         if self.ends:  # the caller goes on after the latest event of its branches, also on
             # replay, where the branches replay in their order, not in the order of events
-            self.task.now = max(self.task.now, *self.ends)
+            self.run.now = max(self.run.now, *self.ends)
         if self.lost:
             raise LeaseLost()
         if self.suspend_at is not None:
             raise Suspend(self.suspend_at)
-        task = self.task
-        if task.cancel is not None and not task.shield:
-            raise Cancelled(*task.cancel)
+        run = self.run
+        if run.cancel is not None and not run.shield:
+            raise Cancelled(*run.cancel)
         outcomes = []
         for o in self.outcomes:
             assert o is not None
@@ -150,23 +150,23 @@ def gather(outcomes: Sequence[tuple[bool, Any]], return_exceptions: bool) -> lis
     return values
 
 
-def run_parallel(task: Task, calls: list[Call], limit: int, fail_fast: bool,
+def run_parallel(run: Run, calls: list[Call], limit: int, fail_fast: bool,
                  return_exceptions: bool) -> list[Any]:
     if not calls:
         return []
     positions: list[int] = []
-    head = task.journal.peek()
+    head = run.journal.peek()
     if head is not None:
         for sdef, _, _ in calls:
-            e = task._replayed(ev.STEP_SCHEDULED, sdef.name, "parallel step")
+            e = run._replayed(ev.STEP_SCHEDULED, sdef.name, "parallel step")
             positions.append(e.seq)
     else:
-        task._boundary()
+        run._boundary()
         for i, (sdef, _, _) in enumerate(calls):
-            e = task._append(ev.STEP_SCHEDULED, name=sdef.name, pos=task.next_seq,
+            e = run._append(ev.STEP_SCHEDULED, name=sdef.name, pos=run.next_seq,
                              data={"branch": i, "branches": len(calls)})
             positions.append(e.seq)
-        task._commit()
-    group = BranchGroup(task, calls, positions, limit, fail_fast)
-    task._park(StartBranches(group))
+        run._commit()
+    group = BranchGroup(run, calls, positions, limit, fail_fast)
+    run._park(StartBranches(group))
     return group.results(return_exceptions)

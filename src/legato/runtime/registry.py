@@ -176,10 +176,10 @@ def _make_step(fn: Callable[..., Any], name: str | None, retry: RetryPolicy | No
 
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
-        task = getattr(getcurrent(), "task", None)  # the run whose fiber is calling
-        if task is None:  # outside a workflow (or inside a step): a plain call
+        run = getattr(getcurrent(), "owner", None)  # the run whose fiber is calling
+        if run is None:  # outside a workflow (or inside a step): a plain call
             return fn(*args, **kwargs)
-        return task.call_step(sdef, args, kwargs)
+        return run.call_step(sdef, args, kwargs)
 
     call.__legato_step__ = sdef  # type: ignore[attr-defined]
     return call

@@ -21,7 +21,7 @@ from legato.runtime.control import Cancelled
 from legato.runtime.registry import StepDef, WorkflowDef, workflow_def
 
 if TYPE_CHECKING:
-    from legato.runtime.task import Task
+    from legato.runtime.run import Run
 
 COMPENSATED = "compensated"
 COMPENSATION_FAILED = "compensation failed"
@@ -40,8 +40,8 @@ def _step_def(fn: Callable[..., Any]) -> StepDef:
 class Saga:
     """Compensations for the work done so far; see the module docstring."""
 
-    def __init__(self, task: Task, *, parallel: bool = False) -> None:
-        self._task = task
+    def __init__(self, run: Run, *, parallel: bool = False) -> None:
+        self._run = run
         self.parallel = parallel
         self._compensations: list[tuple[StepDef, tuple[Any, ...], dict[str, Any]]] = []
         self._children: list[tuple[int, WorkflowDef, tuple[Any, ...]]] = []
@@ -63,28 +63,28 @@ class Saga:
     def compensate(self) -> None:
         """Run the registered compensations (newest first, or all at once if ``parallel``)
         as durable steps, shielded from cancellation. Idempotent."""
-        task = self._task
+        run = self._run
         children = {i: (wdef, args) for i, wdef, args in self._children}
         count = len(self._compensations)
         items, self._compensations, self._children = self._compensations[::-1], [], []
-        task.shield += 1
+        run.shield += 1
         try:
             if self.parallel and len(items) > 1 and not children:
-                task.parallel_steps(items, limit=len(items), fail_fast=False)
+                run.parallel_steps(items, limit=len(items), fail_fast=False)
             else:
                 for n, (sdef, args, kwargs) in enumerate(items):
                     child = children.get(count - 1 - n)
                     if child is not None:
-                        task.child(child[0], child[1], None)
+                        run.child(child[0], child[1], None)
                     else:
-                        task.step(sdef, args, kwargs)
+                        run.step(sdef, args, kwargs)
         except Exception:
-            task.detail = COMPENSATION_FAILED
+            run.detail = COMPENSATION_FAILED
             raise
         finally:
-            task.shield -= 1
+            run.shield -= 1
         self.compensated = True
-        task.detail = COMPENSATED
+        run.detail = COMPENSATED
 
     # --- with / async with ----------------------------------------------------------------
 

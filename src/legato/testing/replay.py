@@ -36,7 +36,7 @@ from legato.runtime.protocol import (
     WaitUntil,
 )
 from legato.runtime.registry import workflow_def
-from legato.runtime.task import Task
+from legato.runtime.run import Run
 
 _FIELDS = ("seq", "type", "at", "name", "pos", "attempt")
 
@@ -129,21 +129,20 @@ def replay(workflow: Callable[..., Any], history: Sequence[dict[str, Any]], *,
     journal = events[:-1] if terminal else events
     args = events[0].data.get("input", [])
     clock = ManualClock(start=events[-1].at)
-    task = Task(wdef, "replay" if wid is None else wid, list(args), journal, 0, clock,
-                None, False)
-    task.id_unknown = wid is None
+    run = Run(wdef, "replay" if wid is None else wid, list(args), journal, 0, clock,
+              None, False, id_unknown=wid is None)
     if terminal is not None and terminal.type in (ev.WORKFLOW_CANCELLED, ev.WORKFLOW_TIMED_OUT):
         # stopped from outside at a step boundary: the first one after the recorded events
-        task.cancel = (_ENDS[terminal.type], str(terminal.data.get("reason") or "cancelled"))
+        run.interrupt(_ENDS[terminal.type], str(terminal.data.get("reason") or "cancelled"))
     hub = greenlet.getcurrent()
-    g = task.start(hub)
+    g = run.start(hub)
     groups: list[Any] = []
 
     def lanes() -> list[Any]:
         return [lane for group in groups for lane in getattr(group, "lanes", ()) if lane]
 
     def replayed() -> int:
-        return task.journal.consumed + sum(len(lane.journal.used) for lane in lanes())
+        return run.journal.consumed + sum(len(lane.journal.used) for lane in lanes())
 
     # drive the body and its branches as the worker's hub would, with nothing but the history
     runnable: deque[Any] = deque([g])
@@ -171,12 +170,12 @@ def replay(workflow: Callable[..., Any], history: Sequence[dict[str, Any]], *,
                     raise AssertionError(f"a live fiber returned {request!r}")
                 case _:  # pragma: no cover - the union is closed
                     assert_never(request)
-    for fiber in [*(f for f, _ in live), *task.fibers]:  # unwind what is left, branches first
+    for fiber in [*(f for f, _ in live), *run.fibers]:  # unwind what is left, branches first
         if not fiber.dead:
             fiber.throw(greenlet.GreenletExit)
 
     def diverged(message: str) -> NondeterminismError | LegatoError:
-        if task.id_read:  # perhaps only because the code read an id it was not given
+        if run.id_read:  # perhaps only because the code read an id it was not given
             return LegatoError(
                 f"{message}; but the history does not record the run's id, which the code"
                 " reads (ctx.workflow_id), and it replayed as 'replay': pass the id,"
@@ -184,11 +183,11 @@ def replay(workflow: Callable[..., Any], history: Sequence[dict[str, Any]], *,
                 " legato.testing.export_history(handle)")
         return NondeterminismError(message)
 
-    if task.diverged is not None:  # also when the code caught it
-        raise diverged(str(task.diverged))
+    if run.diverged is not None:  # also when the code caught it
+        raise diverged(str(run.diverged))
     if final is not None and final.detail == "nondeterminism":
         raise diverged(str((final.error or {}).get("message", "")))
-    left = _first_unreplayed(task, groups)
+    left = _first_unreplayed(run, groups)
     if left is not None and final is not None:
         raise diverged(f"the code ended {final.status}, but the history holds more: "
                        f"{left.type} {left.name!r} at position {left.seq}")
@@ -214,10 +213,10 @@ def replay(workflow: Callable[..., Any], history: Sequence[dict[str, Any]], *,
     return ReplayResult(True, final.status, result, replayed(), wid)
 
 
-def _first_unreplayed(task: Task, groups: list[Any]) -> Event | None:
+def _first_unreplayed(run: Run, groups: list[Any]) -> Event | None:
     """The first recorded event the code did not replay, if any (the body's, or a
     ``ctx.branches`` branch's, started or not)."""
-    body = task._journal
+    body = run._journal
     left = [e for e in body.events if e is not body.start and e.seq not in body.used]
     started = {lane.path: lane.journal.used for group in groups
                for lane in getattr(group, "lanes", ()) if lane is not None}

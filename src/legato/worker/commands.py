@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, assert_never
 
 if TYPE_CHECKING:
     from legato.runtime.attempt import StepOutcome
-    from legato.runtime.task import Fiber
+    from legato.runtime.run import Fiber
     from legato.store.base import Claimed
 
 # --- commands: engine -> workers (and across the pipe to a worker process) ---------------

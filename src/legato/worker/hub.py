@@ -41,7 +41,7 @@ from legato.runtime.protocol import (
     WaitUntil,
 )
 from legato.runtime.registry import Registry
-from legato.runtime.task import Fiber, Task
+from legato.runtime.run import Fiber, Run
 from legato.store.base import Claimed, NewWorkflow, Store, Write
 from legato.worker.circuits import CircuitGate, guard_async, guard_sync
 from legato.worker.commands import (
@@ -93,15 +93,15 @@ class Hub:
         names: Callable[[], Sequence[str]] | None = None,
         inline: InlinePolicy | None = None,
         on_completed: Callable[[str, str, str | None], None] | None = None,
-        history_limit: int = Task.history_limit,
-        max_payload: int = Task.max_payload,
+        history_limit: int = Run.history_limit,
+        max_payload: int = Run.max_payload,
     ) -> None:
         self.store = store
         self.history_limit = history_limit
         self.max_payload = max_payload
         #: the run whose body runs on this thread now, and since when (perf_counter): the
         #: watchdog (Worker) reads it to catch a body that never parks
-        self.running: tuple[Task, float] | None = None
+        self.running: tuple[Run, float] | None = None
         self.registry = registry
         self.clock = clock
         self.worker_id = worker_id
@@ -117,13 +117,13 @@ class Hub:
         self._names = names or registry.names
         self.circuit_gate = CircuitGate(store, clock)
         self.inbox: queue.SimpleQueue[HubMessage] = queue.SimpleQueue()
-        self.tasks: dict[str, Task] = {}
+        self.runs: dict[str, Run] = {}
         self.ready: deque[tuple[Fiber, Any, BaseException | None]] = deque()
         self.commit_waiters: list[Fiber] = []
-        self.finals: list[tuple[Task, Final]] = []
+        self.finals: list[tuple[Run, Final]] = []
         # child workflows to create in the next commit, with the parent fiber that waits
         self.creates: list[tuple[NewWorkflow, Event, Fiber]] = []
-        # (due, token, workflow id, kind): ids, not tasks, so a finished run is not kept alive
+        # (due, token, workflow id, kind): ids, not runs, so a finished run is not kept alive
         self._clock_timers: list[tuple[float, int, str, int]] = []
         self._mono_timers: list[tuple[float, int, Fiber, int, Callable[[], None]]] = []
         self._waiting: dict[int, Fiber] = {}  # wait token -> fiber parked on WaitUntil
@@ -150,7 +150,7 @@ class Hub:
 
     @property
     def room(self) -> int:
-        return self.concurrency - len(self.tasks) - len(self.creates)
+        return self.concurrency - len(self.runs) - len(self.creates)
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -167,7 +167,7 @@ class Hub:
                         self.ready or self.commit_waiters or self.finals or self.creates):
                     self._refresh_next_due()
                 self._drain(self._block_time())
-                if self._stopping and (not self.tasks or time.monotonic() > self._stop_deadline):
+                if self._stopping and (not self.runs or time.monotonic() > self._stop_deadline):
                     break
                 self._fire_timers()
                 if not self._stopping:
@@ -238,7 +238,7 @@ class Hub:
             case Drop(workflow_id=wid):
                 self._drop(wid)
             case DropAll():
-                for wid in list(self.tasks):
+                for wid in list(self.runs):
                     self._drop(wid)
             case Stop(grace=grace):
                 self._begin_stop(grace)
@@ -249,17 +249,16 @@ class Hub:
 
     def _step_ended(self, fiber: Fiber, token: int, outcome: StepOutcome) -> None:
         """A step attempt ended (in the pool, on the loop or inline): resume its fiber."""
-        if fiber.step_token != token:
+        if not fiber.step_ended(token):
             return  # abandoned (timed out): the retry has its own token
-        fiber.step_token = None
-        task = fiber.task
-        if task.dropped:
+        run = fiber.owner
+        if run.dropped:
             self.ready.append((fiber, None, LeaseLost()))
             return
         if outcome.ok:
             # journaled here; committed with whatever the run does next (the next step waits
             # for it, the end or a suspension carries it); not JSON: the body fails it
-            task.record_success(fiber, outcome)
+            run.record_success(fiber, outcome)
         self.ready.append((fiber, outcome, None))
 
     # --- timers --------------------------------------------------------------------------
@@ -284,12 +283,12 @@ class Hub:
                 or self._stopping or not self.inbox.empty() \
                 or (self._dirty and self.room > 0):
             return None
-        for task in self.tasks.values():
-            if any(f.step_token is not None for f in task.fibers):
+        for run in self.runs.values():
+            if any(f.step_token is not None for f in run.fibers):
                 return None
         due = math.inf
         for when, token, wid, kind in self._clock_timers:
-            if wid in self.tasks and (kind == _DEADLINE or token in self._waiting):
+            if wid in self.runs and (kind == _DEADLINE or token in self._waiting):
                 due = min(due, when)
         return due
 
@@ -297,8 +296,8 @@ class Hub:
         now = self.clock.now()
         while self._clock_timers and self._clock_timers[0][0] <= now:
             _, token, wid, kind = heapq.heappop(self._clock_timers)
-            task = self.tasks.get(wid)
-            if task is None:
+            run = self.runs.get(wid)
+            if run is None:
                 continue
             if kind == _DEADLINE:
                 self._interrupt(wid, st.TIMED_OUT, "deadline exceeded")
@@ -308,7 +307,7 @@ class Hub:
         while self._mono_timers and self._mono_timers[0][0] <= mono:
             _, token, fiber, kind, abandon = heapq.heappop(self._mono_timers)
             req = fiber.parked
-            if fiber.step_token != token or not isinstance(req, RunStep):
+            if not isinstance(req, RunStep) or not fiber.awaits_step(token):
                 continue
             sdef = req.sdef
             err: StepTimeout
@@ -323,36 +322,35 @@ class Hub:
             else:
                 err = StepTimeout(f"step {sdef.name!r} ran longer than its timeout of "
                                   f"{sdef.timeout:g}s")
-            fiber.step_token = None
+            fiber.step_ended(token)
             abandon()
             outcome = StepOutcome(False, error=err, heartbeat=req.details)
             self.ready.append((fiber, outcome, None))
 
     def _wake_waiter(self, token: int) -> None:
         fiber = self._waiting.pop(token, None)
-        if fiber is not None and fiber.wait_token == token:
-            fiber.wait_token = None
-            exc: BaseException | None = LeaseLost() if fiber.task.dropped else None
+        if fiber is not None and fiber.timer_fired(token):
+            exc: BaseException | None = LeaseLost() if fiber.owner.dropped else None
             self.ready.append((fiber, None, exc))
 
-    def _wake_all(self, task: Task) -> None:
-        for fiber in list(task.fibers):
+    def _wake_all(self, run: Run) -> None:
+        for fiber in list(run.fibers):
             if fiber.wait_token is not None:
                 self._wake_waiter(fiber.wait_token)
 
     def _interrupt(self, wid: str, status: str, reason: str) -> None:
-        task = self.tasks.get(wid)
-        if task is None:
+        run = self.runs.get(wid)
+        if run is None:
             return
-        task.interrupt(status, reason)
-        self._wake_all(task)
+        run.interrupt(status, reason)
+        self._wake_all(run)
 
     def _drop(self, wid: str) -> None:
-        task = self.tasks.get(wid)
-        if task is None:
+        run = self.runs.get(wid)
+        if run is None:
             return
-        task.dropped = True
-        self._wake_all(task)
+        run.drop()
+        self._wake_all(run)
 
     # --- polling and claiming ------------------------------------------------------------
 
@@ -372,7 +370,7 @@ class Hub:
             self._token = token
             self._dirty = True
             self._poll = POLL_MIN
-            if self.tasks:
+            if self.runs:
                 self._check_cancels()
         else:
             self._poll = min(self._poll * 2, POLL_MAX)
@@ -429,7 +427,7 @@ class Hub:
 
     def _start(self, c: Claimed) -> None:
         row = c.row
-        old = self.tasks.get(row.id)
+        old = self.runs.get(row.id)
         if old is not None:
             # claimed again (our lease was lost and the row released): the old run is
             # fenced by the new epoch; drop it and run the new claim
@@ -438,18 +436,14 @@ class Hub:
         if wdef is None:  # unregistered here; give it back
             self._finish_now(row.id, row.epoch)
             return
-        task = Task(wdef, row.id, row.args(), c.journal, row.epoch, self.clock, row.deadline,
-                    row.cancel_requested)
         start = c.journal[0] if c.journal else None
-        task.prefetched = dict(c.inbox)
-        task.wakes_others = row.queue is not None or (
-            start is not None and "parent_id" in start.data)
-        if self.history_limit != Task.history_limit:
-            task.limit_history(self.history_limit)
-        if self.max_payload != Task.max_payload:
-            task.max_payload = self.max_payload
-        self.tasks[row.id] = task
-        main = task.start(self.g)
+        run = Run(wdef, row.id, row.args(), c.journal, row.epoch, self.clock, row.deadline,
+                  row.cancel_requested, inbox=c.inbox,
+                  wakes_others=row.queue is not None or (
+                      start is not None and "parent_id" in start.data),
+                  history_limit=self.history_limit, max_payload=self.max_payload)
+        self.runs[row.id] = run
+        main = run.start(self.g)
         if row.deadline is not None:
             token = next(self._seq)
             heapq.heappush(self._clock_timers, (row.deadline, token, row.id, _DEADLINE))
@@ -462,37 +456,37 @@ class Hub:
     # --- running workflows ---------------------------------------------------------------
 
     def _resume(self, fiber: Fiber, value: Any, exc: BaseException | None) -> None:
-        task = fiber.task
-        self.running = (task, time.perf_counter())
+        run = fiber.owner
+        self.running = (run, time.perf_counter())
         try:
             req = fiber.throw(exc) if exc is not None else fiber.switch(value)
-        except BaseException as bug:  # the task catches everything; this is a legato bug
-            log.exception("legato: workflow %s crashed the runtime", task.workflow_id)
+        except BaseException as bug:  # the run catches everything; this is a legato bug
+            log.exception("legato: workflow %s crashed the runtime", run.workflow_id)
             req = Final(st.FAILED, error=codec.encode_error(bug), detail="internal error")
         self.running = None
-        if task.blocked and fiber is task.greenlet and not fiber.dead:
-            self.ready.append((fiber, None, Blocked(task.blocked)))  # the watchdog caught it
+        if run.blocked and fiber is run.greenlet and not fiber.dead:
+            self.ready.append((fiber, None, Blocked(run.blocked)))  # the watchdog caught it
             return
         if fiber.dead:
-            task.fibers.discard(fiber)
-            if fiber is task.greenlet:
+            run.fiber_ended(fiber)
+            if fiber is run.greenlet:
                 if isinstance(req, Final) and req.status == st.WAITING:
                     faults.hit("suspend")
-                self.finals.append((task, req))
+                self.finals.append((run, req))
             else:  # a parallel branch ended
                 self.ready.extend((f, None, None) for f in after_branch(fiber))
-        elif (task.pending and req is not COMMIT and not isinstance(req, StartChild)
-              and task.must_commit()):
+        elif (run.pending and req is not COMMIT and not isinstance(req, StartChild)
+              and run.must_commit()):
             # what the run recorded (a step's result, say) becomes durable before it acts
             # on the world again; a run that ends or suspends writes it with its final state
-            fiber.after_commit = req
+            fiber.defer(req)
             self.commit_waiters.append(fiber)
         else:
             self._dispatch(fiber, req)
 
     def _dispatch(self, fiber: Fiber, req: Request) -> None:
         """Carry out what a parked fiber asked for (runtime/protocol.py: every kind)."""
-        task = fiber.task
+        run = fiber.owner
         match req:
             case RunStep():
                 self._run_step(fiber, req)
@@ -503,20 +497,20 @@ class Hub:
                     self.ready.append((fiber, None, Suspend(when)))
                     return
                 token = next(self._seq)
-                fiber.wait_token = token
+                fiber.await_timer(token)
                 self._waiting[token] = fiber
-                heapq.heappush(self._clock_timers, (when, token, task.workflow_id, _WAIT))
+                heapq.heappush(self._clock_timers, (when, token, run.workflow_id, _WAIT))
             case StartChild(new=new, started=started):
                 local = self.room > 0 and self.registry.find(new.name) is not None
                 new.owner = self.worker_id if local else None
                 self.creates.append((new, started, fiber))
             case Take():
                 try:
-                    got = self.store.take(task.workflow_id, req.pos, req.conditions,
+                    got = self.store.take(run.workflow_id, req.pos, req.conditions,
                                           self.clock.now(), req.register)
                 except Exception as exc:  # suspend; a retry or the next wake-up asks again
                     log.warning("legato: reading deliveries for %s failed: %s",
-                                task.workflow_id, exc)
+                                run.workflow_id, exc)
                     got = None
                 if got is not None:
                     faults.hit("after_take")  # delivered and taken, not yet journaled
@@ -540,7 +534,7 @@ class Hub:
         if faults.ARMED:
             faults.hit("before_step")
         token = next(self._seq)
-        fiber.step_token = token
+        fiber.await_step(token)
         sdef = req.sdef
         fn = sdef.fn
         abandon: Callable[[], None] | None = None
@@ -551,7 +545,7 @@ class Hub:
                                                (fiber, token))
         elif not sdef.watched:  # nothing to watch: on this thread if it is quick (not for
             # an async workflow: its awaited sync steps run in the pool, as documented)
-            if self.inline.runs_inline(sdef) and not fiber.task.wdef.is_async:
+            if self.inline.runs_inline(sdef) and not fiber.owner.wdef.is_async:
                 self._run_inline(fiber, token, req)
             else:
                 self.pool.submit(fn, req, self._step_done, (fiber, token))
@@ -630,27 +624,26 @@ class Hub:
         if creates:
             fibers = [*fibers, *(f for _, _, f in creates)]
         for fiber in fibers:
-            task = fiber.task
-            wid = task.workflow_id
+            run = fiber.owner
+            wid = run.workflow_id
             if wid not in seen:
                 seen.add(wid)
-                writes.append(Write(wid, task.epoch, task.pending))
+                writes.append(Write(wid, run.epoch, run.take_pending()))
         finals = [(t, f) for t, f in self.finals if f.status is not None]
-        for task, f in finals:
-            writes.append(Write(task.workflow_id, task.epoch, task.pending, status=f.status,
+        for run, f in finals:
+            writes.append(Write(run.workflow_id, run.epoch, run.take_pending(), status=f.status,
                                 result=f.result, error=f.error, detail=f.detail,
                                 wake_at=f.wake_at, release=True,
                                 await_children=f.await_children,
                                 await_positions=f.await_positions))
         done = commit_batch(self.store, self.clock, writes,
-                            [(n, e, f.task.workflow_id) for n, e, f in creates],
+                            [(n, e, f.owner.workflow_id) for n, e, f in creates],
                             self._failure_write)
         result = done.result
         if done.failed:  # ended in the store: unwind them here without writing more
             result.fenced |= done.failed.keys()
         for new, started, parent in creates:
-            if parent.task.workflow_id in result.fenced:
-                parent.task.pending = []
+            if parent.owner.workflow_id in result.fenced:
                 self.ready.append((parent, None, LeaseLost()))
                 continue
             row, created = result.created[new.id]
@@ -658,39 +651,36 @@ class Hub:
                 self._start(Claimed(row, [started]))
             elif created:
                 self._dirty = True  # queued (or no room): claim it the normal way
-            parent.task.pending = []
             self.ready.append((parent, (row, created), None))
         waiters, self.commit_waiters = self.commit_waiters, []
         all_finals, self.finals = self.finals, []
         fenced, cancels = result.fenced, result.cancel_requested
         ready, dispatch = self.ready, self._dispatch
         for fiber in waiters:
-            task = fiber.task
-            task.pending = []
-            req, fiber.after_commit = fiber.after_commit, None
-            if fenced and task.workflow_id in fenced:
+            run = fiber.owner
+            req = fiber.take_deferred()
+            if fenced and run.workflow_id in fenced:
                 ready.append((fiber, None, LeaseLost()))
                 continue
-            if cancels and task.workflow_id in cancels:
-                task.interrupt(st.CANCELLED, "cancel requested")
+            if cancels and run.workflow_id in cancels:
+                run.interrupt(st.CANCELLED, "cancel requested")
             if req is not None:  # what it asked for while its records were not yet durable
                 dispatch(fiber, req)
             else:  # it asked for the commit itself
                 ready.append((fiber, None, None))
-        for task, f in all_finals:
-            task.pending = []
-            if self.tasks.get(task.workflow_id) is task:
-                del self.tasks[task.workflow_id]
-            task.dispose()
-            if f.status is not None and task.workflow_id not in result.fenced:
+        for run, f in all_finals:
+            if self.runs.get(run.workflow_id) is run:
+                del self.runs[run.workflow_id]
+            run.dispose()
+            if f.status is not None and run.workflow_id not in result.fenced:
                 if f.status == st.WAITING and f.wake_at is not None:
                     # our own commit does not show in change_token: remember the wake-up
                     due = self._next_due
                     self._next_due = f.wake_at if due is None else min(due, f.wake_at)
                 if f.status == st.COMPLETED and self.on_completed is not None:
-                    self.on_completed(task.workflow_id, task.wdef.name, f.result)
-                self.on_done(task.workflow_id, f.status)
-                if f.status in st.TERMINAL and task.wakes_others:
+                    self.on_completed(run.workflow_id, run.wdef.name, f.result)
+                self.on_done(run.workflow_id, f.status)
+                if f.status in st.TERMINAL and run.wakes_others:
                     self._dirty = True  # its parent was woken, or a queue slot freed
         for wid in done.failed:
             self.on_done(wid, st.FAILED)
@@ -708,12 +698,12 @@ class Hub:
     def _begin_stop(self, grace: float) -> None:
         self._stopping = True
         self._stop_deadline = time.monotonic() + grace
-        for task in list(self.tasks.values()):
-            task.releasing = True
-            for fiber in list(task.fibers):
-                if fiber.wait_token is not None:
-                    self._waiting.pop(fiber.wait_token, None)
-                    fiber.wait_token = None
+        for run in list(self.runs.values()):
+            run.release()
+            for fiber in list(run.fibers):
+                token = fiber.wait_token
+                if token is not None and fiber.timer_fired(token):
+                    self._waiting.pop(token, None)
                     when = fiber.parked.when if isinstance(fiber.parked, WaitUntil) else None
                     self.ready.append((fiber, None, Suspend(when)))
 

@@ -19,7 +19,7 @@ from legato.domain.queue import QUEUES
 from legato.domain.schedule import next_tick
 from legato.runtime import faults
 from legato.runtime.registry import Registry
-from legato.runtime.task import Task
+from legato.runtime.run import Run
 from legato.store.base import (
     HOST,
     Claimed,
@@ -296,7 +296,7 @@ class Worker:
                     self.id, took)
         return running
 
-    def _check_blocked(self, caught: Task | None) -> Task | None:
+    def _check_blocked(self, caught: Run | None) -> Run | None:
         """The watchdog: a workflow body that has held the hub's thread past the limit
         without parking (a busy loop, a long computation) cannot be preempted, so the
         worker's other runs are handed to other workers, and the run fails when it parks.
@@ -304,26 +304,26 @@ class Worker:
         running = self.hub.running
         if running is None or self.watchdog is None or running[0] is caught:
             return caught
-        task, began = running
+        run, began = running
         took = time.perf_counter() - began
-        if took < self.watchdog or task.replaying:  # a long replay is not a busy loop
+        if took < self.watchdog or run.replaying:  # a long replay is not a busy loop
             return caught
         frame = sys._current_frames().get(self._hub_thread.ident or -1)
         stack = "".join(traceback.format_stack(frame)) if frame is not None else ""
         log.error("legato: workflow %s (%s) has run %.1fs on worker %s without parking at a"
                   " step or a wait; its other runs go to other workers and it fails when it"
-                  " parks. Its stack:\n%s", task.workflow_id, task.wdef.name, took, self.id,
+                  " parks. Its stack:\n%s", run.workflow_id, run.wdef.name, took, self.id,
                   stack)
-        task.blocked = took
+        run.caught_blocking(took)
         try:
-            released = self.store.release_all_but(self.id, task.workflow_id, self.clock.now())
+            released = self.store.release_all_but(self.id, run.workflow_id, self.clock.now())
         except Exception as exc:
             log.warning("legato: releasing the runs held up by %s failed: %s",
-                        task.workflow_id, exc)
+                        run.workflow_id, exc)
             released = []
         for wid in released:
             self.hub.post(Drop(wid))  # fenced already; the hub forgets them when it can
-        return task
+        return run
 
     def _heartbeat(self) -> None:
         interval = self.lease / 3
@@ -332,7 +332,7 @@ class Worker:
         next_expiry = 0.0
         next_purge = 0.0
         warned: tuple[str, float] | None = None
-        caught: Task | None = None
+        caught: Run | None = None
         while not self._stop.wait(tick):
             if not self._hub_thread.is_alive():
                 return  # never renew the lease of a hub that is gone

@@ -1,7 +1,7 @@
 """One workflow run against its journal: the replay cursor and the live path.
 
-A :class:`Task` runs the workflow body in a greenlet whose parent is the worker's hub. When
-the body needs the outside world (run a step, wait for a commit, wait in memory) the task
+A :class:`Run` runs the workflow body in a greenlet whose parent is the worker's hub. When
+the body needs the outside world (run a step, wait for a commit, wait in memory) the run
 *parks*: it switches to the hub with a request, and the hub resumes it with the answer. The
 body itself never touches the store; everything it records goes into ``pending`` and the hub
 commits it. Replay is the same code path reading recorded events instead of running steps.
@@ -22,7 +22,7 @@ from legato.domain import events as ev
 from legato.domain import status as st
 from legato.domain.events import Event
 from legato.domain.journal import Journal
-from legato.domain.records import Condition, Delivery, NewWorkflow
+from legato.domain.records import Condition, Delivered, Delivery, NewWorkflow
 from legato.domain.retry import decide
 from legato.errors import (
     CircuitOpen,
@@ -59,7 +59,7 @@ log = logging.getLogger("legato.worker")
 INMEMORY_WAIT = 1.0
 _WAIT_ENDS = frozenset({ev.WAIT_COMPLETED, ev.WAIT_TIMED_OUT})
 
-# --- the requests a task parks with: runtime/protocol.py ---------------------------------
+# --- the requests a run parks with: runtime/protocol.py ---------------------------------
 
 
 class Lane:
@@ -78,7 +78,7 @@ class Lane:
 class Fiber(greenlet.greenlet):  # type: ignore[misc]
     """A greenlet running part of a task: its body, or one parallel branch."""
 
-    task: Task  # set by Task.new_fiber
+    owner: Run  # the run it belongs to, set by Run.new_fiber (greenlet keeps .run for its body)
     group: Any = None  # the BranchGroup of a branch fiber
     lane: Lane | None = None  # the ctx.branches branch it runs in (None: the body's)
     parked: object | None = None  # what the fiber waits for, while parked
@@ -86,12 +86,44 @@ class Fiber(greenlet.greenlet):  # type: ignore[misc]
     wait_token: int | None = None  # the in-memory timer the fiber waits on
     after_commit: Any = None  # the request to carry out once its records are committed
 
+    # the hub changes a fiber through these, never its fields
 
-TaskGreenlet = Fiber
+    def await_step(self, token: int) -> None:
+        self.step_token = token
+
+    def awaits_step(self, token: int) -> bool:
+        return self.step_token == token
+
+    def step_ended(self, token: int) -> bool:
+        """Attempt ``token`` ended: True if the fiber still awaits it (else it was abandoned,
+        and a retry has its own token)."""
+        if self.step_token != token:
+            return False
+        self.step_token = None
+        return True
+
+    def await_timer(self, token: int) -> None:
+        self.wait_token = token
+
+    def timer_fired(self, token: int) -> bool:
+        """In-memory timer ``token`` fired: True if the fiber still waits on it."""
+        if self.wait_token != token:
+            return False
+        self.wait_token = None
+        return True
+
+    def defer(self, request: Any) -> None:
+        """Carry ``request`` out once what the run recorded is committed."""
+        self.after_commit = request
+
+    def take_deferred(self) -> Any:
+        request, self.after_commit = self.after_commit, None
+        return request
 
 
-def current_task() -> Task | None:
-    return getattr(greenlet.getcurrent(), "task", None)
+
+def current_run() -> Run | None:
+    return getattr(greenlet.getcurrent(), "owner", None)
 
 
 class _Op:
@@ -116,7 +148,7 @@ class Captured:
     kwargs: dict[str, Any]
 
 
-class Task:
+class Run:
     """The state of one workflow run inside a worker."""
 
     #: events a run may record (Engine(history_limit=)); a warning is logged at a fifth
@@ -142,6 +174,12 @@ class Task:
         clock: Clock,
         deadline: float | None,
         cancel_requested: bool,
+        *,
+        inbox: dict[int, Delivered] | None = None,
+        wakes_others: bool = False,
+        history_limit: int | None = None,
+        max_payload: int | None = None,
+        id_unknown: bool = False,
     ) -> None:
         self.wdef = wdef
         self.workflow_id = workflow_id
@@ -164,12 +202,40 @@ class Task:
         self.shield = 0  # > 0 while compensating: cancellation and deadlines wait
         self.detail: str | None = None  # e.g. "compensated", written with the final status
         self.capturing = False  # ctx.parallel is learning which steps its branches call
-        self.wakes_others = False  # its end may make other runs due (a parent, a queue)
-        # deliveries read with the claim: wait position -> (kind, name, key, data, source, at)
-        self.prefetched: dict[int, tuple[str, str, str, str | None, str | None, float]] = {}
+        self.wakes_others = wakes_others  # its end may make other runs due (a parent, a queue)
+        # deliveries read with the claim, by wait position
+        self.prefetched: dict[int, Delivered] = dict(inbox) if inbox else {}
         self.fibers: set[Fiber] = set()  # every live fiber (main and branches)
         self.greenlet: Fiber | None = None
         self._hub: greenlet.greenlet | None = None
+        if history_limit is not None and history_limit != Run.history_limit:
+            self.limit_history(history_limit)
+        if max_payload is not None:
+            self.max_payload = max_payload
+        if id_unknown:
+            self.id_unknown = True
+
+    # --- what the hub (and the watchdog) may change ----------------------------------------
+
+    def drop(self) -> None:
+        """Terminated or fenced: every fiber unwinds at its next boundary, writing nothing."""
+        self.dropped = True
+
+    def release(self) -> None:
+        """The worker stops: suspend at the next boundary, to be claimed again later."""
+        self.releasing = True
+
+    def caught_blocking(self, seconds: float) -> None:
+        """The watchdog saw the body hold the hub's thread this long without parking."""
+        self.blocked = seconds
+
+    def take_pending(self) -> list[Event]:
+        """The events recorded since the last commit, handed to a write (and forgotten)."""
+        pending, self.pending = self.pending, []
+        return pending
+
+    def fiber_ended(self, fiber: Fiber) -> None:
+        self.fibers.discard(fiber)
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -214,9 +280,9 @@ class Task:
         self.greenlet = self.new_fiber(self._run)
         return self.greenlet
 
-    def new_fiber(self, run: Callable[..., Any], group: Any = None) -> Fiber:
-        g = Fiber(run, parent=self._hub)
-        g.task = self
+    def new_fiber(self, body: Callable[..., Any], group: Any = None) -> Fiber:
+        g = Fiber(body, parent=self._hub)
+        g.owner = self
         g.group = group
         g.lane = getattr(getattr(group, "parent", None), "lane", None)  # a branch's branches
         self.fibers.add(g)
@@ -372,8 +438,8 @@ class Task:
     # --- the body ------------------------------------------------------------------------
 
     def dispose(self) -> None:
-        """The run is over in this worker: drop the links from the task to its fibers (each
-        fiber points back at its task), so that its objects are freed at once rather than
+        """The run is over in this worker: drop the links from the run to its fibers (each
+        fiber points back at its run), so that its objects are freed at once rather than
         left as cyclic garbage to the collector."""
         self.fibers.clear()
         self.greenlet = None
@@ -759,15 +825,15 @@ class Task:
 class ReplayAwareLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     """A logger that stays silent while the workflow replays recorded history."""
 
-    def __init__(self, task: Task) -> None:
-        super().__init__(logging.getLogger(f"legato.workflow.{task.wdef.name}"),
-                         {"workflow_id": task.workflow_id})
-        self._task = task
+    def __init__(self, run: Run) -> None:
+        super().__init__(logging.getLogger(f"legato.workflow.{run.wdef.name}"),
+                         {"workflow_id": run.workflow_id})
+        self._run = run
 
     def isEnabledFor(self, level: int) -> bool:
-        return not self._task.replaying and self.logger.isEnabledFor(level)
+        return not self._run.replaying and self.logger.isEnabledFor(level)
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        if self._task.replaying:
+        if self._run.replaying:
             return
         super().log(level, msg, *args, **kwargs)
