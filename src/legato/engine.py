@@ -620,10 +620,10 @@ class Engine:
             self.store.notify()  # its owner may be another process
 
     def retry(self, workflow_id: str) -> WorkflowHandle:
-        """Redrive a FAILED workflow from its failed step, journal intact (after a code fix,
-        or when a dependency is back). Raises :class:`legato.RedriveRefused` if it cannot."""
+        """Retry a FAILED workflow from its failed step, journal intact (after a code fix,
+        or when a dependency is back). Raises :class:`legato.RetryRefused` if it cannot."""
         workflow_id = inputs.lookup(workflow_id, "workflow_id")
-        row = self.store.redrive(workflow_id, self.clock.now())
+        row = self.store.retry(workflow_id, self.clock.now())
         if row is None:
             raise WorkflowNotFound(workflow_id)
         self.poke()

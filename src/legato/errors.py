@@ -12,7 +12,8 @@ Everything a user may catch derives from :class:`LegatoError`::
     │   └── TaskNotFound         no human task with that id (legato.inbox)
     ├── RegistrationError        two workflows under one name, bad decorator use
     ├── WorkflowConflict         start() with an existing id but different name/input
-    ├── RedriveRefused           retry() of a run that is not FAILED or was compensated
+    ├── RetryRefused             retry() of a run that is not FAILED or was compensated
+    │                            (also importable under its earlier name RedriveRefused)
     ├── InvalidInput             an id, name, number or value outside the input contract
     │   │                        (docs/inputs.md), or data that does not match a form
     │   ├── InvalidValue         ... in a declaration (Queue, Schedule): also a ValueError
@@ -109,8 +110,13 @@ class RegistrationError(LegatoError):
     """A workflow or step could not be registered."""
 
 
-class RedriveRefused(LegatoError):
+class RetryRefused(LegatoError):
     """``retry()`` of a workflow that cannot be resumed (not FAILED, or fully compensated)."""
+
+
+#: the earlier name of :class:`RetryRefused` (Step Functions calls a retry from the failed
+#: state a *redrive*); the same class, so either name catches it
+RedriveRefused = RetryRefused
 
 
 class WorkflowConflict(LegatoError):

@@ -127,7 +127,8 @@ class WorkflowHandle:
         return self._engine.query(self.workflow_id, key)
 
     def retry(self) -> WorkflowHandle:
-        """Resume a FAILED workflow from its failed step (redrive); returns this handle."""
+        """Resume a FAILED workflow from its failed step (what Step Functions calls a
+        redrive); returns this handle."""
         return self._engine.retry(self.workflow_id)
 
     def terminate(self, reason: str = "terminated") -> None:

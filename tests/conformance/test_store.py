@@ -15,7 +15,7 @@ import pytest
 from conformance_helpers import T0, lease_base, new, started, step_event, worker
 
 from legato.domain.events import Event
-from legato.errors import RedriveRefused
+from legato.errors import RetryRefused
 from legato.store import NewWorkflow, Store, Write
 from legato.store.base import HOST
 
@@ -264,7 +264,7 @@ def test_redrive_reopens_a_failed_workflow_from_its_failed_step(store: Store) ->
     store.commit([Write("a", c.row.epoch, [failed, Event(3, "WorkflowFailed", T0)],
                         status="FAILED", error={"type": "X", "message": "boom"},
                         release=True)], T0)
-    row = store.redrive("a", T0 + 5)
+    row = store.retry("a", T0 + 5)
     assert row is not None
     assert (row.status, row.owner, row.epoch, row.wake_at, row.error, row.completed_at) == (
         "PENDING", None, c.row.epoch + 1, T0 + 5, None, None)
@@ -272,13 +272,13 @@ def test_redrive_reopens_a_failed_workflow_from_its_failed_step(store: Store) ->
     assert (last.seq, last.type) == (4, "WorkflowRedriven")
     assert last.data["skip"] == [2, 3]
     assert [x.row.id for x in store.claim("w2", ["wf"], T0 + 5, 1)] == ["a"]
-    assert store.redrive("missing", T0) is None
+    assert store.retry("missing", T0) is None
 
 
 def test_redrive_of_a_workflow_that_did_not_fail_writes_nothing(store: Store) -> None:
     new(store, "a")
-    with pytest.raises(RedriveRefused, match="only FAILED"):
-        store.redrive("a", T0)
+    with pytest.raises(RetryRefused, match="only FAILED"):
+        store.retry("a", T0)
     assert len(store.journal("a")) == 1
     row = store.get("a")
     assert row is not None and (row.status, row.epoch) == ("PENDING", 0)

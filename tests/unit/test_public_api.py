@@ -10,7 +10,7 @@ PUBLIC = [
     "CircuitBreaker", "CircuitOpen", "Clock", "ConfigError", "Engine", "HeartbeatTimeout",
     "HistoryLimitExceeded", "InvalidInput", "InvalidValue", "LegatoError",
     "NondeterminismError", "NotFound", "PermissionDenied", "Queue", "RedriveRefused",
-    "RegistrationError", "RetryPolicy", "Schedule", "SchemaError", "SchemaInfo",
+    "RegistrationError", "RetryPolicy", "RetryRefused", "Schedule", "SchemaError", "SchemaInfo",
     "SiblingFailed", "StepFailed", "StepTimeout", "SystemClock", "Task", "TaskClosed",
     "TaskExpired", "TaskNotFound", "UnknownWorkflow", "WaitTimeout", "WorkerSettings",
     "WorkerStopped", "WorkflowBlocked", "WorkflowConflict", "WorkflowContext",

@@ -384,7 +384,7 @@ def show(d: Mapping[str, Any], history: list[dict[str, Any]]) -> RenderableType:
 
 
 def retry_all(engine: Engine, ids: list[str]) -> tuple[int, list[tuple[str, str]]]:
-    """Redrive each workflow with a progress bar (on stderr: stdout is the command's output);
+    """Retry each workflow with a progress bar (on stderr: stdout is the command's output);
     returns (retried, [(id, why refused)])."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 

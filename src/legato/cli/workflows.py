@@ -297,7 +297,7 @@ def retry(
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """Redrive FAILED workflows from their failed step, journal intact.
+    """Retry FAILED workflows from their failed step, journal intact.
 
     After a code fix, or when a dependency is back. Examples:
 

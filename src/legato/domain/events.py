@@ -21,7 +21,9 @@ WORKFLOW_FAILED: Final = "WorkflowFailed"
 WORKFLOW_CANCELLED: Final = "WorkflowCancelled"
 WORKFLOW_TIMED_OUT: Final = "WorkflowTimedOut"
 WORKFLOW_TERMINATED: Final = "WorkflowTerminated"
-WORKFLOW_REDRIVEN: Final = "WorkflowRedriven"
+# handle.retry(): the type keeps the name it was first recorded under (Step Functions'
+# "redrive"), which stored histories hold
+WORKFLOW_RETRIED: Final = "WorkflowRedriven"
 STEP_SCHEDULED: Final = "StepScheduled"
 CHILD_STARTED: Final = "ChildWorkflowStarted"
 CHILD_ENDED: Final = "ChildWorkflowEnded"

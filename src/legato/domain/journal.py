@@ -1,5 +1,5 @@
 """The replay side of a journal: a cursor for sequential commands, an index by position
-for steps that ran in parallel, and the cuts a redrive made."""
+for steps that ran in parallel, and the cuts a retry() made."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from legato.domain.events import Event
 
 @dataclass(slots=True)
 class Resume:
-    """Where a redriven run resumes: the step at ``pos`` runs again, attempts after ``base``
+    """Where a retried run resumes: the step at ``pos`` runs again, attempts after ``base``
     (in the ``ctx.branches`` branch ``branch``, or the body)."""
 
     pos: int
@@ -32,7 +32,7 @@ class Journal:
         self.resumes: dict[str, Resume] = {}
         if not lane:
             for e in raw:
-                if e.type == ev.WORKFLOW_REDRIVEN:
+                if e.type == ev.WORKFLOW_RETRIED:
                     skip.add(e.seq)
                     skip.update(int(s) for s in e.data.get("skip", ()))
                     r = e.data.get("resume")
@@ -106,26 +106,26 @@ class Journal:
         return None
 
 
-def plan_redrive(raw: list[Event], status: str, detail: str | None) -> dict[str, object]:
-    """What a redrive of a FAILED run skips on replay, and which step it resumes.
+def plan_retry(raw: list[Event], status: str, detail: str | None) -> dict[str, object]:
+    """What a retry of a FAILED run skips on replay, and which step it resumes.
 
     The failed step (all its attempts) and the WorkflowFailed event are skipped, so the step
     runs again with its position — and idempotency key — unchanged and a fresh retry
     budget. A run that failed in workflow code (not in a step) skips only WorkflowFailed,
-    so a code fix takes effect. Raises ``RedriveRefused`` when there is nothing to resume.
+    so a code fix takes effect. Raises ``RetryRefused`` when there is nothing to resume.
     """
     from legato.domain import status as st
-    from legato.errors import RedriveRefused
+    from legato.errors import RetryRefused
 
     if status != st.FAILED:
-        raise RedriveRefused(f"only FAILED workflows can be retried; this one is {status}")
+        raise RetryRefused(f"only FAILED workflows can be retried; this one is {status}")
     if detail == "compensated":
-        raise RedriveRefused("the workflow was fully compensated; there is nothing to resume "
+        raise RetryRefused("the workflow was fully compensated; there is nothing to resume "
                              "(start a new run instead)")
     j = Journal(raw)
     body = j.events
     if not body or body[-1].type != ev.WORKFLOW_FAILED:
-        raise RedriveRefused("the journal does not end with WorkflowFailed")
+        raise RetryRefused("the journal does not end with WorkflowFailed")
     failed = body[-1]
 
     def final_failure(e: Event | None) -> bool:

@@ -16,7 +16,7 @@ ALL: Final = (PENDING, RUNNING, WAITING, COMPLETED, FAILED, CANCELLED, TIMED_OUT
 ACTIVE: Final = frozenset({PENDING, RUNNING, WAITING})
 TERMINAL: Final = frozenset({COMPLETED, FAILED, CANCELLED, TIMED_OUT})
 
-# from -> allowed targets. A terminal workflow never changes again (redrive, a later
+# from -> allowed targets. A terminal workflow never changes again (retry, a later
 # capability, re-opens FAILED explicitly).
 _TRANSITIONS: Final[dict[str, frozenset[str]]] = {
     PENDING: frozenset({RUNNING, WAITING, CANCELLED, TIMED_OUT, FAILED, COMPLETED}),

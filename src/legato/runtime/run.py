@@ -532,7 +532,7 @@ class Run:
              pos: int | None = None) -> Any:
         """Run (or replay) one step. ``pos`` is given for parallel branches (scheduled)."""
         attempt = 1
-        base = 0  # attempts made before a redrive: the retry budget starts again after it
+        base = 0  # attempts made before a retry(): the step's retry budget starts again after it
         retry_at: float | None = None
         beat: Any = None  # heartbeat details of the previous attempt
         recorded: Sequence[Event] = ()

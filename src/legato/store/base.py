@@ -89,9 +89,9 @@ class Store(abc.ABC):
         """End an active workflow at once (CANCELLED), fencing out its owner."""
 
     @abc.abstractmethod
-    def redrive(self, workflow_id: str, now: float) -> WorkflowRow | None:
-        """Re-open a FAILED workflow from its failed step (``plan_redrive``): append a
-        WorkflowRedriven event and make it runnable. Raises ``RedriveRefused``."""
+    def retry(self, workflow_id: str, now: float) -> WorkflowRow | None:
+        """Re-open a FAILED workflow from its failed step (``plan_retry``): append a
+        WorkflowRedriven event and make it runnable. Raises ``RetryRefused``."""
 
     # --- worker side ---------------------------------------------------------------------
     @abc.abstractmethod

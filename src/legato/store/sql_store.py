@@ -2,7 +2,7 @@
 
 :class:`SQLStore` holds every operation whose code is the same on SQLite and PostgreSQL but
 for the SQL text, the parameter style and how a connection or a transaction is had: reading
-runs and journals, cancelling, terminating and redriving a run, releasing a worker's runs,
+runs and journals, cancelling, terminating and retrying a run, releasing a worker's runs,
 events' signals, waits and deliveries, users and human tasks, schedules, circuit breakers,
 queue limits and statistics. The SQL comes from the dialect's ``queries.sql`` under the
 names :class:`CommonQueries` declares (:mod:`legato.store.sqlfile`); the statements take
@@ -30,8 +30,8 @@ from typing import Any, Protocol
 from legato.domain import codec
 from legato.domain import status as st
 from legato.domain.circuit import CircuitState
-from legato.domain.events import WORKFLOW_REDRIVEN, Event
-from legato.domain.journal import plan_redrive
+from legato.domain.events import WORKFLOW_RETRIED, Event
+from legato.domain.journal import plan_retry
 from legato.domain.tasks import Task
 from legato.store.base import (
     Condition,
@@ -87,8 +87,8 @@ class CommonQueries(Statements):
     lock_to_end: str
     terminate_event: str
     terminate: str
-    lock_to_redrive: str
-    redrive: str
+    lock_to_retry: str
+    retry: str
     # workers
     renew_worker: str
     workers: str
@@ -285,18 +285,18 @@ class SQLStore(Store):
             self._after_ended([workflow_id])
         return self.get(workflow_id)
 
-    def redrive(self, workflow_id: str, now: float) -> WorkflowRow | None:
+    def retry(self, workflow_id: str, now: float) -> WorkflowRow | None:
         q = self.q
         with self._writer() as c:
-            r = c.execute(q.lock_to_redrive, {"id": workflow_id}).fetchone()
+            r = c.execute(q.lock_to_retry, {"id": workflow_id}).fetchone()
             if r is None:
                 return None
             events = [row_to_event(e) for e in
                       c.execute(q.journal, {"id": workflow_id}).fetchall()]
-            plan = plan_redrive(events, r[0], r[1])  # raises RedriveRefused: rolled back
+            plan = plan_retry(events, r[0], r[1])  # raises RetryRefused: rolled back
             c.execute(q.append_event, event_params(
-                workflow_id, Event(events[-1].seq + 1, WORKFLOW_REDRIVEN, now, data=plan)))
-            c.execute(q.redrive, {"id": workflow_id, "now": now})
+                workflow_id, Event(events[-1].seq + 1, WORKFLOW_RETRIED, now, data=plan)))
+            c.execute(q.retry, {"id": workflow_id, "now": now})
             self._notify_in(c)
         return self.get(workflow_id)
 

@@ -97,10 +97,10 @@ UPDATE {schema}.workflows SET status = %(status)s, detail = %(detail)s, error = 
     wake_at = NULL
 WHERE id = %(id)s
 
--- name: lock_to_redrive
+-- name: lock_to_retry
 SELECT status, detail FROM {schema}.workflows WHERE id = %(id)s FOR UPDATE
 
--- name: redrive
+-- name: retry
 UPDATE {schema}.workflows SET status = 'PENDING', owner = NULL, epoch = epoch + 1,
     wake_at = %(now)s, updated_at = %(now)s, error = NULL, detail = NULL, result = NULL,
     completed_at = NULL, cancel_requested = false

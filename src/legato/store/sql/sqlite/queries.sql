@@ -83,10 +83,10 @@ UPDATE workflows SET status = :status, detail = :detail, error = :error, owner =
     epoch = epoch + 1, updated_at = :now, completed_at = :now, wake_at = NULL
 WHERE id = :id
 
--- name: lock_to_redrive
+-- name: lock_to_retry
 SELECT status, detail FROM workflows WHERE id = :id
 
--- name: redrive
+-- name: retry
 UPDATE workflows SET status = 'PENDING', owner = NULL, epoch = epoch + 1, wake_at = :now,
     updated_at = :now, error = NULL, detail = NULL, result = NULL, completed_at = NULL,
     cancel_requested = 0
