@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 
 # legato.asl is imported by the commands that use it: every other command starts faster
-from legato.cli.common import FAILED, USAGE, App, CliError
+from legato.cli.common import FAILED, USAGE, App, CliError, load_module
 from legato.cli.output import echo, print_json
 
 asl_app = App(
@@ -70,7 +70,6 @@ def validate(
 def _handlers(modules: list[str]) -> tuple[dict[str, Callable[..., Any]], Any]:
     """The Task handlers of ``modules`` and their callbacks (a module's ``CALLBACKS``: a
     callable, or a dict of them by state name, resource or function name)."""
-    from legato.cli.worker import load_module
 
     table: dict[str, Callable[..., Any]] = {}
     callbacks: Any = None

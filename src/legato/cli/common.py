@@ -1,10 +1,18 @@
 """What every CLI command shares: exit codes, the CLI's error, the apps' help, the ``--db`` and
-``--json`` options, opening the engine."""
+``--json`` options, opening the engine, and parsing what users type (JSON options, durations,
+modules to import). Rendering lives in :mod:`legato.cli.output`."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import types
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -14,6 +22,7 @@ from legato.cli.output import one_line, redact_passwords
 from legato.engine import Engine
 from legato.errors import LegatoError
 from legato.store.url import resolve_url
+from legato.worker import settings
 
 #: exit codes
 OK = 0
@@ -160,3 +169,82 @@ def engine_for(ctx: typer.Context, db: str | None, *, read_only: bool = False
         yield engine
     finally:
         engine.shutdown()
+
+
+# --- parsing what users type -------------------------------------------------------------
+
+
+def json_arg(text: str | None, what: str) -> Any:
+    """The value of an option given as JSON (None when it is not given)."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{what} is not JSON: {exc.msg} at column {exc.colno}", USAGE) from None
+
+
+def duration(text: str, option: str) -> float:
+    """Seconds from ``90``, ``90s``, ``15m``, ``12h``, ``30d`` or ``2w`` (what
+    ``LEGATO_*`` variables accept too)."""
+    try:
+        value = settings.duration(text, option)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise CliError(f"{option} {text!r} is not a duration: give seconds or a number with"
+                       " s, m, h, d or w (e.g. 30d)", USAGE)
+    return value
+
+
+def _is_path(spec: str) -> bool:
+    return spec.endswith(".py") or "/" in spec or os.sep in spec or os.path.isdir(spec)
+
+
+def load_module(spec: str) -> types.ModuleType:
+    """Import ``spec``: a dotted module name or a path to a ``.py`` file or a package folder.
+
+    Raises :class:`CliError` (exit code 2) naming the module and the error.
+    """
+    try:
+        if not _is_path(spec):
+            return importlib.import_module(spec)
+        path = Path(spec).expanduser().resolve()
+        if path.is_dir():
+            if not (path / "__init__.py").is_file():
+                raise CliError(f"cannot import module {spec!r}: {path.name}/ has no __init__.py",
+                               USAGE)
+            prepend_path(str(path.parent))
+            return importlib.import_module(path.name)
+        if not path.is_file():
+            raise CliError(f"cannot import module {spec!r}: no such file", USAGE)
+        name = path.stem
+        existing = sys.modules.get(name)
+        if existing is not None:
+            if getattr(existing, "__file__", None) == str(path):
+                return existing
+            raise CliError(f"cannot import module {spec!r}: a module named {name!r} is already "
+                           "imported from elsewhere; rename the file", USAGE)
+        prepend_path(str(path.parent))  # so the file can import its neighbours
+        loader_spec = importlib.util.spec_from_file_location(name, path)
+        if loader_spec is None or loader_spec.loader is None:
+            raise CliError(f"cannot import module {spec!r}: not a Python source file", USAGE)
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[name] = module
+        try:
+            loader_spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(name, None)
+            raise
+        return module
+    except CliError:
+        raise
+    except (Exception, SystemExit) as exc:
+        raise CliError(f"cannot import module {spec!r}: {type(exc).__name__}: "
+                       f"{one_line(str(exc))}", USAGE) from None
+
+
+def prepend_path(folder: str) -> None:
+    """Let modules in ``folder`` be imported (the user's app beside its workflows)."""
+    if folder not in sys.path:
+        sys.path.insert(0, folder)

@@ -58,7 +58,4 @@ def migrate(
     with engine_for(ctx, db) as engine:
         version = engine.store.migrate()
         url = output.redact_url(engine.url)
-    if as_json:
-        output.print_json({"url": url, "version": version})
-    else:
-        output.echo(f"{url}: schema version {version}")
+    output.report(as_json, {"url": url, "version": version}, f"{url}: schema version {version}")

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from legato.cli import output
-from legato.cli.common import USAGE, CliError, DbOption, JsonListOption, JsonOption, engine_for
-
-
-def json_arg(text: str | None, what: str) -> Any:
-    """The value of an option given as JSON (None when it is not given)."""
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CliError(f"{what} is not JSON: {exc.msg} at column {exc.colno}", USAGE) from None
+from legato.cli.common import DbOption, JsonListOption, JsonOption, engine_for, json_arg
 
 
 def publish(
@@ -76,10 +65,8 @@ def signal(
     value = json_arg(data, "--data")
     with engine_for(ctx, db) as engine:
         engine.signal(workflow_id, name, value)
-    if as_json:
-        output.print_json({"workflow_id": workflow_id, "name": name, "data": value})
-    else:
-        output.echo(f"signal {name!r} sent to {workflow_id}")
+    output.report(as_json, {"workflow_id": workflow_id, "name": name, "data": value},
+                  f"signal {name!r} sent to {workflow_id}")
 
 
 def query(
@@ -100,10 +87,8 @@ def query(
     """
     with engine_for(ctx, db, read_only=True) as engine:
         value = engine.query(workflow_id, key)
-    if as_json:
-        output.print_json({"workflow_id": workflow_id, "key": key, "value": value})
-    else:
-        output.echo(output.to_json(value))
+    output.report(as_json, {"workflow_id": workflow_id, "key": key, "value": value},
+                  output.to_json(value))
 
 
 def circuits(

@@ -196,6 +196,14 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
+def report(as_json: bool, data: Any, line: str) -> None:
+    """A command's outcome on stdout: ``data`` as JSON with ``--json``, else ``line``."""
+    if as_json:
+        print_json(data)
+    else:
+        echo(line)
+
+
 def say_none(things: str) -> None:
     """What a list command that found nothing says: ``no <things>`` on stderr."""
     print(f"no {things}", file=sys.stderr, flush=True)

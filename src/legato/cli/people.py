@@ -8,8 +8,7 @@ import typer
 from rich.table import Table
 
 from legato.cli import output
-from legato.cli.common import App, DbOption, JsonListOption, JsonOption, engine_for
-from legato.cli.events import json_arg
+from legato.cli.common import App, DbOption, JsonListOption, JsonOption, engine_for, json_arg
 from legato.domain.tasks import Task
 
 tasks_app = App(help="Human tasks: list, claim, complete, reject.", no_args_is_help=True)
@@ -66,10 +65,7 @@ def claim(ctx: typer.Context, task_id: TaskId, user: User, as_json: JsonOption =
     """Reserve a task for yourself. Example: `legato tasks claim ID --user bob`"""
     with engine_for(ctx, db) as engine:
         t = engine.tasks.claim(task_id, user)
-    if as_json:
-        output.print_json(_as_dict(t))
-    else:
-        output.echo(f"task {t.id} {t.status} by {user}")
+    output.report(as_json, _as_dict(t), f"task {t.id} {t.status} by {user}")
 
 
 @tasks_app.command()
@@ -103,10 +99,7 @@ def reject(
     """Reject a task. Example: `legato tasks reject ID --user bob --reason "no budget"`"""
     with engine_for(ctx, db) as engine:
         t = engine.tasks.reject(task_id, user, reason)
-    if as_json:
-        output.print_json(_as_dict(t))
-    else:
-        output.echo(f"task {t.id} {t.status}")
+    output.report(as_json, _as_dict(t), f"task {t.id} {t.status}")
 
 
 @users_app.command("add")
@@ -123,10 +116,8 @@ def add_user(
     with engine_for(ctx, db) as engine:
         engine.users.add(name, groups=group or [])
         groups = list(engine.users.groups(name))
-    if as_json:
-        output.print_json({"name": name, "groups": groups})
-    else:
-        output.echo(f"user {name}: groups {', '.join(groups) or '-'}")
+    output.report(as_json, {"name": name, "groups": groups},
+                  f"user {name}: groups {', '.join(groups) or '-'}")
 
 
 @users_app.command("list")

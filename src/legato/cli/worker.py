@@ -7,15 +7,11 @@ settings' defaults, which its help shows.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import os
 import sys
 import time
-import types
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -27,7 +23,10 @@ from legato.cli.common import (
     CliError,
     DbOption,
     db_url,
+    duration,
+    load_module,
     open_engine,
+    prepend_path,
 )
 from legato.cli.output import LogFormatter, echo, one_line, redact_url
 from legato.cli.signals import StopSignals, stacks_on_request
@@ -87,8 +86,6 @@ def worker(
 
         legato worker myapp.workflows --db sqlite:///orders.db
     """
-    from legato.cli.workflows import duration
-
     given: dict[str, Any] = {
         "concurrency": concurrency, "lease": lease, "step_threads": step_threads,
         "grace": grace, "processes": processes, "inline_steps": inline_steps,
@@ -96,58 +93,6 @@ def worker(
     settings = WorkerSettings.from_env(**{k: v for k, v in given.items() if v is not None})
     raise typer.Exit(run_worker(modules, db=db_url(ctx, db), settings=settings,
                                 log_level=log_level))
-
-
-def _is_path(spec: str) -> bool:
-    return spec.endswith(".py") or "/" in spec or os.sep in spec or os.path.isdir(spec)
-
-
-def load_module(spec: str) -> types.ModuleType:
-    """Import ``spec``: a dotted module name or a path to a ``.py`` file or a package folder.
-
-    Raises :class:`CliError` (exit code 2) naming the module and the error.
-    """
-    try:
-        if not _is_path(spec):
-            return importlib.import_module(spec)
-        path = Path(spec).expanduser().resolve()
-        if path.is_dir():
-            if not (path / "__init__.py").is_file():
-                raise CliError(f"cannot import module {spec!r}: {path.name}/ has no __init__.py",
-                               USAGE)
-            _prepend_path(str(path.parent))
-            return importlib.import_module(path.name)
-        if not path.is_file():
-            raise CliError(f"cannot import module {spec!r}: no such file", USAGE)
-        name = path.stem
-        existing = sys.modules.get(name)
-        if existing is not None:
-            if getattr(existing, "__file__", None) == str(path):
-                return existing
-            raise CliError(f"cannot import module {spec!r}: a module named {name!r} is already "
-                           "imported from elsewhere; rename the file", USAGE)
-        _prepend_path(str(path.parent))  # so the file can import its neighbours
-        loader_spec = importlib.util.spec_from_file_location(name, path)
-        if loader_spec is None or loader_spec.loader is None:
-            raise CliError(f"cannot import module {spec!r}: not a Python source file", USAGE)
-        module = importlib.util.module_from_spec(loader_spec)
-        sys.modules[name] = module
-        try:
-            loader_spec.loader.exec_module(module)
-        except BaseException:
-            sys.modules.pop(name, None)
-            raise
-        return module
-    except CliError:
-        raise
-    except (Exception, SystemExit) as exc:
-        raise CliError(f"cannot import module {spec!r}: {type(exc).__name__}: "
-                       f"{one_line(str(exc))}", USAGE) from None
-
-
-def _prepend_path(folder: str) -> None:
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
 
 
 def run_worker(
@@ -168,7 +113,7 @@ def run_worker(
     with stacks_on_request(), StopSignals(
             second_exit=INTERRUPTED,
             second_message="legato worker: second signal, exiting now\n") as stop:
-        _prepend_path(os.getcwd())
+        prepend_path(os.getcwd())
         for spec in modules:
             load_module(spec)
         if stop.requested:  # asked to stop while importing: nothing was started

@@ -21,6 +21,7 @@ from legato.cli.common import (
     DbOption,
     JsonListOption,
     JsonOption,
+    duration,
     engine_for,
 )
 from legato.domain import status as st
@@ -85,23 +86,6 @@ def _end_status(engine: Engine, workflow_id: str, timeout: float | None) -> str:
         if exc.code != FAILED:
             raise
     return engine.handle(workflow_id).status
-
-
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-
-
-def duration(text: str, option: str) -> float:
-    """Seconds from ``90``, ``90s``, ``15m``, ``12h``, ``30d`` or ``2w``."""
-    t = text.strip().lower()
-    unit = _UNITS.get(t[-1:])
-    try:
-        value = float(t[:-1] if unit is not None else t) * (unit or 1.0)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise CliError(f"{option} {text!r} is not a duration: give seconds or a number with"
-                       " s, m, h, d or w (e.g. 30d)", USAGE)
-    return value
 
 
 def _status(text: str) -> str:
@@ -360,5 +344,5 @@ def purge(
         output.echo(f"{count} run{'s' * (count != 1)} {'would be ' if dry_run else ''}deleted")
 
 
-__all__ = ["cancel", "duration", "failure", "list_", "purge", "retry", "show", "start",
+__all__ = ["cancel", "failure", "list_", "purge", "retry", "show", "start",
            "terminate"]
