@@ -12,6 +12,7 @@
 
 from legato._version import version as _version
 from legato.clock import Clock, SystemClock
+from legato.domain.actor import Actor
 from legato.domain.circuit import CircuitBreaker
 from legato.domain.queue import Queue
 from legato.domain.retry import RetryPolicy
@@ -61,6 +62,7 @@ def __getattr__(name: str) -> str:
 
 
 __all__ = [
+    "Actor",
     "CircuitBreaker",
     "CircuitOpen",
     "Clock",

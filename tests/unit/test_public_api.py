@@ -7,7 +7,7 @@ from __future__ import annotations
 import legato
 
 PUBLIC = [
-    "CircuitBreaker", "CircuitOpen", "Clock", "ConfigError", "Engine", "HeartbeatTimeout",
+    "Actor", "CircuitBreaker", "CircuitOpen", "Clock", "ConfigError", "Engine", "HeartbeatTimeout",
     "HistoryLimitExceeded", "InvalidInput", "InvalidValue", "LegatoError",
     "NondeterminismError", "NotFound", "PermissionDenied", "Queue", "RedriveRefused",
     "RegistrationError", "RetryPolicy", "RetryRefused", "Schedule", "SchemaError", "SchemaInfo",
