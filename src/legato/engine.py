@@ -15,12 +15,14 @@ from legato.clock import Clock, SystemClock
 from legato.domain import events as ev
 from legato.domain import inputs
 from legato.domain import status as st
+from legato.domain.actor import Actor, actor_of
 from legato.domain.events import Event
 from legato.domain.queue import QUEUES
 from legato.domain.redact import redact
 from legato.errors import (
     ConfigError,
     InvalidInput,
+    NotFound,
     UnknownWorkflow,
     WorkerStopped,
     WorkflowConflict,
@@ -29,6 +31,7 @@ from legato.errors import (
 )
 from legato.handle import WorkflowHandle
 from legato.inbox import TaskInbox, UserDirectory
+from legato.oplog import OperatorLog
 from legato.runtime import codec
 from legato.runtime.attempt import refuse_inline_wait
 from legato.runtime.registry import REGISTRY, Registry, WorkflowDef, seconds, workflow_def
@@ -41,6 +44,8 @@ from legato.store.base import (
     WorkflowRow,
 )
 from legato.store.url import open_store, resolve_url
+from legato.tokens import Tokens
+from legato.worker.circuits import CircuitGate
 from legato.worker.commands import POKE, POKE_SCHEDULER, Cancel, Drop
 from legato.worker.settings import DEFAULTS, WorkerSettings
 from legato.worker.worker import PURGE_BATCH, Worker
@@ -152,6 +157,9 @@ class Engine:
         self.tasks = TaskInbox(self)
         self.users = UserDirectory(self)
         self.schedules = ScheduleBook(self)
+        #: API tokens (legato.tokens) and the operator log (legato.oplog)
+        self.tokens = Tokens(self)
+        self.operator_log = OperatorLog(self)
         self._wlock = threading.Lock()
         #: why this engine's worker stopped (an internal error), None while it is fine
         self.failure: BaseException | None = None
@@ -518,14 +526,17 @@ class Engine:
 
     def publish(self, event_type: str, *, key: str | None = None, data: Any = None,
                 event_id: str | None = None,
-                ttl: float | timedelta = timedelta(hours=24)) -> PublishResult:
+                ttl: float | timedelta = timedelta(hours=24),
+                actor: Actor | str | None = None) -> PublishResult:
         """Publish an event correlated by business ``key``.
 
         Stored durably first: it is delivered to every workflow waiting on (type, key); if
         none waits, it is buffered for the first matching wait until ``ttl`` passes.
         Publishing twice with the same ``event_id`` does nothing the second time. An empty
         ``event_id`` is refused, not replaced (a retried publish must be a duplicate).
+        ``actor`` (who publishes) is recorded in the operator log.
         """
+        who = actor_of(actor)
         event_type = inputs.text(event_type, "event type")
         key = "" if key is None else inputs.key(key, "key")
         event_id = new_workflow_id() if event_id is None else inputs.text(event_id, "event_id")
@@ -535,6 +546,10 @@ class Engine:
         result = self.store.publish(event_id, event_type, key, raw, self.clock.now(), secs)
         if result.delivered_to:
             self.poke()
+        if not result.duplicate:
+            self.operator_log.record("event.publish", event_type, actor=who, data={
+                "event_id": event_id, "key": key, "delivered": len(result.delivered_to),
+                "buffered": result.buffered})
         return result
 
     def signal(self, workflow_id: str, name: str, data: Any = None) -> None:
@@ -605,6 +620,23 @@ class Engine:
                             limit: int = 100) -> builtins.list[dict[str, Any]]:
         """The audit trail of breaker state changes, newest first."""
         return self.store.circuit_transitions(name, limit)
+
+    def reset_circuit(self, name: str, *, actor: Actor | str | None = None
+                      ) -> dict[str, Any]:
+        """Close the circuit breaker ``name`` for every worker of the store (CLOSED, failures
+        cleared), recorded in the operator log; returns it as :meth:`circuits` shows it.
+        Raises :class:`legato.NotFound` if no breaker has that name."""
+        name = inputs.lookup(name, "circuit name")
+        who = actor_of(actor)
+        reason = f"reset by {who.user}" if who is not None else "reset by an operator"
+        found = CircuitGate(self.store, self.clock).reset(name, reason)
+        if found is None:
+            raise NotFound(f"no circuit breaker named {name!r}")
+        before, changed = found
+        if changed:
+            self.operator_log.record("circuit.reset", name, actor=who, data={
+                "from": before.state, "failures": before.failures})
+        return next(c for c in self.circuits() if c["name"] == name)
 
     # --- control -------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from legato.domain import inputs
 from legato.domain import tasks as ht
+from legato.domain.actor import Actor, actor_of
 from legato.domain.tasks import Task
 from legato.errors import InvalidInput, LegatoError, NotFound
 from legato.runtime import codec
@@ -143,14 +144,23 @@ class UserDirectory:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def add(self, name: str, groups: list[str] | tuple[str, ...] = ()) -> None:
-        """Create ``name`` (if new) and add it to ``groups``."""
+    def add(self, name: str, groups: list[str] | tuple[str, ...] = (), *,
+            actor: Actor | str | None = None) -> None:
+        """Create ``name`` (if new) and add it to ``groups``; what changed is recorded in
+        the operator log with ``actor``."""
         name = inputs.text(name, "user name")
         if isinstance(groups, str):
             raise InvalidInput(f"groups must be a list of group names, not the string"
                                f" {groups!r}")
         names = [inputs.text(g, "group name") for g in groups]
-        self._engine.store.add_user(name, names, self._engine.clock.now())
+        who = actor_of(actor)
+        store = self._engine.store
+        before = store.user_groups(name)
+        store.add_user(name, names, self._engine.clock.now())
+        added = sorted(set(names) - (before or frozenset()))
+        if before is None or added:
+            self._engine.operator_log.record("user.add", name, actor=who, data={
+                "created": before is None, "groups": added})
 
     def groups(self, name: str) -> list[str]:
         found = self._engine.store.user_groups(inputs.ref(name, "user name"))

@@ -3,6 +3,7 @@
 CLOSED --(failure_threshold consecutive failures, or failure_rate over the window)--> OPEN
 OPEN --(reset_timeout passed)--> HALF_OPEN (up to half_open_max_calls probes at a time)
 HALF_OPEN --(a probe succeeds)--> CLOSED ; HALF_OPEN --(a probe fails)--> OPEN again
+any state --(an operator resets it: engine.reset_circuit)--> CLOSED, failures cleared
 """
 
 from __future__ import annotations
@@ -115,3 +116,11 @@ def record(s: CircuitState, cb: CircuitBreaker, ok: bool, now: float) -> Circuit
             return _open(replace(s, failures=failures, recent=recent), cb, now,
                          f"failure rate {rate:.0%} over the last {len(recent)} calls")
     return replace(s, failures=failures, recent=recent, reason="")
+
+
+def reset(s: CircuitState, reason: str) -> CircuitState | None:
+    """An operator closes the breaker: CLOSED with no failures, probes or recent outcomes
+    (a ``failure_rate`` starts counting afresh). None if it is so already."""
+    if s.state == CLOSED and s.failures == 0 and s.probes == 0 and not s.recent:
+        return None
+    return CircuitState(s.name, CLOSED, version=s.version, reason=reason)

@@ -9,6 +9,7 @@ from typing import Any
 
 from legato.domain.circuit import CircuitState
 from legato.domain.events import Event
+from legato.domain.oplog import OpEntry
 from legato.domain.records import (  # the records it speaks in (domain; re-exported)
     Claimed,
     CommitResult,
@@ -24,6 +25,7 @@ from legato.domain.records import (  # the records it speaks in (domain; re-expo
     Write,
 )
 from legato.domain.tasks import Task
+from legato.domain.tokens import TokenInfo
 from legato.store.migrations import SchemaInfo
 
 HOST = socket.gethostname()
@@ -267,6 +269,45 @@ class Store(abc.ABC):
     def owned_cancels(self, worker_id: str) -> list[str]:
         """Ids of workflows this worker owns that were asked to cancel."""
 
+    # --- API tokens and the operator log ----------------------------------------------------
+
+    @abc.abstractmethod
+    def create_token(self, info: TokenInfo, secret_hash: str, entry: OpEntry) -> bool:
+        """Store a new token (only the hash of its secret) and its operator-log ``entry``,
+        in one transaction; False (nothing written) if its id or hash is taken."""
+
+    @abc.abstractmethod
+    def get_token(self, token_id: str) -> TokenInfo | None: ...
+
+    @abc.abstractmethod
+    def token_by_hash(self, secret_hash: str) -> TokenInfo | None: ...
+
+    @abc.abstractmethod
+    def list_tokens(self) -> list[TokenInfo]:
+        """Every token, revoked and expired ones too, oldest first."""
+
+    @abc.abstractmethod
+    def revoke_token(self, token_id: str, now: float, entry: OpEntry) -> TokenInfo | None:
+        """Revoke the token at ``now`` and record ``entry`` in one transaction (nothing if it
+        was revoked already); its info afterwards, None if there is no such token."""
+
+    @abc.abstractmethod
+    def token_used(self, token_id: str, now: float, before: float) -> bool:
+        """Set the token's ``last_used_at`` to ``now`` unless one at ``before`` or later is
+        stored (so a busy API writes it seldom); True if written."""
+
+    @abc.abstractmethod
+    def tokens_exist(self) -> bool:
+        """Whether any token that is not revoked exists (expired ones count)."""
+
+    @abc.abstractmethod
+    def oplog_append(self, entry: OpEntry) -> None: ...
+
+    @abc.abstractmethod
+    def oplog_list(self, since: float | None, action: str | None,
+                   limit: int) -> list[OpEntry]:
+        """Entries at ``since`` or later and of ``action`` (either given), newest first."""
+
     def notify(self) -> None:
         """Wake the workers of other processes: this process made work runnable (started an
         unowned run, delivered an event, asked for a cancel). Best effort, never raises.
@@ -331,9 +372,11 @@ __all__ = [
     "Delivered",
     "Delivery",
     "NewWorkflow",
+    "OpEntry",
     "PublishResult",
     "ScheduleRow",
     "Store",
+    "TokenInfo",
     "WorkerInfo",
     "WorkflowRow",
     "Write",

@@ -42,6 +42,7 @@ from legato.store.base import (
     WorkerInfo,
     WorkflowRow,
 )
+from legato.store.sql_auth import AuthQueries, AuthSQL
 from legato.store.sql_common import (
     error_json,
     event_params,
@@ -49,7 +50,6 @@ from legato.store.sql_common import (
     row_to_task,
     row_to_workflow,
 )
-from legato.store.sqlfile import Statements
 
 _TERMINATED = "WorkflowTerminated"
 _TRANSITION_KEYS = ("name", "at", "source", "target", "reason")
@@ -70,8 +70,9 @@ class Conn(Protocol):
     def execute(self, sql: str, params: Any = ..., /) -> Cursor: ...
 
 
-class CommonQueries(Statements):
-    """The statements :class:`SQLStore` runs: every dialect's ``queries.sql`` has them."""
+class CommonQueries(AuthQueries):
+    """The statements :class:`SQLStore` runs: every dialect's ``queries.sql`` has them (with
+    those of tokens and the operator log, :class:`AuthQueries`)."""
 
     HOLES = frozenset({"where"})
 
@@ -172,8 +173,9 @@ def _worker(r: Sequence[Any]) -> WorkerInfo:
     return WorkerInfo(r[0], r[1], int(r[2]), float(r[3]), float(r[4]))
 
 
-class SQLStore(Store):
-    """A store on an SQL database: the shared operations (see the module's doc)."""
+class SQLStore(AuthSQL, Store):
+    """A store on an SQL database: the shared operations (see the module's doc), API tokens
+    and the operator log among them (:class:`AuthSQL`)."""
 
     q: CommonQueries
     #: PostgreSQL's notification channel (statements that notify take it as ``channel``)

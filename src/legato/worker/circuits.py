@@ -9,9 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 from legato.clock import Clock
-from legato.domain.circuit import CircuitBreaker, CircuitState, admit, record
+from legato.domain.circuit import CircuitBreaker, CircuitState, admit, record, reset
 from legato.domain.retry import RetryPolicy
-from legato.errors import CircuitOpen
+from legato.errors import CircuitOpen, LegatoError
 from legato.store.base import Store
 
 log = logging.getLogger("legato.circuits")
@@ -60,6 +60,20 @@ class CircuitGate:
             if new is None or self.store.circuit_save(new, cur.version, now, cur.state):
                 return
         log.warning("legato: could not record an outcome on circuit %r (contention)", cb.name)
+
+    def reset(self, name: str, reason: str) -> tuple[CircuitState, bool] | None:
+        """Close the breaker ``name`` for every worker (:func:`legato.domain.circuit.reset`);
+        returns the state it had and whether it changed, None if no breaker has that name."""
+        for _ in range(_RACES):
+            cur = self.store.circuit_load(name)
+            if cur is None:
+                return None
+            new = reset(cur, reason)
+            if new is None:
+                return cur, False
+            if self.store.circuit_save(new, cur.version, self.clock.now(), cur.state):
+                return cur, True
+        raise LegatoError(f"circuit {name!r} is changing too fast to reset; try again")
 
 
 def counts_as_failure(error: BaseException, policy: RetryPolicy) -> bool:

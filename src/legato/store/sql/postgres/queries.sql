@@ -717,3 +717,47 @@ ORDER BY at DESC LIMIT %(limit)s
 SELECT name, at, source, target, reason FROM {schema}.circuit_transitions
 WHERE name = %(name)s
 ORDER BY at DESC LIMIT %(limit)s
+
+-- API tokens and the operator log (store/sql_auth.py) ------------------------------------
+
+-- name: _token_columns
+id, user_name, role, created_at, expires_at, revoked_at, last_used_at
+
+-- name: token_insert
+INSERT INTO {schema}.api_tokens (id, user_name, role, secret_hash, created_at, expires_at)
+VALUES (%(id)s, %(user)s, %(role)s, %(hash)s, %(created_at)s, %(expires_at)s)
+ON CONFLICT DO NOTHING
+
+-- name: token
+SELECT {_token_columns} FROM {schema}.api_tokens WHERE id = %(id)s
+
+-- name: token_by_hash
+SELECT {_token_columns} FROM {schema}.api_tokens WHERE secret_hash = %(hash)s
+
+-- name: tokens
+SELECT {_token_columns} FROM {schema}.api_tokens ORDER BY created_at, id
+
+-- name: token_revoke
+UPDATE {schema}.api_tokens SET revoked_at = %(now)s WHERE id = %(id)s AND revoked_at IS NULL
+
+-- the use of a token, written only if the last one written is older than %(before)s
+-- name: token_used
+UPDATE {schema}.api_tokens SET last_used_at = %(now)s
+WHERE id = %(id)s AND (last_used_at IS NULL OR last_used_at <= %(before)s)
+
+-- name: tokens_exist
+SELECT 1 FROM {schema}.api_tokens WHERE revoked_at IS NULL LIMIT 1
+
+-- name: oplog_insert
+INSERT INTO {schema}.operator_log (at, user_name, token_id, action, target, data)
+VALUES (%(at)s, %(user)s, %(token_id)s, %(action)s, %(target)s, %(data)s)
+
+-- name: oplog
+SELECT at, user_name, token_id, action, target, data, seq FROM {schema}.operator_log{where}
+ORDER BY seq DESC LIMIT %(limit)s
+
+-- name: oplog_since
+at >= %(since)s
+
+-- name: oplog_action
+action = %(action)s

@@ -1,5 +1,5 @@
 -- legato schema, PostgreSQL: the whole current schema, for fresh installs.
--- version: 6
+-- version: 8
 -- Every change goes into a new numbered migration AND here; a test compares the two.
 CREATE TABLE workflows (
     id               text PRIMARY KEY,
@@ -206,3 +206,26 @@ CREATE TABLE queues (
     per_key     integer,
     updated_at  double precision NOT NULL
 );
+
+CREATE TABLE api_tokens (
+    id           text PRIMARY KEY,
+    user_name    text NOT NULL,
+    role         text NOT NULL,
+    secret_hash  text NOT NULL UNIQUE,  -- SHA-256 of the secret, never the secret
+    created_at   double precision NOT NULL,
+    expires_at   double precision,
+    revoked_at   double precision,
+    last_used_at double precision
+);
+
+CREATE TABLE operator_log (
+    seq       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at        double precision NOT NULL,
+    user_name text,  -- NULL: the caller named nobody
+    token_id  text,
+    action    text NOT NULL,
+    target    text NOT NULL,
+    data      text
+);
+CREATE INDEX operator_log_at ON operator_log (at);
+CREATE INDEX operator_log_action ON operator_log (action, seq);

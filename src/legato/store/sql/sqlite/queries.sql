@@ -513,3 +513,47 @@ ORDER BY at DESC, rowid DESC LIMIT :limit
 -- name: transitions_of
 SELECT name, at, source, target, reason FROM circuit_transitions WHERE name = :name
 ORDER BY at DESC, rowid DESC LIMIT :limit
+
+-- API tokens and the operator log (store/sql_auth.py) ------------------------------------
+
+-- name: _token_columns
+id, user_name, role, created_at, expires_at, revoked_at, last_used_at
+
+-- name: token_insert
+INSERT INTO api_tokens (id, user_name, role, secret_hash, created_at, expires_at)
+VALUES (:id, :user, :role, :hash, :created_at, :expires_at)
+ON CONFLICT DO NOTHING
+
+-- name: token
+SELECT {_token_columns} FROM api_tokens WHERE id = :id
+
+-- name: token_by_hash
+SELECT {_token_columns} FROM api_tokens WHERE secret_hash = :hash
+
+-- name: tokens
+SELECT {_token_columns} FROM api_tokens ORDER BY created_at, id
+
+-- name: token_revoke
+UPDATE api_tokens SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL
+
+-- the use of a token, written only if the last one written is older than :before
+-- name: token_used
+UPDATE api_tokens SET last_used_at = :now
+WHERE id = :id AND (last_used_at IS NULL OR last_used_at <= :before)
+
+-- name: tokens_exist
+SELECT 1 FROM api_tokens WHERE revoked_at IS NULL LIMIT 1
+
+-- name: oplog_insert
+INSERT INTO operator_log (at, user_name, token_id, action, target, data)
+VALUES (:at, :user, :token_id, :action, :target, :data)
+
+-- name: oplog
+SELECT at, user_name, token_id, action, target, data, seq FROM operator_log{where}
+ORDER BY seq DESC LIMIT :limit
+
+-- name: oplog_since
+at >= :since
+
+-- name: oplog_action
+action = :action
