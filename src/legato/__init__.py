@@ -18,6 +18,7 @@ from legato.domain.queue import Queue
 from legato.domain.retry import RetryPolicy
 from legato.domain.schedule import Schedule
 from legato.domain.tasks import PermissionDenied, Task, TaskClosed, TaskExpired
+from legato.domain.tokens import TokenInfo
 from legato.engine import Engine
 from legato.errors import (
     CircuitOpen,
@@ -92,6 +93,7 @@ __all__ = [
     "TaskClosed",
     "TaskExpired",
     "TaskNotFound",
+    "TokenInfo",
     "UnknownWorkflow",
     "WaitTimeout",
     "WorkerSettings",
