@@ -204,6 +204,9 @@ LISTS = [
     (("users", "list"), "users"),
     (("schedules", "list"), "schedules"),
     (("schedules",), "schedules"),
+    (("circuits", "list"), "circuit breakers"),
+    (("tokens", "list"), "tokens"),
+    (("oplog",), "operator log entries"),
 ]
 
 

@@ -26,6 +26,9 @@ READS = [
     ("schedules", "list"),
     ("tasks", "list"),
     ("users", "list"),
+    ("tokens", "list"),
+    ("oplog",),
+    ("circuits", "list"),
     ("purge", "--older-than", "30d", "--dry-run"),
 ]
 IDS = [" ".join(c) for c in READS]

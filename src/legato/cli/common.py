@@ -5,6 +5,7 @@ modules to import). Rendering lives in :mod:`legato.cli.output`."""
 from __future__ import annotations
 
 import contextlib
+import getpass
 import importlib
 import importlib.util
 import json
@@ -112,6 +113,27 @@ JsonListOption = Annotated[
     bool, typer.Option("--json", help="Print one JSON array on stdout instead of a table "
                                       "([] when there is nothing)."),
 ]
+ActorOption = Annotated[
+    str | None,
+    typer.Option("--actor", metavar="USER", show_default=False,
+                 help="Who acts, as the operator log records it (default: $LEGATO_ACTOR, "
+                      "else your login name)."),
+]
+
+
+def actor(value: str | None) -> str | None:
+    """The user a command acts as: ``--actor``, else ``$LEGATO_ACTOR``, else the login name
+    (None if the system has none: the action is recorded with no actor). The engine checks
+    it (an empty ``--actor`` is an error)."""
+    if value is not None:
+        return value
+    named = os.environ.get("LEGATO_ACTOR")
+    if named:
+        return named
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (a container's uid without a passwd entry)
+        return None
 
 
 def db_url(ctx: typer.Context, db: str | None) -> str | None:

@@ -7,7 +7,15 @@ from typing import Annotated
 import typer
 
 from legato.cli import output
-from legato.cli.common import DbOption, JsonListOption, JsonOption, engine_for, json_arg
+from legato.cli.common import (
+    ActorOption,
+    DbOption,
+    JsonListOption,
+    JsonOption,
+    actor,
+    engine_for,
+    json_arg,
+)
 
 
 def publish(
@@ -21,6 +29,7 @@ def publish(
     event_id: Annotated[str | None, typer.Option(
         "--id", metavar="ID", help="Idempotency id: a second publish with it does nothing.")
     ] = None,
+    as_actor: ActorOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
@@ -32,7 +41,8 @@ def publish(
     """
     value = json_arg(data, "--data")
     with engine_for(ctx, db) as engine:
-        r = engine.publish(event_type, key=key, data=value, event_id=event_id)
+        r = engine.publish(event_type, key=key, data=value, event_id=event_id,
+                           actor=actor(as_actor))
     if as_json:
         output.print_json({"event_id": r.event_id, "delivered_to": list(r.delivered_to),
                            "buffered": r.buffered, "duplicate": r.duplicate})

@@ -21,8 +21,11 @@ import typer
 from legato import __version__
 from legato.cli import events, output, people, schedules, worker, workflows
 from legato.cli.asl import asl_app
+from legato.cli.circuits import circuits_app
 from legato.cli.common import FAILED, INTERRUPTED, USAGE, App, CliError, DbOption
 from legato.cli.database import db_app
+from legato.cli.oplog import oplog
+from legato.cli.tokens import tokens_app
 from legato.errors import LegatoError, WorkflowFailed
 
 app = App(
@@ -64,10 +67,12 @@ app.command()(workflows.purge)
 app.command()(events.publish)
 app.command()(events.signal)
 app.command()(events.query)
-app.command()(events.circuits)
+app.add_typer(circuits_app, name="circuits")
 app.command("queues")(schedules.queues)
 app.add_typer(people.tasks_app, name="tasks")
 app.add_typer(people.users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.command()(oplog)
 app.add_typer(schedules.schedules_app, name="schedules")
 app.add_typer(db_app, name="db")
 app.add_typer(asl_app, name="asl")

@@ -8,7 +8,16 @@ import typer
 from rich.table import Table
 
 from legato.cli import output
-from legato.cli.common import App, DbOption, JsonListOption, JsonOption, engine_for, json_arg
+from legato.cli.common import (
+    ActorOption,
+    App,
+    DbOption,
+    JsonListOption,
+    JsonOption,
+    actor,
+    engine_for,
+    json_arg,
+)
 from legato.domain.tasks import Task
 
 tasks_app = App(help="Human tasks: list, claim, complete, reject.", no_args_is_help=True)
@@ -109,12 +118,13 @@ def add_user(
     group: Annotated[list[str] | None, typer.Option(
         "--group", metavar="GROUP", help="A group the user is in; repeat for several.")
     ] = None,
+    as_actor: ActorOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Create a user (or add groups to one). Example: `legato users add bob --group finance`"""
     with engine_for(ctx, db) as engine:
-        engine.users.add(name, groups=group or [])
+        engine.users.add(name, groups=group or [], actor=actor(as_actor))
         groups = list(engine.users.groups(name))
     output.report(as_json, {"name": name, "groups": groups},
                   f"user {name}: groups {', '.join(groups) or '-'}")

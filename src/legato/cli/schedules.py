@@ -1,4 +1,5 @@
-"""``legato schedules [list|pause|resume]`` (durable cron schedules) and ``legato queues``."""
+"""``legato schedules [list|pause|resume|trigger]`` (durable cron schedules) and ``legato
+queues``."""
 
 from __future__ import annotations
 
@@ -9,16 +10,19 @@ import typer
 from legato.cli import output
 from legato.cli.common import (
     USAGE,
+    ActorOption,
     App,
     CliError,
     DbOption,
     JsonListOption,
     JsonOption,
+    actor,
     engine_for,
     remember_db,
 )
 
-schedules_app = App(help="Cron schedules: list, pause, resume.", invoke_without_command=True)
+schedules_app = App(help="Cron schedules: list, pause, resume, trigger.",
+                    invoke_without_command=True)
 
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The schedule's name.")]
 
@@ -60,8 +64,8 @@ def list_schedules(ctx: typer.Context, as_json: JsonListOption = False, db: DbOp
 
 
 @schedules_app.command()
-def pause(ctx: typer.Context, name: NameArg, as_json: JsonOption = False,
-          db: DbOption = None) -> None:
+def pause(ctx: typer.Context, name: NameArg, as_actor: ActorOption = None,
+          as_json: JsonOption = False, db: DbOption = None) -> None:
     """Stop a schedule's runs (ticks that pass are not caught up).
 
     Example:
@@ -69,7 +73,7 @@ def pause(ctx: typer.Context, name: NameArg, as_json: JsonOption = False,
         legato schedules pause nightly-report
     """
     with engine_for(ctx, db) as engine:
-        engine.schedules.pause(name)
+        engine.schedules.pause(name, actor=actor(as_actor))
         row: dict[str, Any] = engine.schedules.get(name)
     if as_json:
         output.print_json(row)
@@ -78,8 +82,8 @@ def pause(ctx: typer.Context, name: NameArg, as_json: JsonOption = False,
 
 
 @schedules_app.command()
-def resume(ctx: typer.Context, name: NameArg, as_json: JsonOption = False,
-           db: DbOption = None) -> None:
+def resume(ctx: typer.Context, name: NameArg, as_actor: ActorOption = None,
+           as_json: JsonOption = False, db: DbOption = None) -> None:
     """Run a paused schedule again from its next tick.
 
     Example:
@@ -87,12 +91,29 @@ def resume(ctx: typer.Context, name: NameArg, as_json: JsonOption = False,
         legato schedules resume nightly-report
     """
     with engine_for(ctx, db) as engine:
-        engine.schedules.resume(name)
+        engine.schedules.resume(name, actor=actor(as_actor))
         row: dict[str, Any] = engine.schedules.get(name)
     if as_json:
         output.print_json(row)
     else:
         output.echo(f"schedule {name} resumed; next run {output.fmt_ts(row['next_tick'])}")
+
+
+@schedules_app.command()
+def trigger(ctx: typer.Context, name: NameArg, as_actor: ActorOption = None,
+            as_json: JsonOption = False, db: DbOption = None) -> None:
+    """Start a schedule's workflow now, with its args, as a tick would (paused or not); its
+    next tick stays as it was. A worker runs it.
+
+    Example:
+
+        legato schedules trigger nightly-report
+    """
+    with engine_for(ctx, db) as engine:
+        handle = engine.schedules.trigger(name, actor=actor(as_actor))
+    output.report(as_json, {"schedule": name, "workflow_id": handle.workflow_id},
+                  f"schedule {output.one_line(name)} triggered: workflow "
+                  f"{output.one_line(handle.workflow_id)}")
 
 
 def queues(ctx: typer.Context, as_json: JsonListOption = False, db: DbOption = None) -> None:
