@@ -30,6 +30,7 @@ class WorkflowRow:
     cancel_requested: bool = False
     queue: str | None = None
     priority: int = 0
+    business_key: str | None = None  # the caller's key (several runs may share one)
 
     def args(self) -> list[Any]:
         value = json.loads(self.input)
@@ -48,10 +49,12 @@ class NewWorkflow:
     owner: str | None = None  # claim at once for this worker (in-process start)
     parent_id: str | None = None  # a child workflow: its parent is woken when it ends
     queue_key: str | None = None  # per-key flow control within the queue
+    business_key: str | None = None  # the caller's key (engine.start(key=...))
 
 
-#: a delivery as the stores read it: kind, name, key, data, source, time of delivery
-Delivered = tuple[str, str, str, str | None, str | None, float]
+#: a delivery as the stores read it: kind, name, key, data, source, time of delivery, and who
+#: sent it (JSON of a legato.Actor, for a signal sent with ``actor=``; else None)
+Delivered = tuple[str, str, str, str | None, str | None, float, str | None]
 
 
 @dataclass(slots=True)
@@ -116,6 +119,7 @@ class Delivery:
     data: str | None
     source: str | None
     at: float
+    actor: str | None = None  # JSON: who sent it (a signal sent with actor=...)
 
 
 @dataclass(slots=True)

@@ -751,8 +751,11 @@ class Run:
                 # began, should clocks of two hosts disagree): a replay that takes the same
                 # delivery again records the same event, see :meth:`must_commit`
                 value = codec.loads(got.data)
-                self._append(ev.WAIT_COMPLETED, name=what, pos=pos,
-                             data={"index": got.index, "value": value, "source": got.source},
+                done: dict[str, Any] = {"index": got.index, "value": value,
+                                        "source": got.source}
+                if got.actor is not None:  # who sent the signal (engine.signal(actor=...))
+                    done["actor"] = codec.loads(got.actor)
+                self._append(ev.WAIT_COMPLETED, name=what, pos=pos, data=done,
                              at=max(self.now, got.at))
                 return got.index, value  # committed with whatever the run does next
             raise Suspend(timeout_at, await_pos=pos)
@@ -801,11 +804,11 @@ class Run:
         got = self.prefetched.pop(pos, None)
         if got is None:
             return None
-        kind, name, key, data, source, at = got
+        kind, name, key, data, source, at, actor = got
         for i, c in enumerate(conditions):
             if (c.kind, c.name, c.key) == (kind, name, key):
                 faults.hit("after_take")  # taken for the wait, not yet journaled
-                return Delivery(i, data, source, at)
+                return Delivery(i, data, source, at, actor)
         return None  # the code waits for something else now: let the store decide
 
     def set_state(self, key: str, value: Any) -> None:

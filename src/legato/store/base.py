@@ -26,6 +26,7 @@ from legato.domain.records import (  # the records it speaks in (domain; re-expo
 )
 from legato.domain.tasks import Task
 from legato.domain.tokens import TokenInfo
+from legato.domain.waiting import RunFacts
 from legato.store.migrations import SchemaInfo
 
 HOST = socket.gethostname()
@@ -66,8 +67,43 @@ class Store(abc.ABC):
     def get(self, workflow_id: str) -> WorkflowRow | None: ...
 
     @abc.abstractmethod
-    def list_workflows(self, status: str | None, name: str | None,
-                       limit: int) -> list[WorkflowRow]: ...
+    def list_workflows(self, status: str | None, name: str | None, limit: int,
+                       key: str | None = None) -> list[WorkflowRow]:
+        """Runs newest first, of ``status``, ``name`` and business ``key`` (each if given)."""
+
+    # --- runs in bulk: pages, counts, changes, what they wait for (store/sql_runs.py) ------
+
+    @abc.abstractmethod
+    def list_runs(self, statuses: Sequence[str] | None, name: str | None, key: str | None,
+                  since: float | None, until: float | None,
+                  before: tuple[float, str] | None, limit: int) -> list[WorkflowRow]:
+        """Runs newest first by ``(created_at, id)``: of ``statuses``, ``name`` and ``key``,
+        created in ``[since, until)`` (each if given), strictly after ``before`` in that
+        order (keyset pagination)."""
+
+    @abc.abstractmethod
+    def count_statuses(self, name: str | None) -> dict[str, int]:
+        """How many runs (of ``name``, if given) each status has (absent: none)."""
+
+    @abc.abstractmethod
+    def changed_runs(self, floor: tuple[float, str] | None,
+                     limit: int) -> list[tuple[str, str, str, str | None, float]]:
+        """``(id, name, status, business key, updated_at)`` of runs in ``(updated_at, id)``
+        order from ``floor`` on (inclusive; None: from the first)."""
+
+    @abc.abstractmethod
+    def latest_changes(self, limit: int) -> list[tuple[str, str, str, str | None, float]]:
+        """As :meth:`changed_runs`, the ``limit`` runs updated last, newest first."""
+
+    @abc.abstractmethod
+    def waiting_facts(self, ids: Sequence[str]) -> dict[str, RunFacts]:
+        """What the store holds of these runs besides their rows that says what they wait
+        for (:mod:`legato.domain.waiting`)."""
+
+    @abc.abstractmethod
+    def cancel_actor(self, workflow_id: str) -> dict[str, str] | None:
+        """Who asked for the run's cancel (``Actor.as_dict()``), if the request named
+        someone."""
 
     @abc.abstractmethod
     def journal(self, workflow_id: str) -> list[Event]: ...
@@ -83,17 +119,23 @@ class Store(abc.ABC):
         """How many runs :meth:`purge` would delete in all."""
 
     @abc.abstractmethod
-    def request_cancel(self, workflow_id: str, now: float) -> WorkflowRow | None:
-        """Flag an active workflow for cancellation and make it runnable now."""
+    def request_cancel(self, workflow_id: str, now: float,
+                       actor: dict[str, str] | None = None) -> WorkflowRow | None:
+        """Flag an active workflow for cancellation and make it runnable now; ``actor`` is
+        kept for its WorkflowCancelled event (:meth:`cancel_actor`)."""
 
     @abc.abstractmethod
-    def terminate(self, workflow_id: str, reason: str, now: float) -> WorkflowRow | None:
-        """End an active workflow at once (CANCELLED), fencing out its owner."""
+    def terminate(self, workflow_id: str, reason: str, now: float,
+                  actor: dict[str, str] | None = None) -> WorkflowRow | None:
+        """End an active workflow at once (CANCELLED), fencing out its owner; ``actor`` is
+        recorded in its WorkflowTerminated event."""
 
     @abc.abstractmethod
-    def retry(self, workflow_id: str, now: float) -> WorkflowRow | None:
+    def retry(self, workflow_id: str, now: float,
+              actor: dict[str, str] | None = None) -> WorkflowRow | None:
         """Re-open a FAILED workflow from its failed step (``plan_retry``): append a
-        WorkflowRedriven event and make it runnable. Raises ``RetryRefused``."""
+        WorkflowRedriven event (with ``actor``, if given) and make it runnable. Raises
+        ``RetryRefused``."""
 
     # --- worker side ---------------------------------------------------------------------
     @abc.abstractmethod
@@ -151,8 +193,10 @@ class Store(abc.ABC):
         not buffered — or keep it for the first matching wait until ``now + ttl``."""
 
     @abc.abstractmethod
-    def send_signal(self, workflow_id: str, name: str, data: str | None, now: float) -> bool:
-        """Queue a signal for a workflow (in order); True if a waiting wait took it."""
+    def send_signal(self, workflow_id: str, name: str, data: str | None, now: float,
+                    actor: dict[str, str] | None = None) -> bool:
+        """Queue a signal for a workflow (in order); True if a waiting wait took it. The
+        ``actor`` goes with it into the wait's completion."""
 
     @abc.abstractmethod
     def take(self, workflow_id: str, pos: int, conditions: Sequence[Condition], now: float,

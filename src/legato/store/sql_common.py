@@ -16,7 +16,7 @@ from legato.store.base import CommitResult, NewWorkflow, WorkflowRow, Write
 
 WF_COLUMNS = (
     "id, name, status, detail, input, result, error, created_at, updated_at, completed_at, "
-    "owner, epoch, wake_at, deadline, cancel_requested, queue, priority"
+    "owner, epoch, wake_at, deadline, cancel_requested, queue, priority, business_key"
 )
 EVENT_COLUMNS = "seq, type, at, name, pos, attempt, data"
 
@@ -32,6 +32,7 @@ def row_to_workflow(r: Sequence[Any]) -> WorkflowRow:
         wake_at=None if r[12] is None else float(r[12]),
         deadline=None if r[13] is None else float(r[13]),
         cancel_requested=bool(r[14]), queue=r[15], priority=int(r[16]),
+        business_key=r[17],
     )
 
 
@@ -56,7 +57,8 @@ def new_row(new: NewWorkflow) -> WorkflowRow:
     return WorkflowRow(id=new.id, name=new.name, status=st.RUNNING if new.owner else st.PENDING,
                        input=new.input, created_at=new.now, updated_at=new.now,
                        owner=new.owner, epoch=1 if new.owner else 0, wake_at=new.now,
-                       deadline=new.deadline, queue=new.queue, priority=new.priority)
+                       deadline=new.deadline, queue=new.queue, priority=new.priority,
+                       business_key=new.business_key)
 
 
 def prefixed(alias: str) -> str:

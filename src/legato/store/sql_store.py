@@ -79,9 +79,6 @@ class CommonQueries(AuthQueries):
     # workflows
     get_workflow: str
     journal: str
-    list_workflows: str  # {where}: with_status, with_name
-    with_status: str
-    with_name: str
     count_ended: str
     append_event: str
     request_cancel: str
@@ -247,26 +244,21 @@ class SQLStore(AuthSQL, Store):
     def journal(self, workflow_id: str) -> list[Event]:
         return [row_to_event(r) for r in self._read_all(self.q.journal, {"id": workflow_id})]
 
-    def list_workflows(self, status: str | None, name: str | None,
-                       limit: int) -> list[WorkflowRow]:
-        q = self.q
-        sql = q.list_workflows.replace("{where}", _where(
-            [cond for cond, given in ((q.with_status, status), (q.with_name, name)) if given]))
-        return [row_to_workflow(r) for r in
-                self._read_all(sql, {"status": status, "name": name, "limit": limit})]
-
     def count_ended(self, before: float, statuses: Sequence[str]) -> int:
         r = self._read_one(self.q.count_ended, {"statuses": self._array(statuses),
                                                 "before": before})
         return int(r[0])
 
-    def request_cancel(self, workflow_id: str, now: float) -> WorkflowRow | None:
+    def request_cancel(self, workflow_id: str, now: float,
+                       actor: dict[str, str] | None = None) -> WorkflowRow | None:
         with self._writer(single=True) as c:
             c.execute(self.q.request_cancel,
-                      {"id": workflow_id, "now": now, "channel": self.channel}).fetchall()
+                      {"id": workflow_id, "now": now, "channel": self.channel,
+                       "actor": None if actor is None else codec.dumps(actor)}).fetchall()
         return self.get(workflow_id)
 
-    def terminate(self, workflow_id: str, reason: str, now: float) -> WorkflowRow | None:
+    def terminate(self, workflow_id: str, reason: str, now: float,
+                  actor: dict[str, str] | None = None) -> WorkflowRow | None:
         q = self.q
         ended = False
         with self._writer() as c:
@@ -274,8 +266,10 @@ class SQLStore(AuthSQL, Store):
                            .fetchall() if r[0] == workflow_id), None)
             if status in st.ACTIVE:
                 err = {"type": "Terminated", "message": reason}
-                data = event_params(workflow_id, Event(0, _TERMINATED, now,
-                                                       data={"reason": reason}))[-1]
+                what: dict[str, Any] = {"reason": reason}
+                if actor is not None:
+                    what["actor"] = actor
+                data = event_params(workflow_id, Event(0, _TERMINATED, now, data=what))[-1]
                 c.execute(q.terminate_event, {"id": workflow_id, "type": _TERMINATED,
                                               "now": now, "data": data})
                 c.execute(q.terminate, {"id": workflow_id, "status": st.CANCELLED,
@@ -287,7 +281,8 @@ class SQLStore(AuthSQL, Store):
             self._after_ended([workflow_id])
         return self.get(workflow_id)
 
-    def retry(self, workflow_id: str, now: float) -> WorkflowRow | None:
+    def retry(self, workflow_id: str, now: float,
+              actor: dict[str, str] | None = None) -> WorkflowRow | None:
         q = self.q
         with self._writer() as c:
             r = c.execute(q.lock_to_retry, {"id": workflow_id}).fetchone()
@@ -296,6 +291,8 @@ class SQLStore(AuthSQL, Store):
             events = [row_to_event(e) for e in
                       c.execute(q.journal, {"id": workflow_id}).fetchall()]
             plan = plan_retry(events, r[0], r[1])  # raises RetryRefused: rolled back
+            if actor is not None:
+                plan["actor"] = actor
             c.execute(q.append_event, event_params(
                 workflow_id, Event(events[-1].seq + 1, WORKFLOW_RETRIED, now, data=plan)))
             c.execute(q.retry, {"id": workflow_id, "now": now})
@@ -352,26 +349,30 @@ class SQLStore(AuthSQL, Store):
     # --- events, signals, waits -------------------------------------------------------------
 
     def _deliver(self, c: Conn, wid: str, pos: int, kind: str, name: str, key: str,
-                 data: str | None, source: str, now: float) -> bool:
+                 data: str | None, source: str, now: float, actor: str | None = None) -> bool:
         """Hand ``data`` to the wait (wid, pos) unless it already got something; wake its run
-        if it is suspended. The run's row is locked by the caller (where rows are locked)."""
+        if it is suspended. The run's row is locked by the caller (where rows are locked).
+        ``actor``: JSON of who sent it (a signal), recorded with the wait's completion."""
         params = {"id": wid, "pos": pos, "kind": kind, "name": name, "key": key, "data": data,
-                  "source": source, "now": now, "channel": self.channel}
+                  "source": source, "now": now, "channel": self.channel, "actor": actor}
         if c.execute(self.q.inbox_insert, params).rowcount != 1:
             return False
         c.execute(self.q.wait_delete, params)
         c.execute(self.q.wake, params).fetchall()
         return True
 
-    def send_signal(self, workflow_id: str, name: str, data: str | None, now: float) -> bool:
+    def send_signal(self, workflow_id: str, name: str, data: str | None, now: float,
+                    actor: dict[str, str] | None = None) -> bool:
         q = self.q
+        who = None if actor is None else codec.dumps(actor)
         with self._writer() as c:
             self._lock_runs(c, [workflow_id])
             sid = int(c.execute(q.signal_insert, {"id": workflow_id, "name": name,
-                                                  "data": data, "now": now}).fetchone()[0])
+                                                  "data": data, "now": now,
+                                                  "actor": who}).fetchone()[0])
             w = c.execute(q.signal_wait, {"id": workflow_id, "name": name}).fetchone()
             if w is not None and self._deliver(c, workflow_id, w[0], "signal", name, "", data,
-                                               f"signal:{sid}", now):
+                                               f"signal:{sid}", now, who):
                 c.execute(q.signal_taken, {"pos": w[0], "signal": sid})
                 return True
         return False
@@ -387,11 +388,11 @@ class SQLStore(AuthSQL, Store):
                 got = self._take_buffered(c, workflow_id, pos, conditions, now)
             if got is not None:
                 c.execute(q.wait_delete, at)
-                kind, name, key, data, source, when = got
+                kind, name, key, data, source, when, actor = got
                 for i, cond in enumerate(conditions):
                     if (cond.kind, cond.name, cond.key) == (kind, name, key):
-                        return Delivery(i, data, source, float(when))
-                return Delivery(-1, data, source, float(when))  # it waits for other things
+                        return Delivery(i, data, source, float(when), actor)
+                return Delivery(-1, data, source, float(when), actor)  # it waits for others
             if register:
                 self._many(c, q.wait_insert, [(workflow_id, pos, cd.kind, cd.name, cd.key, now)
                                               for cd in conditions])
@@ -411,20 +412,20 @@ class SQLStore(AuthSQL, Store):
                 if e is not None:
                     c.execute(q.event_taken, {"taker": f"{wid}:{pos}", "event": e[0]})
                     self._deliver(c, wid, pos, "event", cond.name, cond.key, e[1], e[0], now)
-                    return ("event", cond.name, cond.key, e[1], e[0], now)
+                    return ("event", cond.name, cond.key, e[1], e[0], now, None)
             elif cond.kind == "signal":
                 s = c.execute(q.queued_signal, {"id": wid, "name": cond.name}).fetchone()
                 if s is not None:
                     c.execute(q.signal_taken, {"pos": pos, "signal": s[0]})
                     self._deliver(c, wid, pos, "signal", cond.name, "", s[1],
-                                  f"signal:{s[0]}", now)
-                    return ("signal", cond.name, "", s[1], f"signal:{s[0]}", now)
+                                  f"signal:{s[0]}", now, s[2])
+                    return ("signal", cond.name, "", s[1], f"signal:{s[0]}", now, s[2])
             elif cond.kind == "task":  # decided while no wait was registered for it
                 t = c.execute(q.decided_task, {"task": cond.name}).fetchone()
                 if t is not None:
                     self._deliver(c, wid, pos, "task", cond.name, "", t[0],
                                   f"task:{cond.name}", now)
-                    return ("task", cond.name, "", t[0], f"task:{cond.name}", now)
+                    return ("task", cond.name, "", t[0], f"task:{cond.name}", now, None)
         return None
 
     def query_state(self, workflow_id: str, key: str) -> tuple[bool, str | None]:

@@ -3,11 +3,13 @@ once, at import: see :mod:`legato.store.sqlfile`); each store fills in its schem
 
 from __future__ import annotations
 
+from legato.store.sql_runs import RunQueries
 from legato.store.sql_store import CommonQueries
 
 
-class PostgresQueries(CommonQueries, dialect="postgres"):
-    """What :class:`legato.store.sql_store.SQLStore` runs, and the PostgreSQL store's own.
+class PostgresQueries(CommonQueries, RunQueries, dialect="postgres"):
+    """What :class:`legato.store.sql_store.SQLStore` and :class:`legato.store.sql_runs.RunSQL`
+    run, and the PostgreSQL store's own.
 
     >>> PostgresQueries('"orders"').get_workflow  # doctest: +ELLIPSIS
     'SELECT id, name, ... FROM "orders".workflows WHERE id = %(id)s'

@@ -69,6 +69,7 @@ from legato.store.sql_common import (
     row_to_event,
     row_to_workflow,
 )
+from legato.store.sql_runs import RunSQL
 from legato.store.sql_store import Conn, SQLStore
 
 log = logging.getLogger("legato.store.postgres")
@@ -78,7 +79,7 @@ _FALLBACK_POLLS_PER_S = 10  # while notifications cannot be heard
 _RECLAIM_DELAY = 0.01  # seconds before claiming again rows that were locked a moment ago
 
 
-class PostgresStore(SQLStore):
+class PostgresStore(RunSQL, SQLStore):
     """Workflows, journals and workers in one schema of a PostgreSQL database.
 
     >>> store = PostgresStore("postgresql://app@db.internal/app?schema=orders")
@@ -321,7 +322,7 @@ class PostgresStore(SQLStore):
         row = new_row(new)
         return (row.id, row.name, row.status, row.input, row.created_at, row.updated_at,
                 row.owner, row.epoch, row.wake_at, row.deadline, row.queue, row.priority,
-                new.parent_id, new.queue_key, new.now if new.owner else None,
+                new.parent_id, new.queue_key, new.now if new.owner else None, new.business_key,
                 *event_params(new.id, started)[1:], self.channel, new.owner is None)
 
     def create(self, new: NewWorkflow, started: Event) -> tuple[WorkflowRow, bool]:
@@ -664,9 +665,9 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
 
 def _claimed(r: tuple[Any, ...]) -> Claimed:
     """A claimed row, with its journal and inbox (the JSON arrays after its columns)."""
-    c = Claimed(row_to_workflow(r), [row_to_event(e) for e in r[17] or ()])
-    for pos, kind, name, key, data, source, at in r[18] or ():
-        c.inbox[int(pos)] = (kind, name, key, data, source, float(at))
+    c = Claimed(row_to_workflow(r), [row_to_event(e) for e in r[18] or ()])
+    for pos, kind, name, key, data, source, at, actor in r[19] or ():
+        c.inbox[int(pos)] = (kind, name, key, data, source, float(at), actor)
     return c
 
 

@@ -3,11 +3,13 @@ at import: see :mod:`legato.store.sqlfile`)."""
 
 from __future__ import annotations
 
+from legato.store.sql_runs import RunQueries
 from legato.store.sql_store import CommonQueries
 
 
-class SQLiteQueries(CommonQueries, dialect="sqlite"):
-    """What :class:`legato.store.sql_store.SQLStore` runs, and the SQLite store's own."""
+class SQLiteQueries(CommonQueries, RunQueries, dialect="sqlite"):
+    """What :class:`legato.store.sql_store.SQLStore` and :class:`legato.store.sql_runs.RunSQL`
+    run, and the SQLite store's own."""
 
     HOLES = frozenset({"where", "marks"})
 

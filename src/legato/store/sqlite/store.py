@@ -47,6 +47,7 @@ from legato.store.sql_common import (
     row_to_event,
     row_to_workflow,
 )
+from legato.store.sql_runs import RunSQL
 from legato.store.sql_store import Conn, SQLStore
 from legato.store.sqlfile import statements
 from legato.store.sqlite import schema as sqlite_schema
@@ -113,10 +114,10 @@ def _gate_for(path: str) -> _WriteGate:
 def _run_params(new: NewWorkflow, row: WorkflowRow) -> tuple[Any, ...]:
     return (row.id, row.name, row.status, row.input, row.created_at, row.updated_at,
             row.owner, row.epoch, row.wake_at, row.deadline, row.queue, row.priority,
-            new.parent_id, new.queue_key, new.now if new.owner else None)
+            new.parent_id, new.queue_key, new.now if new.owner else None, new.business_key)
 
 
-class SQLiteStore(SQLStore):
+class SQLiteStore(RunSQL, SQLStore):
     q: SQLiteQueries
 
     def __init__(self, path: str, url: str | None = None, synchronous: str = "NORMAL",
@@ -418,7 +419,8 @@ class SQLiteStore(SQLStore):
             for r in conn.execute(_marks(q.claim_journals, len(part)), part):
                 claimed[r[0]].journal.append(row_to_event(r[1:]))
             for r in conn.execute(_marks(q.claim_inboxes, len(part)), part):
-                claimed[r[0]].inbox[int(r[1])] = (r[2], r[3], r[4], r[5], r[6], float(r[7]))
+                claimed[r[0]].inbox[int(r[1])] = (r[2], r[3], r[4], r[5], r[6], float(r[7]),
+                                                  r[8])
         return list(claimed.values())
 
     def _admit_queued(self, c: sqlite3.Connection, names: Sequence[str], now: float,

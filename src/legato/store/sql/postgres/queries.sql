@@ -29,7 +29,8 @@ SELECT {workflow_columns} FROM {schema}.workflows WHERE id = ANY(%s::text[])
 -- name: journal
 SELECT {event_columns} FROM {schema}.journal WHERE workflow_id = %(id)s ORDER BY seq
 
--- newest first; {where}: " WHERE " and the conditions given (with_status, with_name)
+-- newest first; {where}: " WHERE " and the conditions given (with_status, with_name,
+-- with_key)
 -- name: list_workflows
 SELECT {workflow_columns} FROM {schema}.workflows{where}
 ORDER BY created_at DESC, created_order DESC LIMIT %(limit)s
@@ -40,22 +41,83 @@ status = %(status)s
 -- name: with_name
 name = %(name)s
 
+-- name: with_key
+business_key = %(key)s
+
 -- name: count_ended
 SELECT count(*) FROM {schema}.workflows
 WHERE status = ANY(%(statuses)s::text[]) AND completed_at < %(before)s
 
 
+-- ==== runs: pages, counts, changes, what runs wait for (legato/store/sql_runs.py) ===========
+
+-- a page, newest first by (created_at, id); {where}: the conditions given (runs_*,
+-- with_name, with_key)
+-- name: runs
+SELECT {workflow_columns} FROM {schema}.workflows{where}
+ORDER BY created_at DESC, id DESC LIMIT %(limit)s
+
+-- name: runs_statuses
+status = ANY(%(statuses)s::text[])
+
+-- name: runs_since
+created_at >= %(since)s
+
+-- name: runs_until
+created_at < %(until)s
+
+-- keyset: strictly after the last row of the page before
+-- name: runs_before
+created_at <= %(before_at)s AND (created_at < %(before_at)s OR id < %(before_id)s)
+
+-- {where}: with_name, or nothing
+-- name: status_counts
+SELECT status, count(*) FROM {schema}.workflows{where} GROUP BY status
+
+-- the changes feed: by (updated_at, id), from (at, id) on
+-- name: changes
+SELECT id, name, status, business_key, updated_at FROM {schema}.workflows
+WHERE updated_at >= %(at)s AND (updated_at > %(at)s OR id >= %(id)s)
+ORDER BY updated_at, id LIMIT %(limit)s
+
+-- name: latest_changes
+SELECT id, name, status, business_key, updated_at FROM {schema}.workflows
+ORDER BY updated_at DESC, id DESC LIMIT %(limit)s
+
+-- what the runs %(ids)s wait for: queue admission, journals, deliveries, open human tasks,
+-- children
+-- name: facts_rows
+SELECT id, started_at FROM {schema}.workflows WHERE id = ANY(%(ids)s::text[])
+
+-- name: facts_journals
+SELECT workflow_id, {event_columns} FROM {schema}.journal
+WHERE workflow_id = ANY(%(ids)s::text[]) ORDER BY workflow_id, seq
+
+-- name: facts_inbox
+SELECT workflow_id, pos FROM {schema}.inbox WHERE workflow_id = ANY(%(ids)s::text[])
+
+-- name: facts_tasks
+SELECT workflow_id, id, name, assignee, group_name, due FROM {schema}.tasks
+WHERE workflow_id = ANY(%(ids)s::text[]) AND status IN ('OPEN', 'CLAIMED')
+
+-- name: facts_children
+SELECT parent_id, id, status FROM {schema}.workflows WHERE parent_id = ANY(%(ids)s::text[])
+
+-- name: cancel_actor
+SELECT cancel_actor FROM {schema}.workflows WHERE id = %(id)s
+
+
 -- ==== workflows: starting ===================================================================
 
 -- A run, its WorkflowStarted event and (for a run no worker owns yet) a notification, in
--- one statement. Parameters: the row's 15 columns as listed, the event's seq, type, at,
+-- one statement. Parameters: the row's 16 columns as listed, the event's seq, type, at,
 -- name, pos, attempt, data, then the channel and whether to notify. Returns (runs
 -- inserted, notifications sent).
 -- name: create
 WITH ins AS (INSERT INTO {schema}.workflows (id, name, status, input, created_at,
         updated_at, owner, epoch, wake_at, deadline, queue, priority, parent_id, queue_key,
-        started_at)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        started_at, business_key)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
     ON CONFLICT (id) DO NOTHING RETURNING id),
 ev AS (INSERT INTO {schema}.journal SELECT ins.id, %s::integer, %s::text, %s::float8,
     %s::text, %s::integer, %s::integer, %s::text FROM ins),
@@ -70,8 +132,10 @@ VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
 
 -- ==== workflows: control ==================================================================
 
+-- %(actor)s (JSON, or NULL) is recorded in the run's WorkflowCancelled when it stops
 -- name: request_cancel
 WITH u AS (UPDATE {schema}.workflows SET cancel_requested = true, updated_at = %(now)s,
+        cancel_actor = %(actor)s,
         wake_at = CASE WHEN owner IS NULL THEN %(now)s ELSE wake_at END
     WHERE id = %(id)s AND status IN ('PENDING', 'RUNNING', 'WAITING') RETURNING id)
 SELECT pg_notify(%(channel)s, '') FROM u
@@ -103,7 +167,7 @@ SELECT status, detail FROM {schema}.workflows WHERE id = %(id)s FOR UPDATE
 -- name: retry
 UPDATE {schema}.workflows SET status = 'PENDING', owner = NULL, epoch = epoch + 1,
     wake_at = %(now)s, updated_at = %(now)s, error = NULL, detail = NULL, result = NULL,
-    completed_at = NULL, cancel_requested = false
+    completed_at = NULL, cancel_requested = false, cancel_actor = NULL
 WHERE id = %(id)s
 
 -- ended runs and everything recorded for them, in one statement (rows another transaction
@@ -211,7 +275,8 @@ SELECT pg_notify(%(channel)s, '')
 -- name: _history
 (SELECT json_agg(json_build_array(j.seq, j.type, j.at, j.name, j.pos, j.attempt, j.data)
     ORDER BY j.seq) FROM {schema}.journal j WHERE j.workflow_id = w.id),
-(SELECT json_agg(json_build_array(i.pos, i.kind, i.name, i.key, i.data, i.source, i.at))
+(SELECT json_agg(json_build_array(i.pos, i.kind, i.name, i.key, i.data, i.source, i.at,
+    i.actor))
     FROM {schema}.inbox i WHERE i.workflow_id = w.id)
 
 -- the queues that have runs waiting to be admitted (parameters: now, names)
@@ -240,7 +305,7 @@ WITH due AS (SELECT id FROM {schema}.workflows
 SELECT *, NULL::boolean, NULL::text[] FROM claimed
 UNION ALL
 SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-    NULL, NULL, NULL, NULL, NULL,
+    NULL, NULL, NULL, NULL, NULL, NULL,
     EXISTS (SELECT 1 FROM {schema}.workflows
         WHERE owner IS NULL AND status IN ('PENDING', 'RUNNING', 'WAITING')
             AND wake_at <= %s AND name = ANY(%s::text[])
@@ -500,8 +565,9 @@ SELECT (SELECT count(*) FROM stored),
 -- a delivery (the run's row is locked): the inbox row, unless the wait got something
 -- already ...
 -- name: inbox_insert
-INSERT INTO {schema}.inbox (workflow_id, pos, kind, name, key, data, source, at)
-VALUES (%(id)s, %(pos)s, %(kind)s, %(name)s, %(key)s, %(data)s, %(source)s, %(now)s)
+INSERT INTO {schema}.inbox (workflow_id, pos, kind, name, key, data, source, at, actor)
+VALUES (%(id)s, %(pos)s, %(kind)s, %(name)s, %(key)s, %(data)s, %(source)s, %(now)s,
+    %(actor)s)
 ON CONFLICT (workflow_id, pos) DO NOTHING
 
 -- ... the wait is done with ...
@@ -515,8 +581,8 @@ WITH u AS (UPDATE {schema}.workflows SET wake_at = %(now)s
 SELECT pg_notify(%(channel)s, '') FROM u
 
 -- name: signal_insert
-INSERT INTO {schema}.signals (workflow_id, name, data, sent_at)
-VALUES (%(id)s, %(name)s, %(data)s, %(now)s)
+INSERT INTO {schema}.signals (workflow_id, name, data, sent_at, actor)
+VALUES (%(id)s, %(name)s, %(data)s, %(now)s, %(actor)s)
 RETURNING id
 
 -- name: signal_wait
@@ -528,7 +594,7 @@ ORDER BY pos LIMIT 1
 UPDATE {schema}.signals SET taken_pos = %(pos)s WHERE id = %(signal)s
 
 -- name: inbox_get
-SELECT kind, name, key, data, source, at FROM {schema}.inbox
+SELECT kind, name, key, data, source, at, actor FROM {schema}.inbox
 WHERE workflow_id = %(id)s AND pos = %(pos)s
 
 -- (workflow id, pos, kind, name, key, created_at)
@@ -547,7 +613,7 @@ ORDER BY published_at, seq LIMIT 1
 UPDATE {schema}.events SET taken_by = %(taker)s WHERE id = %(event)s
 
 -- name: queued_signal
-SELECT id, data FROM {schema}.signals
+SELECT id, data, actor FROM {schema}.signals
 WHERE workflow_id = %(id)s AND name = %(name)s AND taken_pos IS NULL
 ORDER BY id LIMIT 1
 

@@ -22,7 +22,9 @@ CREATE TABLE workflows (
     created_order    bigint GENERATED ALWAYS AS IDENTITY,
     parent_id        text,  -- a child workflow: its parent is woken when it ends
     queue_key        text,  -- per-key flow control within the queue
-    started_at       double precision  -- first claimed (a queue admits a run once)
+    started_at       double precision,  -- first claimed (a queue admits a run once)
+    business_key     text,  -- the caller's key (engine.start(key=...)); runs may share one
+    cancel_actor     text   -- JSON: who asked for the cancel (recorded when the run stops)
 );
 CREATE INDEX workflows_due ON workflows (wake_at)
     WHERE owner IS NULL AND status IN ('PENDING', 'RUNNING', 'WAITING');
@@ -32,6 +34,9 @@ CREATE INDEX workflows_status ON workflows (status, created_at);
 CREATE INDEX workflows_name ON workflows (name, created_at);
 CREATE INDEX workflows_parent ON workflows (parent_id) WHERE parent_id IS NOT NULL;
 CREATE INDEX workflows_queue ON workflows (queue, started_at) WHERE queue IS NOT NULL;
+CREATE INDEX workflows_key ON workflows (business_key, created_at)
+    WHERE business_key IS NOT NULL;
+CREATE INDEX workflows_updated ON workflows (updated_at);
 
 CREATE TABLE journal (
     workflow_id text NOT NULL,
@@ -120,6 +125,7 @@ CREATE TABLE inbox (
     data        text,
     source      text,
     at          double precision NOT NULL,
+    actor       text,  -- JSON: who sent the signal delivered here, if named
     PRIMARY KEY (workflow_id, pos)
 );
 
@@ -129,7 +135,8 @@ CREATE TABLE signals (
     name        text NOT NULL,
     data        text,
     sent_at     double precision NOT NULL,
-    taken_pos   integer
+    taken_pos   integer,
+    actor       text  -- JSON: who sent it, if named
 );
 CREATE INDEX signals_queue ON signals (workflow_id, name, id) WHERE taken_pos IS NULL;
 

@@ -23,7 +23,8 @@ SELECT {workflow_columns} FROM workflows WHERE id = :id
 -- name: journal
 SELECT {event_columns} FROM journal WHERE workflow_id = :id ORDER BY seq
 
--- newest first; {where}: " WHERE " and the conditions given (with_status, with_name)
+-- newest first; {where}: " WHERE " and the conditions given (with_status, with_name,
+-- with_key)
 -- name: list_workflows
 SELECT {workflow_columns} FROM workflows{where}
 ORDER BY created_at DESC, rowid DESC LIMIT :limit
@@ -34,27 +35,91 @@ status = :status
 -- name: with_name
 name = :name
 
+-- name: with_key
+business_key = :key
+
 -- name: count_ended
 SELECT COUNT(*) FROM workflows
 WHERE status IN (SELECT value FROM json_each(:statuses)) AND completed_at < :before
+
+
+-- ==== runs: pages, counts, changes, what runs wait for (legato/store/sql_runs.py) ===========
+
+-- a page, newest first by (created_at, id); {where}: the conditions given (runs_*,
+-- with_name, with_key)
+-- name: runs
+SELECT {workflow_columns} FROM workflows{where}
+ORDER BY created_at DESC, id DESC LIMIT :limit
+
+-- :statuses: a JSON array
+-- name: runs_statuses
+status IN (SELECT value FROM json_each(:statuses))
+
+-- name: runs_since
+created_at >= :since
+
+-- name: runs_until
+created_at < :until
+
+-- keyset: strictly after the last row of the page before
+-- name: runs_before
+created_at <= :before_at AND (created_at < :before_at OR id < :before_id)
+
+-- {where}: with_name, or nothing
+-- name: status_counts
+SELECT status, COUNT(*) FROM workflows{where} GROUP BY status
+
+-- the changes feed: by (updated_at, id), from (:at, :id) on
+-- name: changes
+SELECT id, name, status, business_key, updated_at FROM workflows
+WHERE updated_at >= :at AND (updated_at > :at OR id >= :id)
+ORDER BY updated_at, id LIMIT :limit
+
+-- name: latest_changes
+SELECT id, name, status, business_key, updated_at FROM workflows
+ORDER BY updated_at DESC, id DESC LIMIT :limit
+
+-- what the runs :ids (a JSON array) wait for: queue admission, journals, deliveries, open
+-- human tasks, children
+-- name: facts_rows
+SELECT id, started_at FROM workflows WHERE id IN (SELECT value FROM json_each(:ids))
+
+-- name: facts_journals
+SELECT workflow_id, {event_columns} FROM journal
+WHERE workflow_id IN (SELECT value FROM json_each(:ids)) ORDER BY workflow_id, seq
+
+-- name: facts_inbox
+SELECT workflow_id, pos FROM inbox WHERE workflow_id IN (SELECT value FROM json_each(:ids))
+
+-- name: facts_tasks
+SELECT workflow_id, id, name, assignee, group_name, due FROM tasks
+WHERE workflow_id IN (SELECT value FROM json_each(:ids)) AND status IN ('OPEN', 'CLAIMED')
+
+-- name: facts_children
+SELECT parent_id, id, status FROM workflows
+WHERE parent_id IN (SELECT value FROM json_each(:ids))
+
+-- name: cancel_actor
+SELECT cancel_actor FROM workflows WHERE id = :id
 
 
 -- ==== workflows: starting (create, create_many, a group commit's starts) ===================
 
 -- name: insert_run
 INSERT INTO workflows (id, name, status, input, created_at, updated_at, owner, epoch, wake_at,
-                       deadline, queue, priority, parent_id, queue_key, started_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       deadline, queue, priority, parent_id, queue_key, started_at,
+                       business_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO NOTHING
 
 -- a run and its WorkflowStarted event in one statement (the view and trigger of migration
--- 009): a start alone is one call to SQLite
+-- 009, recreated by 010): a start alone is one call to SQLite
 -- name: insert_start
 INSERT INTO workflow_starts (id, name, status, input, created_at, updated_at, owner, epoch,
                              wake_at, deadline, queue, priority, parent_id, queue_key,
-                             started_at, ev_seq, ev_type, ev_at, ev_name, ev_pos, ev_attempt,
-                             ev_data)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                             started_at, business_key, ev_seq, ev_type, ev_at, ev_name, ev_pos,
+                             ev_attempt, ev_data)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- a journal row: (workflow id, seq, type, at, name, pos, attempt, data)
 -- name: append_event
@@ -64,8 +129,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 
 -- ==== workflows: control ==================================================================
 
+-- :actor (JSON, or NULL) is recorded in the run's WorkflowCancelled when it stops
 -- name: request_cancel
-UPDATE workflows SET cancel_requested = 1, updated_at = :now,
+UPDATE workflows SET cancel_requested = 1, updated_at = :now, cancel_actor = :actor,
     wake_at = CASE WHEN owner IS NULL THEN :now ELSE wake_at END
 WHERE id = :id AND status IN ('PENDING', 'RUNNING', 'WAITING')
 
@@ -89,7 +155,7 @@ SELECT status, detail FROM workflows WHERE id = :id
 -- name: retry
 UPDATE workflows SET status = 'PENDING', owner = NULL, epoch = epoch + 1, wake_at = :now,
     updated_at = :now, error = NULL, detail = NULL, result = NULL, completed_at = NULL,
-    cancel_requested = 0
+    cancel_requested = 0, cancel_actor = NULL
 WHERE id = :id
 
 -- the ended runs to purge, then everything recorded for them ({marks}: one ? per id)
@@ -168,7 +234,7 @@ SELECT workflow_id, {event_columns} FROM journal
 WHERE workflow_id IN ({marks}) ORDER BY workflow_id, seq
 
 -- name: claim_inboxes
-SELECT workflow_id, pos, kind, name, key, data, source, at FROM inbox
+SELECT workflow_id, pos, kind, name, key, data, source, at, actor FROM inbox
 WHERE workflow_id IN ({marks})
 
 -- name: next_wake
@@ -311,8 +377,8 @@ UPDATE events SET delivered = 1 WHERE id = ?
 
 -- a delivery: the inbox row, unless the wait got something already ...
 -- name: inbox_insert
-INSERT INTO inbox (workflow_id, pos, kind, name, key, data, source, at)
-VALUES (:id, :pos, :kind, :name, :key, :data, :source, :now)
+INSERT INTO inbox (workflow_id, pos, kind, name, key, data, source, at, actor)
+VALUES (:id, :pos, :kind, :name, :key, :data, :source, :now, :actor)
 ON CONFLICT (workflow_id, pos) DO NOTHING
 
 -- ... the wait is done with ...
@@ -324,7 +390,8 @@ DELETE FROM waits WHERE workflow_id = :id AND pos = :pos
 UPDATE workflows SET wake_at = :now WHERE id = :id AND status = 'WAITING' AND owner IS NULL
 
 -- name: signal_insert
-INSERT INTO signals (workflow_id, name, data, sent_at) VALUES (:id, :name, :data, :now)
+INSERT INTO signals (workflow_id, name, data, sent_at, actor)
+VALUES (:id, :name, :data, :now, :actor)
 RETURNING id
 
 -- name: signal_wait
@@ -335,7 +402,8 @@ ORDER BY pos LIMIT 1
 UPDATE signals SET taken_pos = :pos WHERE id = :signal
 
 -- name: inbox_get
-SELECT kind, name, key, data, source, at FROM inbox WHERE workflow_id = :id AND pos = :pos
+SELECT kind, name, key, data, source, at, actor FROM inbox
+WHERE workflow_id = :id AND pos = :pos
 
 -- (workflow id, pos, kind, name, key, created_at)
 -- name: wait_insert
@@ -352,7 +420,8 @@ ORDER BY published_at, rowid LIMIT 1
 UPDATE events SET taken_by = :taker WHERE id = :event
 
 -- name: queued_signal
-SELECT id, data FROM signals WHERE workflow_id = :id AND name = :name AND taken_pos IS NULL
+SELECT id, data, actor FROM signals
+WHERE workflow_id = :id AND name = :name AND taken_pos IS NULL
 ORDER BY id LIMIT 1
 
 -- name: decided_task
