@@ -8,6 +8,7 @@ from typing import Any, Final
 from urllib.parse import unquote
 
 from legato.domain import inputs
+from legato.domain.times import iso
 from legato.errors import InvalidInput, LegatoError
 
 OPEN: Final = "OPEN"
@@ -60,6 +61,17 @@ class Task:
     def __post_init__(self) -> None:
         if not self.id:  # declared by a workflow (ctx.human_task), not yet created: check it
             check_new(self)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The task as JSON-ready data, times as ISO 8601 UTC strings (``due`` None when it
+        has no due date): what ``legato tasks ... --json`` prints."""
+        return {"id": self.id, "workflow_id": self.workflow_id, "name": self.name,
+                "status": self.status, "assignee": self.assignee, "group": self.group,
+                "claimed_by": self.claimed_by, "data": self.data, "form": self.form,
+                "due": iso(self.due), "escalate_to": self.escalate_to,
+                "escalated": self.escalated, "four_eyes": self.four_eyes,
+                "approvals": list(self.approvals), "result": self.result,
+                "created_at": iso(self.created_at), "updated_at": iso(self.updated_at)}
 
 
 def check_new(task: Task) -> None:
@@ -166,25 +178,31 @@ def may_act(task: Task, user: str, groups: frozenset[str]) -> bool:
     return user == task.assignee or (task.group is not None and task.group in groups)
 
 
-def _check(task: Task, user: str, groups: frozenset[str], action: str) -> None:
+#: each action's past participle, as the audit and the messages say it
+_DONE: Final = {"claim": "claimed", "complete": "completed", "reject": "rejected",
+                "reassign": "reassigned"}
+
+
+def _check(task: Task, user: str, groups: frozenset[str], verb: str) -> None:
+    """May ``user`` (in ``groups``) ``verb`` the task ("claim", "complete", ...)? Else
+    :class:`TaskClosed` or :class:`PermissionDenied`, saying so in plain words."""
     if task.status not in ACTIVE:
-        raise TaskClosed(f"task {task.id} is {task.status}; it cannot be {action}")
+        raise TaskClosed(f"task {task.id} is {task.status}; it cannot be {_DONE[verb]}")
     if not may_act(task, user, groups):
         who = f"assignee {task.assignee!r}" if task.assignee else f"group {task.group!r}"
         if task.claimed_by is not None and task.claimed_by != user:
             who = f"{task.claimed_by!r}, who claimed it"
-        raise PermissionDenied(f"{user!r} may not {action.rstrip('ed')} task {task.id}: "
-                               f"it is for {who}")
+        raise PermissionDenied(f"{user!r} may not {verb} task {task.id}: it is for {who}")
 
 
 def claim(task: Task, user: str, groups: frozenset[str]) -> Task:
-    _check(task, user, groups, "claimed")
+    _check(task, user, groups, "claim")
     return replace(task, status=CLAIMED, claimed_by=user)
 
 
 def complete(task: Task, user: str, groups: frozenset[str], data: Any) -> tuple[Task, bool]:
     """Returns the new task and whether the decision is final (four-eyes needs two)."""
-    _check(task, user, groups, "completed")
+    _check(task, user, groups, "complete")
     if task.four_eyes and user in task.approvals:
         raise PermissionDenied(f"four-eyes: {user!r} approved task {task.id} already; a "
                                "second, different approver must complete it")
@@ -198,7 +216,7 @@ def complete(task: Task, user: str, groups: frozenset[str], data: Any) -> tuple[
 
 
 def reject(task: Task, user: str, groups: frozenset[str], reason: str | None) -> Task:
-    _check(task, user, groups, "rejected")
+    _check(task, user, groups, "reject")
     decision = {"outcome": "rejected", "data": {"reason": reason} if reason else {},
                 "by": [*task.approvals, user], "task_id": task.id}
     return replace(task, status=REJECTED, result=decision)
@@ -206,17 +224,71 @@ def reject(task: Task, user: str, groups: frozenset[str], reason: str | None) ->
 
 def reassign(task: Task, user: str, groups: frozenset[str], to_user: str | None,
              to_group: str | None) -> Task:
-    _check(task, user, groups, "reassigned")
+    _check(task, user, groups, "reassign")
     if to_user is None and to_group is None:
-        raise LegatoError("reassign needs to_user or to_group")
+        raise InvalidInput("reassigning a task needs to_user or to_group")
     return replace(task, assignee=to_user, group=to_group, status=OPEN, claimed_by=None)
 
 
-def escalate(task: Task) -> Task:
-    """Past its due time: hand the task to ``escalate_to`` (a group), or expire it."""
-    if task.status not in ACTIVE:
+def escalate(task: Task, due: float | None = None) -> Task:
+    """Past its due time: hand the task to ``escalate_to`` (a group), due at ``due`` (None:
+    no due date), or expire it. A task escalated already is returned as it is: the workflow
+    asks again only when it replays the escalation (its worker died before journaling it)."""
+    if task.status not in ACTIVE or task.escalated:
         return task
-    if task.escalate_to and not task.escalated:
+    if task.escalate_to:
         return replace(task, group=task.escalate_to, assignee=None, claimed_by=None,
-                       status=OPEN, escalated=True)
+                       status=OPEN, escalated=True, due=due)
     return replace(task, status=EXPIRED)
+
+
+def expire(task: Task) -> Task:
+    """Past its last due time (an escalated task past its escalation's due): EXPIRED."""
+    return replace(task, status=EXPIRED) if task.status in ACTIVE else task
+
+
+def escalated_task(spec: Task, task_id: str, workflow_id: str,
+                   outcome: dict[str, Any]) -> dict[str, Any]:
+    """What ``ctx.human_task(on_escalate=...)`` calls its step with: the escalated task as a
+    dict (the keys of :meth:`Task.as_dict` a run knows without reading the store: id,
+    workflow_id, name, status, assignee, group, data, due, escalate_to, escalated,
+    four_eyes) and ``escalated_from`` (the assignee and group it had). Made of what the
+    workflow declared and the recorded escalation (``outcome``), so a replay makes it
+    again the same."""
+    return {"id": task_id, "workflow_id": workflow_id, "name": spec.name,
+            "status": outcome["status"], "assignee": None, "group": outcome["group"],
+            "data": spec.data, "due": iso(outcome.get("due")),
+            "escalate_to": spec.escalate_to, "escalated": True, "four_eyes": spec.four_eyes,
+            "escalated_from": {"assignee": spec.assignee, "group": spec.group}}
+
+
+def statuses(value: Any) -> tuple[str, ...] | None:
+    """A status filter as people give it: None (the open tasks: OPEN and CLAIMED), one
+    status, several comma-separated (``"OPEN,CLAIMED"``) or a list of them, any case;
+    ``"all"`` (or every status) for no filter, which is returned as None."""
+    expected = f"expected {', '.join(STATUSES)} (several comma-separated) or 'all'"
+    if value is None:
+        return (OPEN, CLAIMED)
+    if isinstance(value, str):
+        if value.strip().lower() == "all":
+            return None
+        parts: list[Any] = value.split(",")
+    elif isinstance(value, list | tuple | set | frozenset):
+        parts = list(value)
+        if not parts:
+            raise InvalidInput(f"status must name at least one task status; {expected}")
+    else:
+        raise InvalidInput(f"status must be a string or a list of task statuses, not "
+                           f"{value!r}; {expected}")
+    found: list[str] = []
+    for part in parts:
+        if not isinstance(part, str):
+            raise InvalidInput(f"unknown task status {part!r}; {expected}")
+        name = part.strip().upper()
+        if not name:
+            raise InvalidInput(f"status {value!r} holds an empty status; {expected}")
+        if name not in STATUSES:
+            raise InvalidInput(f"unknown task status {part.strip()!r}; {expected}")
+        if name not in found:
+            found.append(name)
+    return None if len(found) == len(STATUSES) else tuple(found)
