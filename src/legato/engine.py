@@ -19,6 +19,7 @@ from legato.domain.actor import Actor, actor_of
 from legato.domain.events import Event
 from legato.domain.queue import QUEUES
 from legato.domain.redact import redact
+from legato.domain.times import iso
 from legato.errors import (
     ConfigError,
     InvalidInput,
@@ -604,6 +605,21 @@ class Engine:
             raise WorkflowNotFound(workflow_id)
         return codec.loads(raw) if found else None
 
+    def buffered_events(self, type: str | None = None, key: str | None = None,
+                        limit: int = 100) -> builtins.list[dict[str, Any]]:
+        """Events published that no wait has consumed yet (and not expired), of ``type``
+        and ``key`` if given, oldest first: ``{"event_id", "type", "key", "data",
+        "published_at", "expires_at"}``, times as ISO 8601 UTC strings (``key`` None for an
+        event published without one). One that expires unconsumed is a WARNING log line.
+
+        >>> engine.buffered_events(type="payment.settled", key="o-7")
+        """
+        type_ = None if type is None else inputs.text(type, "event type")
+        key = None if key is None else inputs.key(key, "key")
+        limit = inputs.integer(limit, "limit", 0, inputs.COUNT_MAX)
+        return [e.as_dict() for e in self.store.buffered_events(type_, key, self.clock.now(),
+                                                                limit)]
+
     def queues(self) -> builtins.list[dict[str, Any]]:
         """Each queue's limits, depth (waiting to start), running and recent throughput."""
         return self.store.queue_stats(self.clock.now())
@@ -611,15 +627,16 @@ class Engine:
     def circuits(self) -> builtins.list[dict[str, Any]]:
         """Every circuit breaker's name, state, failure count and next probe time."""
         return [{"name": c.name, "state": c.state, "failures": c.failures,
-                 "opened_at": c.opened_at,
-                 "next_probe_at": c.next_probe_at if c.state != "CLOSED" else None,
+                 "opened_at": iso(c.opened_at),
+                 "next_probe_at": iso(c.next_probe_at) if c.state != "CLOSED" else None,
                  "probes": c.probes}
                 for c in self.store.circuits()]
 
     def circuit_transitions(self, name: str | None = None,
                             limit: int = 100) -> builtins.list[dict[str, Any]]:
-        """The audit trail of breaker state changes, newest first."""
-        return self.store.circuit_transitions(name, limit)
+        """The audit trail of breaker state changes, newest first (``at`` an ISO 8601 UTC
+        string)."""
+        return [{**t, "at": iso(t["at"])} for t in self.store.circuit_transitions(name, limit)]
 
     def reset_circuit(self, name: str, *, actor: Actor | str | None = None
                       ) -> dict[str, Any]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from legato.domain import inputs
 from legato.domain import tasks as ht
 from legato.domain.actor import Actor, actor_of
 from legato.domain.tasks import Task
+from legato.domain.times import iso
 from legato.errors import InvalidInput, LegatoError, NotFound
 from legato.runtime import codec
 from legato.store.base import Store
@@ -27,8 +28,9 @@ class TaskNotFound(NotFound):
 class TaskInbox:
     """What people do with human tasks. Every action is audited with who and when.
 
-    >>> engine.tasks.list(group="finance", status="OPEN")
+    >>> engine.tasks.list(group="finance")           # its open tasks (OPEN and CLAIMED)
     >>> engine.tasks.complete(task_id, "bob", data={"approved": True})
+    >>> engine.tasks.history(task_id)                 # who did what, when
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -39,25 +41,29 @@ class TaskInbox:
         return self._engine.store
 
     def list(self, assignee: str | None = None, group: str | None = None,
-             status: str | None = None, user: str | None = None,
-             limit: int = 100) -> list[Task]:
+             status: str | Iterable[str] | None = None, user: str | None = None,
+             workflow_id: str | None = None, limit: int = 100) -> builtins.list[Task]:
         """Tasks by assignee and/or group; ``user=`` gives a person's inbox (assigned to
-        them or to one of their groups). Oldest first."""
-        if status is not None and (not isinstance(status, str)
-                                   or status.upper() not in ht.STATUSES):
-            raise InvalidInput(f"unknown task status {status!r}; expected one of "
-                               f"{', '.join(ht.STATUSES)}")
+        them or to one of their groups); ``workflow_id=`` the tasks of one run. Oldest first.
+
+        ``status`` is one status, several comma-separated (``"COMPLETED,REJECTED"``) or a
+        list; None (the default) means the open ones, ``OPEN`` and ``CLAIMED``, and
+        ``"all"`` (or every status) any status. Anything else is :class:`legato.InvalidInput`
+        naming what is expected. ``Task.as_dict()`` gives each as JSON-ready data.
+        """
+        wanted = ht.statuses(status)
         assignee = inputs.optional_text(assignee, "assignee")
         group = inputs.optional_text(group, "group")
         user = inputs.optional_text(user, "user")
+        workflow_id = None if workflow_id is None else inputs.lookup(workflow_id,
+                                                                    "workflow_id")
         limit = inputs.integer(limit, "limit", 0, inputs.COUNT_MAX)
         groups: list[str] | None = [group] if group else None
         if user is not None:
             assignee = assignee or user
             groups = sorted((self._store.user_groups(user) or frozenset()) |
                             ({group} if group else set()))
-        return list(self._store.list_tasks(assignee, groups, status and status.upper(),
-                                           limit))
+        return list(self._store.list_tasks(assignee, groups, wanted, limit, workflow_id))
 
     def get(self, task_id: str) -> Task:
         task = self._store.get_task(inputs.ref(task_id, "task_id"))
@@ -66,9 +72,12 @@ class TaskInbox:
         return task
 
     def history(self, task_id: str) -> builtins.list[dict[str, Any]]:
-        """The audit trail: created, claimed, approved, completed, escalated... with who."""
+        """The audit trail, oldest first: ``{"task_id", "at", "user", "action", "detail"}``
+        per action (created, claimed, approved, completed, rejected, reassigned, escalated,
+        expired, cancelled), ``at`` an ISO 8601 UTC string, ``user`` None for legato's own.
+        Raises :class:`legato.TaskNotFound` for an unknown task."""
         self.get(task_id)
-        return list(self._store.task_history(task_id))
+        return [{**h, "at": iso(h["at"])} for h in self._store.task_history(task_id)]
 
     def claim(self, task_id: str, user: str) -> Task:
         return self._act(task_id, user, "claimed", None,

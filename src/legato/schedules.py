@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from legato.domain import inputs
 from legato.domain.actor import Actor, actor_of
 from legato.domain.schedule import check_args, next_tick, validate
+from legato.domain.times import iso
 from legato.errors import InvalidInput, NotFound, UnknownWorkflow
 from legato.runtime.registry import workflow_def
 from legato.store.base import ScheduleRow
@@ -141,4 +142,4 @@ class ScheduleBook:
 def _describe(r: ScheduleRow) -> dict[str, Any]:
     return {"name": r.name, "workflow": r.workflow, "cron": r.cron, "timezone": r.timezone,
             "catch_up": r.catch_up, "args": r.args, "paused": r.paused,
-            "next_tick": r.next_tick, "last_tick": r.last_tick}
+            "next_tick": iso(r.next_tick), "last_tick": iso(r.last_tick)}

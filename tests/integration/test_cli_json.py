@@ -201,6 +201,7 @@ LISTS = [
     (("circuits", "--history"), "circuit breakers"),
     (("queues",), "queues"),
     (("tasks", "list"), "tasks"),
+    (("events", "list"), "buffered events"),
     (("users", "list"), "users"),
     (("schedules", "list"), "schedules"),
     (("schedules",), "schedules"),

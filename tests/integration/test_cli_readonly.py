@@ -25,6 +25,8 @@ READS = [
     ("schedules",),
     ("schedules", "list"),
     ("tasks", "list"),
+    ("tasks", "history", "t-1"),
+    ("events", "list"),
     ("users", "list"),
     ("tokens", "list"),
     ("oplog",),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
@@ -357,7 +357,8 @@ def test_circuit_breaker_opens_and_is_shared(make_engine: Make, clock: VirtualCl
     assert calls == ["o1", "o1"]
     (state,) = [c for c in engine.circuits() if c["name"] == name]
     assert state["state"] == "OPEN" and state["failures"] == 2
-    assert state["next_probe_at"] == pytest.approx(clock.now() + 30)
+    assert state["next_probe_at"] == datetime.fromtimestamp(clock.now() + 30, UTC).isoformat()
+    assert state["opened_at"] == datetime.fromtimestamp(clock.now(), UTC).isoformat()
     h2 = engine.start(pay, "o2")  # another workflow: does not call the dependency at all
     h2.wait_status("WAITING")
     assert calls == ["o1", "o1"]
@@ -371,7 +372,8 @@ def test_circuit_breaker_opens_and_is_shared(make_engine: Make, clock: VirtualCl
     assert h2.result(timeout=10) == "charged o2"
     (state,) = [c for c in engine.circuits() if c["name"] == name]
     assert state["state"] == "CLOSED"
-    trail = sorted(engine.circuit_transitions(name), key=lambda t: t["at"])
+    trail = sorted(engine.circuit_transitions(name),
+                   key=lambda t: datetime.fromisoformat(t["at"]))  # ISO 8601 strings
     moves = [(t["source"], t["target"]) for t in trail]
     assert moves[0] == ("CLOSED", "OPEN")  # the later two share a virtual instant
     assert sorted(moves[1:]) == [("HALF_OPEN", "CLOSED"), ("OPEN", "HALF_OPEN")]

@@ -63,7 +63,8 @@ def test_catch_up_after_downtime(make_engine: Make, unique_name, catch_up: str,
     clock.advance(4 * 3600 + 600)  # 4 ticks pass while no worker runs
     worker = make_engine(clock=clock).launch()
     end = time.monotonic() + 10
-    while worker.schedules.get(name)["next_tick"] != MONDAY_9 + 5 * 3600:
+    moved_on = datetime.fromtimestamp(MONDAY_9 + 5 * 3600, UTC).isoformat()
+    while worker.schedules.get(name)["next_tick"] != moved_on:
         assert time.monotonic() < end, "the schedule never moved on"
         time.sleep(0.01)
     ids = _runs(worker, name, expected)

@@ -137,6 +137,24 @@ def approval(ctx: legato.WorkflowContext, order_id: str) -> dict[str, Any]:
     return {"by": decision["by"], "at": ctx.now().timestamp()}
 
 
+@legato.step(inline=False)
+def page_managers(task: dict[str, Any]) -> str:
+    return f"paged {task['group']} about {task['id']} (due {task['due']})"
+
+
+@legato.workflow(name="corpus_escalation")
+def escalation(ctx: legato.WorkflowContext, order_id: str) -> dict[str, Any]:
+    """A task that escalates (a hook runs once), then is decided or expires at the escalated
+    task's own due."""
+    try:
+        decision = ctx.human_task("approve_refund", group="finance", due=3600,
+                                  escalate_to="finance-managers", data={"order": order_id},
+                                  on_escalate=page_managers, escalation_due=1800)
+    except legato.TaskExpired:
+        return {"outcome": "expired", "at": ctx.now().timestamp()}
+    return {"by": decision["by"], "at": ctx.now().timestamp()}
+
+
 # --- drivers: each runs a scenario and returns its histories by name -----------------------
 
 Histories = dict[str, list[dict[str, Any]]]
@@ -217,6 +235,23 @@ def drive_approval(engine: legato.Engine, clock: VirtualClock, tag: str) -> Hist
     return {"approval-in-flight": in_flight, "approval": export_history(h)}
 
 
+def drive_escalation(engine: legato.Engine, clock: VirtualClock, tag: str) -> Histories:
+    engine.users.add("boss", groups=["finance-managers"])
+    histories: Histories = {}
+    for outcome in ("decided", "expired"):
+        wid = f"escalation-{outcome}-{tag}"
+        h = engine.start(escalation, wid, workflow_id=wid)
+        h.wait_status("WAITING")
+        task_id = next(e["task_id"] for e in h.history() if e["type"] == "HumanTaskCreated")
+        _until(engine, clock, lambda: h.status == "WAITING" and any(  # noqa: B023
+            e["type"] == "StepCompleted" for e in h.history()))  # noqa: B023
+        if outcome == "decided":
+            engine.tasks.complete(task_id, "boss", {"note": "ok"})
+        run_to_completion(h, clock, timeout=20)
+        histories[f"escalation-{outcome}"] = export_history(h)
+    return histories
+
+
 @dataclass
 class _raises:
     kind: type[BaseException]
@@ -231,4 +266,4 @@ class _raises:
 
 
 DRIVERS: list[Callable[[legato.Engine, VirtualClock, str], Histories]] = [
-    drive_everything, drive_waits, drive_failures, drive_approval]
+    drive_everything, drive_waits, drive_failures, drive_approval, drive_escalation]

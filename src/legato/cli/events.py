@@ -1,4 +1,5 @@
-"""``legato publish | signal | query | circuits``: events, signals, state and breakers."""
+"""``legato publish | events list | signal | query | circuits``: events, signals, state and
+breakers."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import typer
 from legato.cli import output
 from legato.cli.common import (
     ActorOption,
+    App,
     DbOption,
     JsonListOption,
     JsonOption,
@@ -16,6 +18,9 @@ from legato.cli.common import (
     engine_for,
     json_arg,
 )
+
+events_app = App(help="Buffered events: list what no wait has consumed yet.",
+                 no_args_is_help=True)
 
 
 def publish(
@@ -53,6 +58,41 @@ def publish(
                     + ", ".join(r.delivered_to))
     else:
         output.echo(f"event {r.event_id} buffered for the first matching wait")
+
+
+@events_app.command("list")
+def list_events(
+    ctx: typer.Context,
+    event_type: Annotated[str | None, typer.Option(
+        "--type", metavar="TYPE", help="Only events of this type.")] = None,
+    key: Annotated[str | None, typer.Option(
+        metavar="KEY", help="Only events with this business key.")] = None,
+    limit: Annotated[int, typer.Option(metavar="N", help="At most N events.")] = 100,
+    as_json: JsonListOption = False,
+    db: DbOption = None,
+) -> None:
+    """Events published that no wait has consumed yet, oldest first (expired ones are not
+    shown: no wait can take them).
+
+    Example:
+
+        legato events list --type payment.settled --key o-7
+    """
+    with engine_for(ctx, db, read_only=True) as engine:
+        found = engine.buffered_events(type=event_type, key=key, limit=limit)
+    if as_json:
+        output.print_json(found)
+        return
+    if not found:
+        output.say_none("buffered events")
+        return
+    table = output.table("event id", "type", "key", "published", "expires", "data",
+                         title="buffered events")
+    for e in found:
+        output.add_row(table, e["event_id"], e["type"], e["key"] or "-",
+                       output.fmt_ts(e["published_at"]), output.fmt_ts(e["expires_at"]),
+                       output.short_json(e["data"], 40))
+    output.console().print(table)
 
 
 def signal(

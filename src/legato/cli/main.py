@@ -1,6 +1,7 @@
-"""The ``legato`` command: ``worker``, the workflow commands (cli/workflows.py), events and
-breakers (cli/events.py), ``queues``, ``tasks``, ``users``, ``schedules`` (cli/people.py,
-cli/schedules.py), ``db`` (cli/database.py) and ``asl`` (cli/asl.py).
+"""The ``legato`` command: ``worker``, the workflow commands (cli/workflows.py), events
+(``publish``, ``events list``) and breakers (cli/events.py), ``queues``, ``tasks``,
+``users``, ``schedules`` (cli/people.py, cli/schedules.py), ``db`` (cli/database.py) and
+``asl`` (cli/asl.py).
 
 Every command takes ``--db URL`` (default: ``$LEGATO_DATABASE_URL``, else
 ``sqlite:///legato.db``). Mistakes end with one ``error: ...`` line on stderr and exit code 2;
@@ -65,6 +66,7 @@ app.command()(workflows.terminate)
 app.command()(workflows.retry)
 app.command()(workflows.purge)
 app.command()(events.publish)
+app.add_typer(events.events_app, name="events")
 app.command()(events.signal)
 app.command()(events.query)
 app.add_typer(circuits_app, name="circuits")

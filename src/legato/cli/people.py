@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from legato.cli import output
 from legato.cli.common import (
+    USAGE,
     ActorOption,
     App,
+    CliError,
     DbOption,
     JsonListOption,
     JsonOption,
@@ -20,7 +22,8 @@ from legato.cli.common import (
 )
 from legato.domain.tasks import Task
 
-tasks_app = App(help="Human tasks: list, claim, complete, reject.", no_args_is_help=True)
+tasks_app = App(help="Human tasks: list, claim, complete, reject, reassign, history.",
+                no_args_is_help=True)
 users_app = App(help="Users and their groups.", no_args_is_help=True)
 
 User = Annotated[str, typer.Option("--user", metavar="USER", help="Who acts.")]
@@ -37,14 +40,6 @@ def _table(tasks: list[Task]) -> Table:
     return table
 
 
-def _as_dict(t: Task) -> dict[str, Any]:
-    return {"id": t.id, "workflow_id": t.workflow_id, "name": t.name, "status": t.status,
-            "assignee": t.assignee, "group": t.group, "claimed_by": t.claimed_by,
-            "data": t.data, "form": t.form, "due": t.due, "escalate_to": t.escalate_to,
-            "four_eyes": t.four_eyes, "approvals": list(t.approvals), "result": t.result,
-            "created_at": t.created_at, "updated_at": t.updated_at}
-
-
 @tasks_app.command("list")
 def list_tasks(
     ctx: typer.Context,
@@ -52,16 +47,25 @@ def list_tasks(
         metavar="USER", help="A person's inbox: theirs and their groups'.")] = None,
     group: Annotated[str | None, typer.Option(
         metavar="GROUP", help="Only this group's tasks.")] = None,
+    workflow_id: Annotated[str | None, typer.Option(
+        "--workflow-id", metavar="ID", help="Only the tasks of this workflow run.")] = None,
     status: Annotated[str | None, typer.Option(
-        metavar="STATUS", help="OPEN, CLAIMED, COMPLETED, ...")] = None,
+        metavar="STATUS", show_default=False,
+        help="OPEN, CLAIMED, COMPLETED, REJECTED, EXPIRED or CANCELLED; several "
+             "comma-separated (OPEN,CLAIMED, the default: the open tasks), or all.")] = None,
+    limit: Annotated[int, typer.Option(metavar="N", help="At most N tasks.")] = 100,
     as_json: JsonListOption = False,
     db: DbOption = None,
 ) -> None:
-    """List human tasks, oldest first. Example: `legato tasks list --user bob`"""
+    """List human tasks, oldest first: the open ones unless --status says otherwise.
+
+    Example: `legato tasks list --user bob --status OPEN,CLAIMED`
+    """
     with engine_for(ctx, db, read_only=True) as engine:
-        found = engine.tasks.list(group=group, status=status, user=user)
+        found = engine.tasks.list(group=group, status=status, user=user,
+                                  workflow_id=workflow_id, limit=limit)
     if as_json:
-        output.print_json([_as_dict(t) for t in found])
+        output.print_json([t.as_dict() for t in found])
     elif not found:
         output.say_none("tasks")
     else:
@@ -74,7 +78,7 @@ def claim(ctx: typer.Context, task_id: TaskId, user: User, as_json: JsonOption =
     """Reserve a task for yourself. Example: `legato tasks claim ID --user bob`"""
     with engine_for(ctx, db) as engine:
         t = engine.tasks.claim(task_id, user)
-    output.report(as_json, _as_dict(t), f"task {t.id} {t.status} by {user}")
+    output.report(as_json, t.as_dict(), f"task {t.id} {t.status} by {user}")
 
 
 @tasks_app.command()
@@ -91,7 +95,7 @@ def complete(
     with engine_for(ctx, db) as engine:
         t = engine.tasks.complete(task_id, user, value)
     if as_json:
-        output.print_json(_as_dict(t))
+        output.print_json(t.as_dict())
     else:
         note = " (first of two approvals: a second approver is needed)" \
             if t.status == "OPEN" else ""
@@ -108,7 +112,49 @@ def reject(
     """Reject a task. Example: `legato tasks reject ID --user bob --reason "no budget"`"""
     with engine_for(ctx, db) as engine:
         t = engine.tasks.reject(task_id, user, reason)
-    output.report(as_json, _as_dict(t), f"task {t.id} {t.status}")
+    output.report(as_json, t.as_dict(), f"task {t.id} {t.status}")
+
+
+@tasks_app.command()
+def reassign(
+    ctx: typer.Context, task_id: TaskId, user: User,
+    to_user: Annotated[str | None, typer.Option(
+        "--to-user", metavar="USER", help="Hand the task to this person.")] = None,
+    to_group: Annotated[str | None, typer.Option(
+        "--to-group", metavar="GROUP", help="Hand the task to this group.")] = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Hand a task to someone else (it is OPEN again, unclaimed).
+
+    Example: `legato tasks reassign ID --user bob --to-group finance-managers`
+    """
+    if (to_user is None) == (to_group is None):
+        raise CliError("tasks reassign needs one of --to-user USER or --to-group GROUP",
+                       USAGE)
+    with engine_for(ctx, db) as engine:
+        t = engine.tasks.reassign(task_id, user, to_user=to_user, to_group=to_group)
+    whom = f"user {to_user}" if to_user is not None else f"group {to_group}"
+    output.report(as_json, t.as_dict(), f"task {t.id} reassigned to {whom}")
+
+
+@tasks_app.command()
+def history(ctx: typer.Context, task_id: TaskId, as_json: JsonListOption = False,
+            db: DbOption = None) -> None:
+    """A task's audit, oldest first: who did what, when (UTC).
+
+    Example: `legato tasks history ID`
+    """
+    with engine_for(ctx, db, read_only=True) as engine:
+        trail = engine.tasks.history(task_id)
+    if as_json:
+        output.print_json(trail)
+        return
+    for h in trail:
+        detail = {k: v for k, v in (h["detail"] or {}).items() if v is not None} \
+            if isinstance(h["detail"], dict) else h["detail"]
+        output.echo(f"{output.fmt_ts(h['at'])}  {output.safe(h['user'] or '-')}  "
+                    f"{h['action']}" + (f"  {output.short_json(detail)}" if detail else ""))
 
 
 @users_app.command("add")

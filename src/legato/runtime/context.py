@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from legato.domain import inputs
 from legato.domain.records import Condition
-from legato.errors import LegatoError, WaitTimeout
-from legato.runtime.registry import seconds
+from legato.errors import InvalidInput, LegatoError, WaitTimeout
+from legato.runtime.registry import StepDef, seconds
 from legato.runtime.run import Captured
 
 if TYPE_CHECKING:
@@ -281,7 +281,9 @@ class WorkflowContext:
     def human_task(self, name: str, *, assignee: str | None = None,
                    group: str | None = None, data: Any = None,
                    form: dict[str, Any] | None = None, due: float | timedelta | None = None,
-                   escalate_to: str | None = None, four_eyes: bool = False) -> dict[str, Any]:
+                   escalate_to: str | None = None, four_eyes: bool = False,
+                   on_escalate: Callable[..., Any] | None = None,
+                   escalation_due: float | timedelta | None = None) -> dict[str, Any]:
         """Ask a person (``assignee``) or anyone in ``group`` to decide; wait durably.
 
         Returns ``{"outcome": "completed" | "rejected", "data": {...}, "by": [users],
@@ -289,15 +291,40 @@ class WorkflowContext:
         ``due`` the task is handed to the ``escalate_to`` group; without one the workflow
         gets :class:`legato.TaskExpired`. ``four_eyes=True`` needs two different approvers.
         People act through ``engine.tasks`` (or ``legato tasks``).
+
+        When the task escalates, ``on_escalate`` (a ``@legato.step`` function) runs once as
+        a step of this workflow, called with the escalated task as a dict (``id``, ``name``,
+        ``group``, ``data``, ``due``, ... and ``escalated_from``), then the wait goes on.
+        ``escalation_due`` (seconds or a timedelta) is the escalated task's own due, counted
+        from the escalation: past it the task expires (:class:`legato.TaskExpired`); without
+        it the escalated task waits for ever. Both need ``due`` and ``escalate_to``.
+
+        >>> ctx.human_task("approve", group="finance", due=timedelta(hours=24),
+        ...                escalate_to="managers", on_escalate=page_managers,
+        ...                escalation_due=timedelta(hours=4))
         """
         from legato.domain.tasks import Task as HumanTask
 
         if not assignee and not group:
             raise LegatoError(f"human task {name!r} needs an assignee or a group")
         due_in = seconds(due, "due")
+        hook = getattr(on_escalate, "__legato_step__", None) if callable(on_escalate) \
+            else None
+        try:
+            escalated_in = seconds(escalation_due, "escalation_due")
+            if on_escalate is not None and not isinstance(hook, StepDef):
+                raise InvalidInput(f"on_escalate must be a @legato.step function, not "
+                                   f"{on_escalate!r}")
+            for given, what in ((on_escalate, "on_escalate"),
+                                (escalation_due, "escalation_due")):
+                if given is not None and (due is None or not escalate_to):
+                    raise InvalidInput(f"{what} needs due and escalate_to (the task escalates"
+                                       " to the escalate_to group once due passes)")
+        except InvalidInput as exc:
+            raise InvalidInput(f"human task {name!r}: {exc}") from None
         spec = HumanTask(id="", workflow_id="", name=name, assignee=assignee, group=group,
                     data=data, form=form, escalate_to=escalate_to, four_eyes=four_eyes)
-        return self._run.human_task(spec, due_in)
+        return self._run.human_task(spec, due_in, escalated_in, hook)
 
     async def human_task_async(self, name: str, **options: Any) -> dict[str, Any]:
         return self.human_task(name, **options)

@@ -88,10 +88,15 @@ class Take:
 
 @dataclass(slots=True)
 class TaskOp:
-    """Create a human task (``task`` given) or escalate/expire one past its due time."""
+    """Create a human task (``task`` given), or act on one past its due time: escalate it
+    (due next at ``escalation_due``; expired if it has nobody to escalate to; a task
+    escalated already is left as it is), or ``expire`` it (an escalated task past its
+    escalation's due). The hub answers with the task as stored."""
 
     task_id: str
     task: HumanTask | None = None  # the task to create
+    escalation_due: float | None = None
+    expire: bool = False
 
 
 @dataclass(slots=True)

@@ -760,8 +760,16 @@ class Run:
                 return got.index, value  # committed with whatever the run does next
             raise Suspend(timeout_at, await_pos=pos)
 
-    def human_task(self, spec: Any, due_in: float | None) -> dict[str, Any]:
-        """Create a human task and wait durably for a person's decision (see the context)."""
+    def human_task(self, spec: Any, due_in: float | None, escalation_due: float | None = None,
+                   on_escalate: StepDef | None = None) -> dict[str, Any]:
+        """Create a human task and wait durably for a person's decision (see the context).
+
+        Past its due time the task is escalated (or expired) and ``HumanTaskEscalated``
+        records how it stands (its ``due`` then: ``escalation_due`` seconds later); then
+        ``on_escalate`` runs as a step of this run, with the escalated task, and the wait
+        goes on. Past the escalated task's due it expires, recorded by a second
+        ``HumanTaskEscalated``. Each recorded event replays without asking the store again.
+        """
         from dataclasses import replace
 
         from legato.domain import tasks as ht
@@ -780,6 +788,7 @@ class Run:
             self._append(ev.TASK_CREATED, name=spec.name, pos=pos,
                          data={"task_id": task_id, "assignee": spec.assignee,
                                "group": spec.group, "due": due_at})
+        escalated = False
         while True:
             index, value = self.wait_for([Condition("task", task_id)], due_at,
                                          f"task:{spec.name}")
@@ -789,14 +798,24 @@ class Run:
             if recorded is not None:
                 outcome = recorded.data
             else:
-                row = self._park(TaskOp(task_id))
+                # the escalated task's due from now; a task escalated already (its worker
+                # died before journaling it) keeps the due it got, which is recorded
+                row = self._park(TaskOp(task_id, expire=True) if escalated else TaskOp(
+                    task_id, escalation_due=None if escalation_due is None
+                    else self.clock.now() + escalation_due))
                 outcome = {"status": row.status, "group": row.group, "result": row.result}
+                if not escalated and row.escalated and row.due is not None:
+                    outcome["due"] = row.due
                 self._append(ev.TASK_ESCALATED, name=spec.name, pos=pos, data=outcome)
             if outcome["status"] in (ht.COMPLETED, ht.REJECTED):
                 return dict(outcome["result"])
-            if outcome["status"] != ht.OPEN:
+            if escalated or outcome["status"] not in ht.ACTIVE:
                 raise ht.TaskExpired(f"human task {spec.name!r} ({task_id}) expired unanswered")
-            due_at = None  # escalated once: now it waits for the escalation group
+            escalated = True  # now it waits for the escalation group, until its own due
+            due_at = outcome.get("due")
+            if on_escalate is not None:
+                self.step(on_escalate, (ht.escalated_task(spec, task_id, self.workflow_id,
+                                                          outcome),), {})
 
     def _prefetched(self, pos: int, conditions: list[Any]) -> Any:
         """What woke the run, if the claim brought it along (saves asking the store)."""

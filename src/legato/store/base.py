@@ -7,6 +7,7 @@ import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from legato.domain.buffered import BufferedEvent
 from legato.domain.circuit import CircuitState
 from legato.domain.events import Event
 from legato.domain.oplog import OpEntry
@@ -211,7 +212,15 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def expire_events(self, now: float) -> int:
-        """Delete events past their time-to-live; returns how many."""
+        """Delete events past their time-to-live; returns how many. Each that no wait
+        consumed is a WARNING naming it (``legato.events``), written once: by the store
+        that deleted it, after its transaction committed."""
+
+    @abc.abstractmethod
+    def buffered_events(self, type_: str | None, key: str | None, now: float,
+                        limit: int) -> list[BufferedEvent]:
+        """Events no wait consumed yet and not expired at ``now``, of ``type_`` and ``key``
+        (either given), oldest first."""
 
     # --- users and human tasks -----------------------------------------------------------
 
@@ -235,8 +244,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def list_tasks(self, assignee: str | None, groups: Sequence[str] | None,
-                   status: str | None, limit: int) -> list[Task]:
-        """Tasks for ``assignee`` or any of ``groups`` (either given), oldest first."""
+                   statuses: Sequence[str] | None, limit: int,
+                   workflow_id: str | None = None) -> list[Task]:
+        """Tasks for ``assignee`` or any of ``groups`` (either given), in one of
+        ``statuses`` (None: any), of the run ``workflow_id`` (if given), oldest first."""
 
     @abc.abstractmethod
     def save_task(self, task: Task, expected_version: int, now: float, user: str | None,

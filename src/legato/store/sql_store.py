@@ -50,6 +50,7 @@ from legato.store.sql_common import (
     row_to_task,
     row_to_workflow,
 )
+from legato.store.sql_events import EventQueries, EventsSQL
 
 _TERMINATED = "WorkflowTerminated"
 _TRANSITION_KEYS = ("name", "at", "source", "target", "reason")
@@ -70,7 +71,7 @@ class Conn(Protocol):
     def execute(self, sql: str, params: Any = ..., /) -> Cursor: ...
 
 
-class CommonQueries(AuthQueries):
+class CommonQueries(AuthQueries, EventQueries):
     """The statements :class:`SQLStore` runs: every dialect's ``queries.sql`` has them (with
     those of tokens and the operator log, :class:`AuthQueries`)."""
 
@@ -111,7 +112,6 @@ class CommonQueries(AuthQueries):
     queued_signal: str
     decided_task: str
     state_get: str
-    expire_events: str
     # users and human tasks
     user_insert: str
     group_insert: str
@@ -127,6 +127,7 @@ class CommonQueries(AuthQueries):
     tasks_of_groups: str
     tasks_of_nobody: str
     tasks_with_status: str
+    tasks_of_workflow: str
     task_save: str
     task_waits: str
     task_history: str
@@ -170,7 +171,7 @@ def _worker(r: Sequence[Any]) -> WorkerInfo:
     return WorkerInfo(r[0], r[1], int(r[2]), float(r[3]), float(r[4]))
 
 
-class SQLStore(AuthSQL, Store):
+class SQLStore(AuthSQL, EventsSQL, Store):
     """A store on an SQL database: the shared operations (see the module's doc), API tokens
     and the operator log among them (:class:`AuthSQL`)."""
 
@@ -432,11 +433,6 @@ class SQLStore(AuthSQL, Store):
         r = self._read_one(self.q.state_get, {"id": workflow_id, "key": key})
         return (False, None) if r is None else (True, r[0])
 
-    def expire_events(self, now: float) -> int:
-        """Buffered events nobody took before their time-to-live (delivered ones too)."""
-        with self._writer(single=True) as c:
-            return int(c.execute(self.q.expire_events, {"now": now}).rowcount)
-
     # --- users and human tasks ----------------------------------------------------------------
 
     def add_user(self, name: str, groups: Sequence[str], now: float) -> None:
@@ -478,8 +474,11 @@ class SQLStore(AuthSQL, Store):
         return None if r is None else row_to_task(r)
 
     def list_tasks(self, assignee: str | None, groups: Sequence[str] | None,
-                   status: str | None, limit: int) -> list[Task]:
+                   statuses: Sequence[str] | None, limit: int,
+                   workflow_id: str | None = None) -> list[Task]:
         q = self.q
+        if isinstance(statuses, str):
+            statuses = [statuses]
         where: list[str] = []
         who = [cond for cond, given in ((q.tasks_of_assignee, assignee is not None),
                                         (q.tasks_of_groups, bool(groups))) if given]
@@ -487,9 +486,12 @@ class SQLStore(AuthSQL, Store):
             where.append("(" + " OR ".join(who) + ")")
         elif groups is not None:  # a user in no group with no assignee filter sees nothing
             where.append(q.tasks_of_nobody)
-        if status is not None:
+        if statuses is not None:
             where.append(q.tasks_with_status)
-        params = {"assignee": assignee, "groups": self._array(groups or ()), "status": status,
+        if workflow_id is not None:
+            where.append(q.tasks_of_workflow)
+        params = {"assignee": assignee, "groups": self._array(groups or ()),
+                  "statuses": self._array(statuses or ()), "workflow_id": workflow_id,
                   "limit": limit}
         sql = q.tasks.replace("{where}", _where(where))
         return [row_to_task(r) for r in self._read_all(sql, params)]
@@ -504,7 +506,8 @@ class SQLStore(AuthSQL, Store):
                     "status": task.status, "assignee": task.assignee, "group": task.group,
                     "approvals": json.dumps(list(task.approvals)),
                     "claimed_by": task.claimed_by, "result": codec.dumps(task.result),
-                    "escalated": task.escalated, "now": now, "version": expected_version + 1,
+                    "escalated": task.escalated, "due": task.due, "now": now,
+                    "version": expected_version + 1,
                     "id": task.id, "expected": expected_version}).rowcount != 1:
                 return False
             c.execute(q.task_audit, (task.id, now, user, action, codec.dumps(detail)))

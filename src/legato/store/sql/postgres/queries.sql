@@ -623,8 +623,25 @@ SELECT result FROM {schema}.tasks WHERE id = %(task)s AND status IN ('COMPLETED'
 -- name: state_get
 SELECT value FROM {schema}.workflow_state WHERE workflow_id = %(id)s AND key = %(key)s
 
+-- the events no wait consumed yet, oldest first; {where}: " AND " and each condition given
+-- (buffered_of_type, buffered_of_key)
+-- name: buffered_events
+SELECT id, type, key, data, published_at, expires_at FROM {schema}.events
+WHERE taken_by IS NULL AND NOT delivered AND expires_at > %(now)s{where}
+ORDER BY published_at, seq LIMIT %(limit)s
+
+-- name: buffered_of_type
+type = %(type)s
+
+-- name: buffered_of_key
+key = %(key)s
+
+-- events past their time-to-live (delivered and taken ones too), and whether each was
+-- never consumed (those are logged); of concurrent sweeps, each row is deleted (and
+-- returned) by one
 -- name: expire_events
 DELETE FROM {schema}.events WHERE expires_at <= %(now)s
+RETURNING id, type, key, published_at, taken_by IS NULL AND NOT delivered
 
 
 -- ==== users and human tasks ===============================================================
@@ -680,12 +697,15 @@ group_name = ANY(%(groups)s::text[])
 false
 
 -- name: tasks_with_status
-status = %(status)s
+status = ANY(%(statuses)s::text[])
+
+-- name: tasks_of_workflow
+workflow_id = %(workflow_id)s
 
 -- name: task_save
 UPDATE {schema}.tasks SET status = %(status)s, assignee = %(assignee)s,
     group_name = %(group)s, approvals = %(approvals)s, claimed_by = %(claimed_by)s,
-    result = %(result)s, escalated = %(escalated)s, updated_at = %(now)s,
+    result = %(result)s, escalated = %(escalated)s, due = %(due)s, updated_at = %(now)s,
     version = %(version)s
 WHERE id = %(id)s AND version = %(expected)s
 

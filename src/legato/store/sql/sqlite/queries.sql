@@ -430,9 +430,24 @@ SELECT result FROM tasks WHERE id = :task AND status IN ('COMPLETED', 'REJECTED'
 -- name: state_get
 SELECT value FROM workflow_state WHERE workflow_id = :id AND key = :key
 
--- buffered events nobody took before their time-to-live (delivered ones too)
+-- the events no wait consumed yet, oldest first; {where}: " AND " and each condition given
+-- (buffered_of_type, buffered_of_key)
+-- name: buffered_events
+SELECT id, type, key, data, published_at, expires_at FROM events
+WHERE taken_by IS NULL AND delivered = 0 AND expires_at > :now{where}
+ORDER BY published_at, rowid LIMIT :limit
+
+-- name: buffered_of_type
+type = :type
+
+-- name: buffered_of_key
+key = :key
+
+-- events past their time-to-live (delivered and taken ones too), and whether each was
+-- never consumed (those are logged)
 -- name: expire_events
 DELETE FROM events WHERE expires_at <= :now
+RETURNING id, type, key, published_at, taken_by IS NULL AND delivered = 0
 
 
 -- ==== users and human tasks ===============================================================
@@ -483,13 +498,17 @@ group_name IN (SELECT value FROM json_each(:groups))
 -- name: tasks_of_nobody
 0
 
+-- :statuses: a JSON array
 -- name: tasks_with_status
-status = :status
+status IN (SELECT value FROM json_each(:statuses))
+
+-- name: tasks_of_workflow
+workflow_id = :workflow_id
 
 -- name: task_save
 UPDATE tasks SET status = :status, assignee = :assignee, group_name = :group,
     approvals = :approvals, claimed_by = :claimed_by, result = :result,
-    escalated = :escalated, updated_at = :now, version = :version
+    escalated = :escalated, due = :due, updated_at = :now, version = :version
 WHERE id = :id AND version = :expected
 
 -- the waits for a task's decision
