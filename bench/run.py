@@ -9,6 +9,7 @@ as JSON to bench/results/.
     bench/run.py --quick                  # smaller and faster
     bench/run.py --only raw,throughput    # a subset (raw is added where ratios need it)
     bench/run.py --only scale             # client process + 1 and 2 worker processes
+    bench/run.py --only http              # the HTTP API under 32 concurrent clients
     bench/run.py --only sleepers --sleepers 20000 --modes NORMAL
     bench/run.py --only pg [--quick]      # the PostgreSQL benchmarks (issue #3), opt-in
     bench/run.py --only pg_latency,pg_notify --pg-url postgresql://user@host/db
@@ -32,6 +33,7 @@ if str(ROOT) not in sys.path:  # run as a script: make ``bench`` importable as a
     sys.path.insert(0, str(ROOT))
 
 from bench import (  # noqa: E402
+    http_api,
     peer_dbos,
     pg_common,
     pg_latency,
@@ -61,6 +63,7 @@ BENCHMARKS: dict[str, Callable[[Config], dict[str, Any]]] = {
     "recovery": recovery.run,
     "sleepers": sleepers.run,
     "dbos": peer_dbos.run,
+    "http": http_api.run,
     # PostgreSQL (issue #3): opt-in, they need a server (--pg-url)
     # (latency first: the most sensitive to other load on a shared machine)
     "pg_raw": pg_common.once_more(pg_raw.run),

@@ -19,7 +19,7 @@ from legato.cli.main import app, main
 PLACEHOLDERS = ("<bool>", "<str>", "<int", "<float", "<text>", "<path>", "<list", "<Path")
 #: commands that print but have no --json: a worker prints logs until a signal; asl graph
 #: prints Mermaid text (a format of its own)
-NO_JSON = {("worker",), ("asl", "graph")}
+NO_JSON = {("worker",), ("server",), ("asl", "graph")}
 LEGATO = Path(sys.executable).parent / "legato"
 
 
@@ -108,7 +108,7 @@ def test_show_completion_prints_a_script_for_legato(shell: str, tmp_path: Path) 
 
 @pytest.mark.parametrize(("words", "cword", "expected"), [
     ("legato li", 1, ["list"]),
-    ("legato s", 1, ["schedules", "show", "signal", "start"]),
+    ("legato s", 1, ["schedules", "server", "show", "signal", "start"]),
     ("legato db m", 2, ["migrate"]),
     ("legato list --js", 2, ["--json"]),
 ])

@@ -13,7 +13,7 @@ a machine to its end on a virtual clock and returns an :class:`ExecutionResult`.
 """
 
 from legato.asl.api import ExecutionResult, execute
-from legato.asl.durable import ExecutionFailed, register
+from legato.asl.durable import ExecutionFailed, register, registered
 from legato.asl.errors import DefinitionError, HandlerError, Problem, TaskTokenError
 from legato.asl.handlers import TaskContext, TaskFailed, heartbeat, sleep
 from legato.asl.model import Machine, StateMachine
@@ -35,5 +35,6 @@ __all__ = [
     "load",
     "parse",
     "register",
+    "registered",
     "sleep",
 ]

@@ -366,6 +366,12 @@ def _run(ctx: WorkflowContext, binding: Binding, value: Any) -> Any:
     raise ExecutionFailed(result.error, result.cause)
 
 
+def registered(name: str) -> m.Machine | None:
+    """The state machine registered (in this process) as workflow ``name``, if any."""
+    binding = _BINDINGS.get(name)
+    return None if binding is None else binding.machine
+
+
 def register(name: str, machine: m.Machine | Mapping[str, Any] | str,
              handlers: Mapping[str, Handler] | None = None) -> Callable[..., Any]:
     """Register ``machine`` as a durable workflow named ``name`` and return it.

@@ -270,3 +270,18 @@ def prepend_path(folder: str) -> None:
     """Let modules in ``folder`` be imported (the user's app beside its workflows)."""
     if folder not in sys.path:
         sys.path.insert(0, folder)
+
+
+def setup_logging(log_level: str) -> None:
+    """Log to stderr at ``log_level`` (DEBUG, INFO, WARNING or ERROR), escaped."""
+    import logging
+
+    from legato.cli.output import LogFormatter
+
+    level = logging.getLevelName(log_level.upper())
+    if not isinstance(level, int):
+        raise CliError(f"unknown log level {log_level!r}; use DEBUG, INFO, WARNING or ERROR",
+                       USAGE)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LogFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])

@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 
 from legato import __version__
-from legato.cli import events, output, people, schedules, worker, workflows
+from legato.cli import events, output, people, schedules, server, worker, workflows
 from legato.cli.asl import asl_app
 from legato.cli.circuits import circuits_app
 from legato.cli.common import FAILED, INTERRUPTED, USAGE, App, CliError, DbOption
@@ -58,6 +58,7 @@ def _root(
 
 # the order of the help's command list
 app.command()(worker.worker)
+app.command()(server.server)
 app.command()(workflows.start)
 app.command("list")(workflows.list_)
 app.command()(workflows.show)

@@ -7,9 +7,7 @@ settings' defaults, which its help shows.
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 import time
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -19,16 +17,15 @@ import typer
 from legato.cli.common import (
     FAILED,
     INTERRUPTED,
-    USAGE,
-    CliError,
     DbOption,
     db_url,
     duration,
     load_module,
     open_engine,
     prepend_path,
+    setup_logging,
 )
-from legato.cli.output import LogFormatter, echo, one_line, redact_url
+from legato.cli.output import echo, one_line, redact_url
 from legato.cli.signals import StopSignals, stacks_on_request
 from legato.worker.settings import DEFAULTS, ENV, WorkerSettings
 
@@ -104,12 +101,7 @@ def run_worker(
 ) -> int:
     """Import ``modules``, launch an engine with ``settings`` and run it until
     SIGINT/SIGTERM; return 0."""
-    level = logging.getLevelName(log_level.upper())
-    if not isinstance(level, int):
-        raise CliError(f"unknown log level {log_level!r}; use DEBUG, INFO, WARNING or ERROR", USAGE)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(LogFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler])
+    setup_logging(log_level)
     with stacks_on_request(), StopSignals(
             second_exit=INTERRUPTED,
             second_message="legato worker: second signal, exiting now\n") as stop:

@@ -1,0 +1,93 @@
+"""Who is calling, and what their role lets them do.
+
+Bearer tokens (``legato tokens create``): once any token exists in the store, every request
+needs one (401 without it or with a bad, expired or revoked one; 403 when the token's role
+may not do what is asked). While none exists, only loopback requests are served, as an admin
+named :data:`LOCAL_USER`; a server bound elsewhere refuses to start unless told
+``--insecure`` (see :mod:`legato.server.run`). Roles: ``viewer`` reads, ``operator`` also
+starts, stops, retries, signals, publishes, acts on schedules and human tasks, ``admin``
+also resets circuits and manages tokens and users (:mod:`legato.domain.roles`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from legato.domain import roles
+from legato.domain.actor import Actor
+
+#: the user a loopback request is served as while no token exists
+LOCAL_USER = "local-admin"
+
+_bearer = HTTPBearer(auto_error=False, description="a token from `legato tokens create`")
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: a token's user and role, or the loopback admin."""
+
+    user: str
+    role: str
+    token_id: str | None = None
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.user, self.token_id)
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers=_CHALLENGE)
+
+
+def authenticate(request: Request,
+                 credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    tokens = request.app.state.engine.tokens
+    if request.headers.get("authorization") is not None:
+        if credentials is None or not credentials.credentials.strip():
+            raise _unauthorized("the Authorization header must be 'Bearer <token>'")
+        info = tokens.verify(credentials.credentials.strip())
+        if info is None:
+            raise _unauthorized("the token is unknown, expired or revoked")
+        return Principal(info.user, info.role, info.id)
+    if tokens.exists():
+        raise _unauthorized("this server needs a token: send 'Authorization: Bearer <token>'"
+                            " (legato tokens create)")
+    client = request.client
+    if is_loopback(client.host if client else None) or request.app.state.settings.insecure:
+        return Principal(LOCAL_USER, "admin")
+    raise _unauthorized("this server has no API token yet, so it serves loopback requests"
+                        " only: create one with legato tokens create")
+
+
+def needs(role: str) -> Callable[..., Principal]:
+    """A FastAPI dependency: the caller, if their role allows ``role``'s actions (else 403)."""
+
+    def check(request: Request, credentials: Credentials) -> Principal:
+        who = authenticate(request, credentials)
+        if not roles.allows(who.role, role):
+            raise HTTPException(403, f"{who.user} ({who.role}) may not do this: it needs the"
+                                     f" {role} role")
+        return who
+
+    check.__name__ = f"needs_{role}"
+    return check
+
+
+__all__ = ["LOCAL_USER", "Principal", "authenticate", "is_loopback", "needs"]
