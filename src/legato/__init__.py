@@ -47,6 +47,7 @@ from legato.errors import (
 )
 from legato.handle import WorkflowHandle
 from legato.inbox import TaskNotFound
+from legato.runs import RunPage
 from legato.runtime.attempt import heartbeat, heartbeat_details, step_key
 from legato.runtime.context import WorkflowContext
 from legato.runtime.parallel import SiblingFailed
@@ -82,6 +83,7 @@ __all__ = [
     "RegistrationError",
     "RetryPolicy",
     "RetryRefused",
+    "RunPage",
     "Schedule",
     "SchemaError",
     "SchemaInfo",

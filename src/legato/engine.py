@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+from legato import runs as _runs
 from legato.clock import Clock, SystemClock
-from legato.domain import events as ev
 from legato.domain import inputs
 from legato.domain import status as st
 from legato.domain.actor import Actor, actor_of
@@ -33,6 +32,7 @@ from legato.errors import (
 from legato.handle import WorkflowHandle
 from legato.inbox import TaskInbox, UserDirectory
 from legato.oplog import OperatorLog
+from legato.runs import RunPage, actor_dict, keys_for, new_run, new_workflow_id
 from legato.runtime import codec
 from legato.runtime.attempt import refuse_inline_wait
 from legato.runtime.registry import REGISTRY, Registry, WorkflowDef, seconds, workflow_def
@@ -325,15 +325,19 @@ class Engine:
         queue: str | None = None,
         priority: int = 0,
         queue_key: str | None = None,
+        key: str | int | None = None,
+        actor: Actor | str | None = None,
     ) -> WorkflowHandle:
         """Start a workflow (a decorated function or its name) with positional ``args``.
 
         Starting with an id that exists returns the existing run; the same id with a different
-        workflow or input raises :class:`legato.WorkflowConflict`.
+        workflow or input raises :class:`legato.WorkflowConflict`. ``key``: the run's
+        business key (several runs may share one: ``list(key=...)``, ``runs(key=...)``);
+        ``actor``: who starts it, recorded in its WorkflowStarted event.
         """
         name, wdef = self._resolve(workflow)
-        new, started = self._new_run(name, wdef, args, workflow_id, deadline, queue, priority,
-                                     queue_key)
+        new, started = new_run(self, name, wdef, args, workflow_id, deadline, queue, priority,
+                               queue_key, key, actor_of(actor))
         handle = WorkflowHandle(self, new.id)
         in_flight = self._in_flight
         if len(in_flight) >= IN_FLIGHT_KEPT:  # runs given back and ended elsewhere linger
@@ -358,6 +362,9 @@ class Engine:
         deadline: float | timedelta | None = None,
         queue: str | None = None,
         priority: int = 0,
+        key: str | int | None = None,
+        keys: Sequence[str | int] | None = None,
+        actor: Actor | str | None = None,
     ) -> list[WorkflowHandle]:
         """Start one run of ``workflow`` per item of ``inputs`` (each item the run's
         positional arguments), all in one transaction: every run is recorded, or none is.
@@ -365,9 +372,11 @@ class Engine:
         Much faster than a loop of :meth:`start` for bulk work (a nightly batch, a backfill).
         ``workflow_ids`` (one per input) makes the batch idempotent: ids that exist already
         return their existing runs; an id that exists with another workflow or input raises
-        :class:`legato.WorkflowConflict` and nothing of the batch is written.
+        :class:`legato.WorkflowConflict` and nothing of the batch is written. Business keys:
+        ``key`` for every run, or ``keys`` one per input; ``actor`` as for :meth:`start`.
         """
         name, wdef = self._resolve(workflow)
+        who = actor_of(actor)
         items = [tuple(a) if isinstance(a, (list, tuple)) else None for a in inputs]
         bad = next((i for i, a in enumerate(items) if a is None), None)
         if bad is not None:
@@ -377,11 +386,12 @@ class Engine:
             raise InvalidInput(f"{name}: {len(workflow_ids)} workflow_ids for {len(items)}"
                                " inputs (give one id per input)")
         runs = []
+        business = keys_for(name, len(items), key, keys)
         for i, args in enumerate(items):
             wid = None if workflow_ids is None else workflow_ids[i]
             try:
-                runs.append(self._new_run(name, wdef, args or (), wid, deadline, queue,
-                                          priority, None))
+                runs.append(new_run(self, name, wdef, args or (), wid, deadline, queue,
+                                    priority, None, business[i], who))
             except InvalidInput as exc:
                 raise InvalidInput(f"inputs[{i}]: {exc}") from None
         self._own(runs, wdef)
@@ -391,44 +401,6 @@ class Engine:
             raise _conflict(c.existing, runs[c.index][0]) from None
         self._hand_over(runs, results)
         return [WorkflowHandle(self, new.id) for new, _ in runs]
-
-    def _new_run(self, name: str, wdef: WorkflowDef | None, args: Sequence[Any],
-                 workflow_id: str | None, deadline: float | timedelta | None,
-                 queue: str | None, priority: int,
-                 queue_key: str | None) -> tuple[NewWorkflow, Event]:
-        """The row and the WorkflowStarted event of a run about to be started; every option
-        checked against the input contract first (docs/inputs.md)."""
-        try:
-            input_json = codec.dumps(list(args), "workflow input", limit=self.max_payload,
-                                     max_depth=inputs.MAX_DEPTH)
-        except InvalidInput as exc:
-            raise InvalidInput(f"{name}: {exc}") from None
-        # an empty id is refused, not replaced: a retried call must find the same run
-        wid = new_workflow_id() if workflow_id is None else inputs.text(workflow_id,
-                                                                        "workflow_id")
-        if deadline is not None:
-            secs: float | None = inputs.seconds(deadline, "deadline")
-        elif wdef is not None and wdef.deadline is not None:
-            secs = inputs.seconds(wdef.deadline, f"the deadline of workflow {name!r}")
-        else:
-            secs = None
-        if queue is None and wdef is not None:
-            queue = wdef.queue
-        if queue is not None:
-            queue = self._known_queue(queue)
-        priority = inputs.priority(priority)
-        key = None if queue_key is None else inputs.key(queue_key, "queue_key")
-        now = self.clock.now()
-        new = NewWorkflow(id=wid, name=name, input=input_json, now=now,
-                          deadline=None if secs is None else now + secs,
-                          queue=queue, priority=priority, queue_key=key)
-        data: dict[str, Any] = {"input": list(args)}
-        if new.deadline is None:  # encoded here from the input's JSON: the store need not
-            raw = f'{{"input":{input_json}}}'
-        else:
-            data["deadline"] = new.deadline
-            raw = f'{{"input":{input_json},"deadline":{new.deadline!r}}}'
-        return new, Event(1, ev.WORKFLOW_STARTED, now, name=name, data=data, raw=raw)
 
     def _known_queue(self, queue: Any) -> str:
         """``queue`` if it is declared: by ``legato.Queue`` in this process, or in the store
@@ -489,12 +461,37 @@ class Engine:
         return WorkflowHandle(self, workflow_id)
 
     def list(self, status: str | None = None, name: str | None = None,
-             limit: int = 100) -> list[WorkflowHandle]:
-        """Handles on runs, newest first, optionally filtered by status and name."""
+             limit: int = 100, key: str | int | None = None) -> list[WorkflowHandle]:
+        """Handles on runs, newest first, optionally filtered by status, name and business
+        key."""
         s = st.validate(status) if status else None
         name = None if name is None else inputs.lookup(name, "name")
         limit = inputs.count(limit, "limit")
-        return [WorkflowHandle(self, r.id) for r in self.store.list_workflows(s, name, limit)]
+        key = None if key is None else inputs.key(key, "key")
+        return [WorkflowHandle(self, r.id)
+                for r in self.store.list_workflows(s, name, limit, key)]
+
+    def runs(self, status: str | Sequence[str] | None = None, name: str | None = None,
+             key: str | int | None = None, since: Any = None, until: Any = None,
+             limit: int = 50, cursor: str | None = None) -> RunPage:
+        """One page of runs (:class:`legato.RunPage`), newest first by (created_at, id):
+        each item as :meth:`WorkflowHandle.describe` gives it. ``status``: one, several
+        comma-separated, or a list; ``since``/``until`` bound ``created_at`` (an aware
+        datetime, ISO 8601 or epoch seconds; ``until`` excluded); ``limit`` 1..1000;
+        ``cursor``: the ``next_cursor`` of the page before (docs/runs.md)."""
+        return _runs.page(self, status, name, key, since, until, limit, cursor)
+
+    def counts(self, name: str | None = None) -> dict[str, int]:
+        """How many runs (of workflow ``name``) each status has, every status present."""
+        return _runs.counts(self, name)
+
+    def run_changes(self, after: str | None = None,
+                    limit: int = 100) -> tuple[builtins.list[dict[str, Any]], str]:
+        """Runs whose status or update time changed after position ``after`` (None: from
+        now on, no items), oldest change first, and the position to pass next: each
+        ``{"workflow_id", "name", "status", "key", "updated_at"}`` (docs/runs.md says what
+        a late commit from another process can count on)."""
+        return _runs.changes(self, after, limit)
 
     def purge(self, older_than: float | timedelta, *, status: str | Iterable[str] | None = None,
               dry_run: bool = False) -> int:
@@ -553,12 +550,15 @@ class Engine:
                 "buffered": result.buffered})
         return result
 
-    def signal(self, workflow_id: str, name: str, data: Any = None) -> None:
+    def signal(self, workflow_id: str, name: str, data: Any = None, *,
+               actor: Actor | str | None = None) -> None:
         """Send a signal to one workflow; queued in order if it is not waiting yet.
 
         Raises :class:`legato.WorkflowNotFound` for an unknown run, and
-        :class:`legato.WorkflowEnded` (with its ``status``) for one that has ended.
+        :class:`legato.WorkflowEnded` (with its ``status``) for one that has ended. The
+        ``actor`` is recorded with the wait that takes the signal (its WaitCompleted).
         """
+        who = actor_dict(actor)
         workflow_id = inputs.ref(workflow_id, "workflow_id")
         name = inputs.text(name, "signal name")
         raw = None if data is None else codec.dumps(data, "signal data", limit=self.max_payload,
@@ -568,7 +568,7 @@ class Engine:
             raise WorkflowNotFound(workflow_id)
         if row.status in st.TERMINAL:
             raise WorkflowEnded(workflow_id, row.status)
-        if self.store.send_signal(workflow_id, name, raw, self.clock.now()):
+        if self.store.send_signal(workflow_id, name, raw, self.clock.now(), who):
             self.poke()
 
     def send_task_success(self, token: str, output: Any) -> None:
@@ -657,9 +657,12 @@ class Engine:
 
     # --- control -------------------------------------------------------------------------
 
-    def cancel(self, workflow_id: str) -> None:
+    def cancel(self, workflow_id: str, *, actor: Actor | str | None = None) -> None:
+        """Ask the run to stop at its next step boundary; ``actor`` is recorded in its
+        WorkflowCancelled event when it stops (docs/runs.md)."""
+        who = actor_dict(actor)
         workflow_id = inputs.lookup(workflow_id, "workflow_id")
-        row = self.store.request_cancel(workflow_id, self.clock.now())
+        row = self.store.request_cancel(workflow_id, self.clock.now(), who)
         if row is None:
             raise WorkflowNotFound(workflow_id)
         if row.status in st.ACTIVE:
@@ -668,19 +671,25 @@ class Engine:
                 workers.send(Cancel(workflow_id))
             self.store.notify()  # its owner may be another process
 
-    def retry(self, workflow_id: str) -> WorkflowHandle:
+    def retry(self, workflow_id: str, *, actor: Actor | str | None = None) -> WorkflowHandle:
         """Retry a FAILED workflow from its failed step, journal intact (after a code fix,
-        or when a dependency is back). Raises :class:`legato.RetryRefused` if it cannot."""
+        or when a dependency is back). Raises :class:`legato.RetryRefused` if it cannot.
+        ``actor`` is recorded in its WorkflowRedriven event."""
+        who = actor_dict(actor)
         workflow_id = inputs.lookup(workflow_id, "workflow_id")
-        row = self.store.retry(workflow_id, self.clock.now())
+        row = self.store.retry(workflow_id, self.clock.now(), who)
         if row is None:
             raise WorkflowNotFound(workflow_id)
         self.poke()
         return WorkflowHandle(self, workflow_id)
 
-    def terminate(self, workflow_id: str, reason: str = "terminated") -> None:
+    def terminate(self, workflow_id: str, reason: str = "terminated", *,
+                  actor: Actor | str | None = None) -> None:
+        """End the run at once (CANCELLED); ``actor`` is recorded in WorkflowTerminated."""
+        who = actor_dict(actor)
         workflow_id = inputs.lookup(workflow_id, "workflow_id")
-        row = self.store.terminate(workflow_id, inputs.lookup(reason, "reason"), self.clock.now())
+        row = self.store.terminate(workflow_id, inputs.lookup(reason, "reason"),
+                                   self.clock.now(), who)
         if row is None:
             raise WorkflowNotFound(workflow_id)
         workers = self._workers
@@ -766,11 +775,6 @@ def _conflict(row: WorkflowRow, new: NewWorkflow) -> WorkflowConflict:
     return WorkflowConflict(
         f"workflow id {new.id!r} exists already as {row.name}{_args(row.input)}; "
         f"this start asks for {new.name}{_args(new.input)}: use another workflow_id")
-
-
-def new_workflow_id() -> str:
-    """32 hex digits that sort by creation time (ms), then random: B-tree friendly."""
-    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 def _args(input_json: str) -> str:

@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from legato.domain import status as st
 from legato.errors import WorkflowFailed, WorkflowNotFound
+from legato.runs import describe
 from legato.runtime import codec
 from legato.runtime.attempt import refuse_inline_wait
 from legato.store.base import WorkflowRow
 
 if TYPE_CHECKING:
+    from legato.domain.actor import Actor
     from legato.engine import Engine
 
 
@@ -66,28 +68,9 @@ class WorkflowHandle:
         return self._row().name
 
     def describe(self) -> dict[str, Any]:
-        """Name, status, detail, input, result or error, and timestamps (ISO 8601, UTC)."""
-        row = self._row()
-        d: dict[str, Any] = {
-            "workflow_id": row.id,
-            "name": row.name,
-            "status": row.status,
-            "detail": row.detail,
-            "input": row.args(),
-            "created_at": iso(row.created_at),
-            "updated_at": iso(row.updated_at),
-            "completed_at": iso(row.completed_at),
-            "wake_at": iso(row.wake_at) if row.status == st.WAITING else None,
-            "deadline": iso(row.deadline),
-            "queue": row.queue,
-            "priority": row.priority,
-            "cancel_requested": row.cancel_requested,
-        }
-        if row.status == st.COMPLETED:
-            d["result"] = codec.loads(row.result)
-        if row.error is not None:
-            d["error"] = {k: v for k, v in row.error.items() if k != "traceback"}
-        return d
+        """Name, status, detail, business ``key``, input, result or error, what it waits on
+        right now (``waiting_for``, docs/runs.md) and timestamps (ISO 8601, UTC)."""
+        return describe(self._engine, self._row())
 
     def history(self) -> list[dict[str, Any]]:
         """The journal: dicts with ``type``, ``seq``, ``at`` (epoch seconds) and details."""
@@ -114,26 +97,28 @@ class WorkflowHandle:
     async def result_async(self, timeout: float | None = None) -> Any:
         return await asyncio.to_thread(self.result, timeout)
 
-    def cancel(self) -> None:
-        """Ask the workflow to stop at its next step boundary (status CANCELLED)."""
-        self._engine.cancel(self.workflow_id)
+    def cancel(self, *, actor: Actor | str | None = None) -> None:
+        """Ask the workflow to stop at its next step boundary (status CANCELLED); ``actor``
+        (who asks) is recorded in its WorkflowCancelled event."""
+        self._engine.cancel(self.workflow_id, actor=actor)
 
-    def signal(self, name: str, data: Any = None) -> None:
+    def signal(self, name: str, data: Any = None, *, actor: Actor | str | None = None) -> None:
         """Send a signal; the workflow receives it with ``ctx.wait_signal(name)``."""
-        self._engine.signal(self.workflow_id, name, data)
+        self._engine.signal(self.workflow_id, name, data, actor=actor)
 
     def query(self, key: str) -> Any:
         """The latest value the workflow set with ``ctx.set_state(key, value)``."""
         return self._engine.query(self.workflow_id, key)
 
-    def retry(self) -> WorkflowHandle:
+    def retry(self, *, actor: Actor | str | None = None) -> WorkflowHandle:
         """Resume a FAILED workflow from its failed step (what Step Functions calls a
         redrive); returns this handle."""
-        return self._engine.retry(self.workflow_id)
+        return self._engine.retry(self.workflow_id, actor=actor)
 
-    def terminate(self, reason: str = "terminated") -> None:
+    def terminate(self, reason: str = "terminated", *,
+                  actor: Actor | str | None = None) -> None:
         """Stop the workflow at once, without running any more of its code."""
-        self._engine.terminate(self.workflow_id, reason)
+        self._engine.terminate(self.workflow_id, reason, actor=actor)
 
     def wait_status(self, *statuses: str, timeout: float = 10.0) -> str:
         """Poll until the status is one of ``statuses`` (handy in tests); returns it."""

@@ -39,6 +39,7 @@ class RunStep:
         "pos",
         "previous",
         "sdef",
+        "since",
         "tag",
     )
 
@@ -55,6 +56,7 @@ class RunStep:
         self.tag: Any = None
         self.abandoned = False  # timed out: the outcome, when it comes, is ignored
         self.inline = False  # running on the hub's own thread, not in the step pool
+        self.since = 0.0  # when the hub dispatched it (engine clock): what a run waits on
 
     def __repr__(self) -> str:
         return f"RunStep({self.sdef.name!r}, key={self.key!r}, attempt={self.attempt})"

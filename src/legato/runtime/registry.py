@@ -141,6 +141,16 @@ def _schedule(value: Schedule | str | None) -> Schedule | None:
         raise RegistrationError(str(exc)) from None
 
 
+#: every step defined in this process by name (None where two different steps share a
+#: name): for readers that know a step only by its name (what a run waits on)
+_STEPS: dict[str, StepDef | None] = {}
+
+
+def step_named(name: str) -> StepDef | None:
+    """The step defined under ``name`` in this process (None: none, or several)."""
+    return _STEPS.get(name)
+
+
 def workflow_def(obj: Any) -> WorkflowDef | None:
     wdef = getattr(obj, "__legato_workflow__", None)
     return wdef if isinstance(wdef, WorkflowDef) else None
@@ -172,6 +182,7 @@ def _make_step(fn: Callable[..., Any], name: str | None, retry: RetryPolicy | No
             f"step {sdef.name!r}: inline=True runs it on the worker's own thread, where it"
             " cannot be async, timed out, watched for heartbeats or guarded by a circuit"
             " breaker; drop inline=True or those options")
+    _STEPS[sdef.name] = sdef if sdef.name not in _STEPS else None
     from greenlet import getcurrent
 
     @functools.wraps(fn)

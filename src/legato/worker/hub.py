@@ -22,7 +22,7 @@ import greenlet
 
 from legato.clock import Clock
 from legato.domain import status as st
-from legato.domain.events import Event
+from legato.domain.events import WORKFLOW_CANCELLED, Event
 from legato.errors import HeartbeatTimeout, StepTimeout
 from legato.runtime import codec, faults
 from legato.runtime.attempt import RunStep, StepOutcome, run_step_fn
@@ -277,6 +277,20 @@ class Hub:
             return reply.get(timeout=timeout)
         except queue.Empty:
             return None
+
+    def steps_in_flight(self, workflow_id: str) -> list[tuple[str, int, float, float | None]]:
+        """(step name, attempt, dispatched at, timeout) of each attempt in flight for the
+        run, read from another thread (what ``handle.describe()`` shows it waits on): the
+        hub's structures are only read, each read atomic under the GIL."""
+        run = self.runs.get(workflow_id)
+        if run is None:
+            return []
+        out = []
+        for fiber in list(run.fibers):
+            req = fiber.parked
+            if isinstance(req, RunStep) and fiber.step_token is not None:
+                out.append((req.sdef.name, req.attempt, req.since, req.sdef.timeout))
+        return out
 
     def _idle_until(self) -> float | None:
         if self.ready or self.commit_waiters or self.finals or self.creates \
@@ -535,6 +549,7 @@ class Hub:
             faults.hit("before_step")
         token = next(self._seq)
         fiber.await_step(token)
+        req.since = self.clock.now()
         sdef = req.sdef
         fn = sdef.fn
         abandon: Callable[[], None] | None = None
@@ -631,6 +646,8 @@ class Hub:
                 writes.append(Write(wid, run.epoch, run.take_pending()))
         finals = [(t, f) for t, f in self.finals if f.status is not None]
         for run, f in finals:
+            if f.status == st.CANCELLED and run.cancel == (st.CANCELLED, "cancel requested"):
+                self._name_canceller(run)
             writes.append(Write(run.workflow_id, run.epoch, run.take_pending(), status=f.status,
                                 result=f.result, error=f.error, detail=f.detail,
                                 wake_at=f.wake_at, release=True,
@@ -684,6 +701,24 @@ class Hub:
                     self._dirty = True  # its parent was woken, or a queue slot freed
         for wid in done.failed:
             self.on_done(wid, st.FAILED)
+
+    def _name_canceller(self, run: Run) -> None:
+        """Who asked for the run's cancel (``engine.cancel(actor=...)``, kept on its row)
+        goes into its WorkflowCancelled event, about to be written. Not a CancelRequested
+        event when it was asked: the journal is the owner's alone to append to while the run
+        is live (a write from outside would take a position the owner is about to use)."""
+        try:
+            actor = self.store.cancel_actor(run.workflow_id)
+        except Exception as exc:  # the event goes without it; the cancel itself stands
+            log.warning("legato: reading who cancelled %s failed: %s", run.workflow_id, exc)
+            return
+        if actor is None:
+            return
+        for e in reversed(run.pending):
+            if e.type == WORKFLOW_CANCELLED:
+                e.data = {**e.data, "actor": actor}
+                e.raw = None
+                return
 
     def _failure_write(self, w: Write, refused: BaseException) -> Write:
         """What ends a run whose write the store refuses: FAILED, with what it said."""

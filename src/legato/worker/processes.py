@@ -276,6 +276,9 @@ class WorkerProcesses:
     def pids(self) -> list[int]:
         return [c.process.pid for c in self._live() if c.process.pid is not None]
 
+    def steps_in_flight(self, workflow_id: str) -> list[tuple[str, int, float, float | None]]:
+        return []  # they run in the children: the store tells what it can
+
     def send(self, command: WorkerCommand) -> None:
         """Send ``command`` to every ready child (a ``Poke`` at most once per
         ``POKE_EVERY``: one held back is sent by the relay thread when the interval ends).

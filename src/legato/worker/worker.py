@@ -175,6 +175,9 @@ class Worker:
     #: every run it ends is reported to the engine as it commits (a call, not a message)
     reports_every_end = True
 
+    def steps_in_flight(self, workflow_id: str) -> list[tuple[str, int, float, float | None]]:
+        return self.hub.steps_in_flight(workflow_id)
+
     def send(self, command: WorkerCommand) -> None:
         """Carry out ``command`` (from any thread): hub commands go to its inbox."""
         match command:

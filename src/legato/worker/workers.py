@@ -38,6 +38,11 @@ class Workers(Protocol):
         """Every run these workers end is reported to the engine at once, never lost (a
         waiter then need not poll the store often)."""
 
+    def steps_in_flight(self, workflow_id: str) -> list[tuple[str, int, float, float | None]]:
+        """(step name, attempt, dispatched at, timeout) of the run's step attempts in flight
+        in a worker of this process (empty where they run in others, which only the store
+        can tell about)."""
+
     def send(self, command: WorkerCommand) -> None:
         """Tell the workers ``command`` (from any thread; never blocks long)."""
 
