@@ -266,14 +266,66 @@ def styled_status(status: str) -> Text:
 
 
 def workflows_table(rows: Iterable[Mapping[str, Any]]) -> Table:
-    """One row per workflow: id, name, status, created, updated (UTC)."""
+    """One row per workflow: id, name, status, created, updated (UTC), and the business key
+    when any of them has one."""
+    rows = list(rows)
+    keyed = any(d.get("key") is not None for d in rows)
     found = Table(box=None, header_style="bold", pad_edge=False)
-    for name in ("ID", "NAME", "STATUS", "CREATED (UTC)", "UPDATED (UTC)"):
+    for name in ("ID", "NAME", *(("KEY",) if keyed else ()), "STATUS", "CREATED (UTC)",
+                 "UPDATED (UTC)"):
         found.add_column(name, no_wrap=True)
     for d in rows:
-        add_row(found, d["workflow_id"], d["name"], styled_status(str(d["status"])),
+        key = (d.get("key") or "-",) if keyed else ()
+        add_row(found, d["workflow_id"], d["name"], *key, styled_status(str(d["status"])),
                 fmt_ts(d.get("created_at")), fmt_ts(d.get("updated_at")))
     return found
+
+
+def waiting_text(w: Mapping[str, Any] | None) -> str:
+    """What a run waits on (its ``waiting_for``) in one line, e.g. ``event payment.settled
+    (key o-1) until 2027-01-15 09:00:00 UTC``; the others follow after ``; also``."""
+    if not w:
+        return "-"
+    text = _waiting_one(w)
+    for other in w.get("also") or ():
+        text += f"; also {_waiting_one(other)}"
+    return text
+
+
+def _at(w: Mapping[str, Any], key: str = "until", word: str = "until") -> str:
+    return f" {word} {fmt_ts(w[key])} UTC" if w.get(key) else ""
+
+
+def _waiting_one(w: Mapping[str, Any]) -> str:
+    kind = w.get("kind")
+    if kind == "step":
+        t = w.get("timeout")
+        return (f"step {w.get('name')} (attempt {w.get('attempt')}){_at(w, 'since', 'since')}"
+                + (f", timeout {t:g}s" if t else ""))
+    if kind == "retry":
+        return f"retry of step {w.get('name')} (attempt {w.get('attempt')}){_at(w)}"
+    if kind == "event":
+        key = f" (key {w.get('key')})" if w.get("key") else ""
+        return f"event {w.get('type')}{key}{_at(w)}"
+    if kind == "signal":
+        return f"signal {w.get('name')}{_at(w)}"
+    if kind == "task":
+        who = w.get("claimed_by") or w.get("assignee") or (
+            f"group {w.get('group')}" if w.get("group") else None)
+        return (f"human task {w.get('name')} ({w.get('task_id')})"
+                + (f" for {who}" if who else "") + _at(w, "due", "due"))
+    if kind == "child":
+        return f"child workflow {w.get('workflow_id')} ({w.get('name')})"
+    if kind == "queue":
+        return f"queue {w.get('queue')}{_at(w, 'since', 'since')}"
+    if kind == "circuit":
+        return f"circuit breaker {w.get('name')}{_at(w)}"
+    if kind == "start":
+        return f"a worker to start it{_at(w, 'until', 'due')}"
+    if kind == "resume":
+        return f"a worker to carry on{_at(w, 'until', 'due')}"
+    return f"{kind}{_at(w)}"
+
 
 
 def description(d: Mapping[str, Any]) -> Table:
@@ -287,7 +339,11 @@ def description(d: Mapping[str, Any]) -> Table:
 
     add("workflow", d["workflow_id"])
     add("name", d["name"])
+    if d.get("key") is not None:
+        add("key", d["key"])
     add("status", styled_status(str(d["status"])))
+    if d.get("waiting_for"):
+        add("waiting for", clip(safe(waiting_text(d["waiting_for"])), 2000))
     if d.get("detail"):
         add("detail", one_line(str(d["detail"])))
     add("input", clip(safe(to_json(d.get("input"))), 2000))
@@ -391,9 +447,10 @@ def show(d: Mapping[str, Any], history: list[dict[str, Any]]) -> RenderableType:
     return Group(description(d), title, timeline(history))
 
 
-def retry_all(engine: Engine, ids: list[str]) -> tuple[int, list[tuple[str, str]]]:
+def retry_all(engine: Engine, ids: list[str],
+              actor: str | None = None) -> tuple[int, list[tuple[str, str]]]:
     """Retry each workflow with a progress bar (on stderr: stdout is the command's output);
-    returns (retried, [(id, why refused)])."""
+    returns (retried, [(id, why refused)]). ``actor`` is recorded in each run's history."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from legato.errors import LegatoError
@@ -405,7 +462,7 @@ def retry_all(engine: Engine, ids: list[str]) -> tuple[int, list[tuple[str, str]
         bar = progress.add_task("retry", total=len(ids))
         for wid in ids:
             try:
-                engine.retry(wid)
+                engine.retry(wid, actor=actor)
                 done += 1
             except LegatoError as exc:
                 refused.append((wid, str(exc)))

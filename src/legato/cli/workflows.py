@@ -21,6 +21,7 @@ from legato.cli.common import (
     DbOption,
     JsonListOption,
     JsonOption,
+    actor,
     duration,
     engine_for,
 )
@@ -33,6 +34,10 @@ IdArg = Annotated[str, typer.Argument(metavar="ID", show_default=False,
 Timeout = Annotated[float | None, typer.Option(
     min=0.0, metavar="SECONDS", show_default=False,
     help="With --wait: give up waiting after this long (exit 3). Implies --wait.")]
+RunActorOption = Annotated[str | None, typer.Option(
+    "--actor", metavar="USER", show_default=False,
+    help="Who acts, recorded in the run's history (default: $LEGATO_ACTOR, else your login"
+         " name).")]
 
 
 def _parse_inputs(inputs: list[str] | None) -> list[Any]:
@@ -108,22 +113,28 @@ def start(
     workflow_id: Annotated[str | None, typer.Option(
         "--id", metavar="ID", show_default=False,
         help="Workflow id (default: random). Starting an existing id returns that run.")] = None,
+    key: Annotated[str | None, typer.Option(
+        "--key", metavar="KEY", show_default=False,
+        help="The run's business key (several runs may share one: legato list --key).")
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the result and print it.")
                     ] = False,
     timeout: Timeout = None,
     as_json: JsonOption = False,
+    actor_: RunActorOption = None,
     db: DbOption = None,
 ) -> None:
     """Start workflow NAME and print its id; with --wait, print its result as JSON.
 
     Example:
 
-        legato start fulfil_order --input '"o-1"' --id order-o-1 --wait
+        legato start fulfil_order --input '"o-1"' --id order-o-1 --key o-1 --wait
     """
     args = _parse_inputs(inputs)
     with engine_for(ctx, db) as engine:
         try:
-            handle = engine.start(name, *args, workflow_id=workflow_id)
+            handle = engine.start(name, *args, workflow_id=workflow_id, key=key,
+                                  actor=actor(actor_))
         except UnknownWorkflow:
             known = sorted(engine.store.known_names())
             hint = (f"known: {', '.join(known[:20])}" if known
@@ -148,6 +159,9 @@ def list_(
         help=f"Only this status: {', '.join(st.ALL)}.")] = None,
     name: Annotated[str | None, typer.Option(
         metavar="NAME", show_default=False, help="Only workflows with this name.")] = None,
+    key: Annotated[str | None, typer.Option(
+        "--key", metavar="KEY", show_default=False,
+        help="Only workflows started with this business key.")] = None,
     limit: Annotated[int, typer.Option(min=1, metavar="N", help="At most this many.")] = 100,
     as_json: JsonListOption = False,
     db: DbOption = None,
@@ -157,10 +171,12 @@ def list_(
     Example:
 
         legato list --status FAILED --name fulfil_order --limit 20
+        legato list --key claim-7 --json
     """
     wanted = _status(status) if status is not None else None
     with engine_for(ctx, db, read_only=True) as engine:
-        rows = [h.describe() for h in engine.list(status=wanted, name=name, limit=limit)]
+        rows = [h.describe() for h in engine.list(status=wanted, name=name, limit=limit,
+                                                  key=key)]
     if as_json:
         output.print_json(rows)
     elif not rows:
@@ -200,6 +216,7 @@ def cancel(
     ] = False,
     timeout: Timeout = None,
     as_json: JsonOption = False,
+    actor_: RunActorOption = None,
     db: DbOption = None,
 ) -> None:
     """Ask a workflow to stop at its next step boundary (it ends CANCELLED).
@@ -219,7 +236,7 @@ def cancel(
                 output.echo(f"workflow {workflow_id!r} already ended {before}; nothing to "
                             "cancel")
             return
-        handle.cancel()
+        handle.cancel(actor=actor(actor_))
         if not as_json:
             output.echo(f"cancel requested for {workflow_id} (was {before})")
         if wait or timeout is not None:
@@ -241,6 +258,7 @@ def terminate(
     reason: Annotated[str, typer.Option(
         metavar="TEXT", help="Recorded in the history and the error.")] = "terminated",
     as_json: JsonOption = False,
+    actor_: RunActorOption = None,
     db: DbOption = None,
 ) -> None:
     """Stop a workflow at once, without running any more of its code (it ends CANCELLED).
@@ -253,7 +271,7 @@ def terminate(
         handle = engine.handle(workflow_id)
         before = handle.status
         if before not in st.TERMINAL:
-            handle.terminate(reason)
+            handle.terminate(reason, actor=actor(actor_))
         if as_json:
             output.print_json({**handle.describe(), "previous_status": before})
         elif before in st.TERMINAL:
@@ -279,6 +297,7 @@ def retry(
                     ] = False,
     timeout: Timeout = None,
     as_json: JsonOption = False,
+    actor_: RunActorOption = None,
     db: DbOption = None,
 ) -> None:
     """Retry FAILED workflows from their failed step, journal intact.
@@ -293,7 +312,7 @@ def retry(
     wanted = _status(status)
     with engine_for(ctx, db) as engine:
         if workflow_id is not None:
-            engine.retry(workflow_id)
+            engine.retry(workflow_id, actor=actor(actor_))
             if not as_json:
                 output.echo(f"retrying {workflow_id} from its failed step")
             if wait or timeout is not None:
@@ -304,7 +323,8 @@ def retry(
                 output.print_json(engine.handle(workflow_id).describe())
             return
         selected = engine.list(status=wanted, name=name, limit=limit)
-        done, refused = output.retry_all(engine, [h.workflow_id for h in selected])
+        done, refused = output.retry_all(engine, [h.workflow_id for h in selected],
+                                         actor(actor_))
     if as_json:
         output.print_json({"retried": done, "refused": [
             {"workflow_id": wid, "reason": why} for wid, why in refused]})

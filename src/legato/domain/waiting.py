@@ -55,6 +55,7 @@ class TaskInfo:
     assignee: str | None
     group: str | None
     due: float | None
+    claimed_by: str | None = None
 
 
 @dataclass(slots=True)
@@ -305,6 +306,7 @@ def _describe(first: Event, last: Event, facts: RunFacts, tasks: Mapping[str, An
                         "name": now_info.name if now_info else created.get("name"),
                         "assignee": now_info.assignee if now_info else created.get("assignee"),
                         "group": now_info.group if now_info else created.get("group"),
+                        "claimed_by": now_info.claimed_by if now_info else None,
                         "due": iso(None if task_due is None else float(task_due))}
             else:
                 continue

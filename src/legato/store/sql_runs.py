@@ -121,7 +121,7 @@ class RunSQL:
             out[r[0]].delivered.add(int(r[1]))
         for r in self._read_all(q.facts_tasks, params):
             out[r[0]].tasks[r[1]] = TaskInfo(r[2], r[3], r[4],
-                                             None if r[5] is None else float(r[5]))
+                                             None if r[5] is None else float(r[5]), r[6])
         for r in self._read_all(q.facts_children, params):
             out[r[0]].children[r[1]] = r[2]
         return out

@@ -97,7 +97,7 @@ WHERE workflow_id = ANY(%(ids)s::text[]) ORDER BY workflow_id, seq
 SELECT workflow_id, pos FROM {schema}.inbox WHERE workflow_id = ANY(%(ids)s::text[])
 
 -- name: facts_tasks
-SELECT workflow_id, id, name, assignee, group_name, due FROM {schema}.tasks
+SELECT workflow_id, id, name, assignee, group_name, due, claimed_by FROM {schema}.tasks
 WHERE workflow_id = ANY(%(ids)s::text[]) AND status IN ('OPEN', 'CLAIMED')
 
 -- name: facts_children

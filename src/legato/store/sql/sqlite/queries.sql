@@ -92,7 +92,7 @@ WHERE workflow_id IN (SELECT value FROM json_each(:ids)) ORDER BY workflow_id, s
 SELECT workflow_id, pos FROM inbox WHERE workflow_id IN (SELECT value FROM json_each(:ids))
 
 -- name: facts_tasks
-SELECT workflow_id, id, name, assignee, group_name, due FROM tasks
+SELECT workflow_id, id, name, assignee, group_name, due, claimed_by FROM tasks
 WHERE workflow_id IN (SELECT value FROM json_each(:ids)) AND status IN ('OPEN', 'CLAIMED')
 
 -- name: facts_children
