@@ -54,6 +54,8 @@ from legato.runtime.protocol import (
 from legato.runtime.registry import StepDef, WorkflowDef
 
 log = logging.getLogger("legato.worker")
+#: operational lines an operator acts on, one per event, each naming the run
+ops = logging.getLogger("legato.worker.runs")
 
 #: waits shorter than this stay in memory (the workflow keeps its slot); longer ones suspend
 INMEMORY_WAIT = 1.0
@@ -602,7 +604,10 @@ class Run:
                 data["heartbeat"] = beat = outcome.heartbeat
             self._append(ev.STEP_FAILED, name=sdef.name, pos=pos, attempt=attempt, data=data)
             self._commit()
-            if not decision.retry:
+            if not decision.retry:  # recorded (and live: a replay raises it above)
+                ops.info("legato: run %s: step %r failed for good at attempt %d (%s): %s: %s",
+                         self.workflow_id, sdef.name, attempt, decision.reason,
+                         type(error).__name__, error)
                 raise error
             attempt += 1
 

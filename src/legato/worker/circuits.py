@@ -15,6 +15,15 @@ from legato.errors import CircuitOpen, LegatoError
 from legato.store.base import Store
 
 log = logging.getLogger("legato.circuits")
+#: a breaker opening or closing, one line each (the operator's view of a dependency)
+ops = logging.getLogger("legato.worker.circuits")
+
+
+def _changed(old: CircuitState, new: CircuitState) -> None:
+    """A transition this worker wrote: opened, half open (probing) or closed."""
+    if old.state != new.state:
+        ops.info("legato: circuit %r is %s (was %s)%s", new.name, new.state, old.state,
+                 f": {new.reason}" if new.reason else "")
 _RACES = 20
 
 
@@ -41,6 +50,8 @@ class CircuitGate:
             if new is not None and not self.store.circuit_save(new, cur.version, now,
                                                                cur.state):
                 continue  # another worker changed it first: decide again
+            if new is not None:
+                _changed(cur, new)
             if verdict == "call":
                 return
             if cur.state == "HALF_OPEN":  # probes are out: look again shortly
@@ -57,7 +68,10 @@ class CircuitGate:
             now = self.clock.now()
             cur = self.store.circuit_load(cb.name) or CircuitState(cb.name)
             new = record(cur, cb, ok, now)
-            if new is None or self.store.circuit_save(new, cur.version, now, cur.state):
+            if new is None:
+                return
+            if self.store.circuit_save(new, cur.version, now, cur.state):
+                _changed(cur, new)
                 return
         log.warning("legato: could not record an outcome on circuit %r (contention)", cb.name)
 
@@ -72,6 +86,7 @@ class CircuitGate:
             if new is None:
                 return cur, False
             if self.store.circuit_save(new, cur.version, self.clock.now(), cur.state):
+                _changed(cur, new)
                 return cur, True
         raise LegatoError(f"circuit {name!r} is changing too fast to reset; try again")
 

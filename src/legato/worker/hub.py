@@ -62,6 +62,7 @@ from legato.worker.inline import COLLECTIONS, InlinePolicy
 from legato.worker.pool import AsyncRunner, StepPool
 
 log = logging.getLogger("legato.worker")
+ops = logging.getLogger("legato.worker.runs")
 
 POLL_MIN = 0.005
 POLL_MAX = 0.1
@@ -696,6 +697,10 @@ class Hub:
                     self._next_due = f.wake_at if due is None else min(due, f.wake_at)
                 if f.status == st.COMPLETED and self.on_completed is not None:
                     self.on_completed(run.workflow_id, run.wdef.name, f.result)
+                elif f.status == st.FAILED:
+                    err = f.error or {}
+                    ops.info("legato: run %s (%s) failed: %s: %s", run.workflow_id,
+                             run.wdef.name, err.get("type"), err.get("message"))
                 self.on_done(run.workflow_id, f.status)
                 if f.status in st.TERMINAL and run.wakes_others:
                     self._dirty = True  # its parent was woken, or a queue slot freed

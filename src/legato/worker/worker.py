@@ -48,6 +48,8 @@ from legato.worker.scheduler import Scheduler
 from legato.worker.settings import DEFAULTS, WorkerSettings
 
 log = logging.getLogger("legato.worker")
+#: taking over dead workers' runs, one line each time
+recovery = logging.getLogger("legato.worker.recovery")
 EXPIRY_EVERY = 60.0  # seconds between sweeps of expired buffered events
 PURGE_EVERY = 600.0  # seconds between retention sweeps (one batch per heartbeat while behind)
 PURGE_BATCH = 500  # ended runs deleted per transaction
@@ -217,6 +219,18 @@ class Worker:
         now = time.time()
         return WorkerInfo(self.id, HOST, os.getpid(), now, now + self.lease)
 
+    def _reap(self) -> int:
+        """Release the runs of dead workers for any worker to take over (fenced); says in the
+        log how many, and whose. Returns how many."""
+        dead: list[WorkerInfo] = []
+        freed = self.store.reap(self.id, time.time(), self.clock.now(), on_reaped=dead.append)
+        if freed or dead:
+            whose = ", ".join(f"{w.id} (pid {w.pid} on {w.host})" for w in dead) or \
+                "workers no longer registered"
+            recovery.info("legato: %d run(s) of dead worker(s) %s released by worker %s for"
+                          " any worker to take over", freed, whose, self.id)
+        return freed
+
     def start(self) -> None:
         """Register, recover what dead workers left, declare schedules and queues, start the
         threads. A failure on the way undoes what was done (no worker row, no thread is left
@@ -226,7 +240,7 @@ class Worker:
         try:
             self.store.record_names(self.registry.names(), time.time())
             # recover what dead workers left behind
-            self.store.reap(self.id, time.time(), self.clock.now())
+            self._reap()
             self._declare_schedules()
             self._declare_queues()
             if faults.ARMED:
@@ -355,7 +369,7 @@ class Worker:
                     log.warning("legato: worker %s was declared dead; re-registering", self.id)
                     self.hub.post(DROP_ALL)
                     self.store.register_worker(self._new_info())
-                if self.store.reap(self.id, time.time(), self.clock.now()):
+                if self._reap():
                     self.hub.poke()
             except Exception as exc:
                 log.warning("legato: heartbeat failed (will retry): %s", exc)
