@@ -252,6 +252,36 @@ def drive_escalation(engine: legato.Engine, clock: VirtualClock, tag: str) -> Hi
     return histories
 
 
+def drive_actors(engine: legato.Engine, clock: VirtualClock, tag: str) -> Histories:
+    """Runs started, signalled, cancelled, terminated and retried by someone named (actors
+    in WorkflowStarted, WaitCompleted, WorkflowCancelled, WorkflowTerminated and
+    WorkflowRedriven), and with a business key."""
+    _calls.clear()
+    out: Histories = {}
+    for end in ("signalled", "cancelled", "terminated"):
+        wid = f"actors-{end}-{tag}"
+        h = engine.start(waits, wid, workflow_id=wid, key=f"order-{tag}", actor="alice")
+        h.wait_status("WAITING")
+        if end == "signalled":
+            h.signal("go", {"ok": True}, actor=legato.Actor("bob", token_id="tok_1"))
+            run_to_completion(h, clock, timeout=20)
+        else:
+            if end == "cancelled":
+                h.cancel(actor="carol")
+            else:
+                h.terminate("recorded", actor=legato.Actor("dave", token_id="tok_2"))
+            with _raises(legato.WorkflowFailed):
+                run_to_completion(h, clock, timeout=20)
+        out[f"actors-{end}"] = export_history(h)
+    r = engine.start(redriven, f"actors-retried-{tag}", workflow_id=f"actors-retried-{tag}")
+    with _raises(legato.WorkflowFailed):
+        run_to_completion(r, clock, timeout=20)
+    r.retry(actor="erin")
+    run_to_completion(r, clock, timeout=20)
+    out["actors-retried"] = export_history(r)
+    return out
+
+
 @dataclass
 class _raises:
     kind: type[BaseException]
@@ -266,4 +296,5 @@ class _raises:
 
 
 DRIVERS: list[Callable[[legato.Engine, VirtualClock, str], Histories]] = [
-    drive_everything, drive_waits, drive_failures, drive_approval, drive_escalation]
+    drive_everything, drive_waits, drive_failures, drive_approval, drive_escalation,
+    drive_actors]

@@ -34,8 +34,9 @@ ENDS = {ev.WORKFLOW_COMPLETED: "COMPLETED", ev.WORKFLOW_FAILED: "FAILED",
         ev.WORKFLOW_TERMINATED: "CANCELLED"}
 #: event types legato defines but never records, and why (a test below keeps this honest)
 NEVER_RECORDED = {
-    ev.CANCEL_REQUESTED: "a cancel sets a flag on the run's row; the run records "
-                         "WorkflowCancelled when it stops",
+    ev.CANCEL_REQUESTED: "a cancel sets a flag on the run's row (and who asked); the run "
+                         "records WorkflowCancelled, with them, when it stops: the journal "
+                         "is its owner's alone to append to while it runs",
 }
 
 
