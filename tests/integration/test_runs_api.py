@@ -92,6 +92,26 @@ def test_a_run_that_runs_keeps_its_key(make_engine: Make, unique_name) -> None:
         h.workflow_id]
 
 
+def test_children_may_take_a_key(make_engine: Make, unique_name) -> None:
+    @legato.workflow(name=unique_name("kid"))
+    def kid(ctx: legato.WorkflowContext, n: int) -> int:
+        return n
+
+    @legato.workflow(name=unique_name("parent"))
+    def parent(ctx: legato.WorkflowContext) -> int:
+        ctx.start_child(kid, 2, workflow_id="detached-kid", key="claim-9")
+        return ctx.child(kid, 1, workflow_id="kid-1", key="claim-9")
+
+    engine = make_engine().launch()
+    h = engine.start(parent, key="claim-9")
+    assert h.result(timeout=30) == 1
+    assert engine.handle("kid-1").describe()["key"] == "claim-9"
+    assert {x.workflow_id for x in engine.list(key="claim-9")} == {
+        h.workflow_id, "kid-1", "detached-kid"}
+    started = engine.handle("kid-1").history()[0]
+    assert started["key"] == "claim-9" and started["parent_id"] == h.workflow_id
+
+
 # --- pages and counts ------------------------------------------------------------------------
 
 

@@ -168,7 +168,8 @@ class WorkflowContext:
 
     def child(self, workflow: Callable[..., Any], *args: Any,
               workflow_id: str | None = None,
-              timeout: float | timedelta | None = None) -> Any:
+              timeout: float | timedelta | None = None,
+              key: str | int | None = None) -> Any:
         """Run ``workflow(*args)`` as a child workflow and return its result.
 
         The child is a full workflow (own history, visible in lists, retried and recovered
@@ -176,7 +177,8 @@ class WorkflowContext:
         complete raises :class:`legato.WorkflowFailed` here. Cancelling the parent cancels
         its children; a child never outlives the parent's deadline. The default child id,
         ``"<parent id>:<seq>"``, is stable across replays. With ``timeout`` the child is
-        stopped (``TIMED_OUT``) if it has not ended that long after it started.
+        stopped (``TIMED_OUT``) if it has not ended that long after it started. ``key`` is
+        the child's business key (``engine.list(key=...)``, docs/runs.md).
         """
         from legato.runtime.registry import workflow_def
 
@@ -184,15 +186,17 @@ class WorkflowContext:
         if wdef is None:
             raise LegatoError(f"ctx.child needs a @legato.workflow, got {workflow!r}")
         return self._run.child(wdef, args, inputs.optional_text(workflow_id, "workflow_id"),
-                                timeout=seconds(timeout, "ctx.child timeout"))
+                                timeout=seconds(timeout, "ctx.child timeout"),
+                                key=None if key is None else inputs.key(key, "key"))
 
     def start_child(self, workflow: Callable[..., Any], *args: Any,
-                    workflow_id: str | None = None) -> str:
+                    workflow_id: str | None = None, key: str | int | None = None) -> str:
         """Start ``workflow(*args)`` as a detached workflow and carry on; returns its id.
 
         Durable and idempotent (recorded in this run's journal; the default id is
         ``"<this id>:<seq>"``). Unlike :meth:`child`, the new run is not tied to this one:
-        it is not cancelled with it and does not inherit its deadline.
+        it is not cancelled with it and does not inherit its deadline. ``key``: its business
+        key.
         """
         from legato.runtime.registry import workflow_def
 
@@ -201,12 +205,14 @@ class WorkflowContext:
             raise LegatoError(f"ctx.start_child needs a @legato.workflow, got {workflow!r}")
         return str(self._run.child(wdef, args,
                                     inputs.optional_text(workflow_id, "workflow_id"),
-                                    wait=False))
+                                    wait=False,
+                                    key=None if key is None else inputs.key(key, "key")))
 
     async def child_async(self, workflow: Callable[..., Any], *args: Any,
                           workflow_id: str | None = None,
-                          timeout: float | timedelta | None = None) -> Any:
-        return self.child(workflow, *args, workflow_id=workflow_id, timeout=timeout)
+                          timeout: float | timedelta | None = None,
+                          key: str | int | None = None) -> Any:
+        return self.child(workflow, *args, workflow_id=workflow_id, timeout=timeout, key=key)
 
     # --- waiting for the outside world -------------------------------------------------
 

@@ -657,10 +657,11 @@ class Run:
         return run_parallel(self, calls, limit, fail_fast, return_exceptions)
 
     def child(self, wdef: WorkflowDef, args: tuple[Any, ...], workflow_id: str | None,
-              wait: bool = True, timeout: float | None = None) -> Any:
+              wait: bool = True, timeout: float | None = None,
+              key: str | None = None) -> Any:
         """Start (or find, on replay) a child workflow and wait durably for its result; with
         ``wait=False`` start it detached (no link to this run) and return its id. A
-        ``timeout`` (seconds) bounds the child's deadline."""
+        ``timeout`` (seconds) bounds the child's deadline; ``key`` is its business key."""
         from legato.errors import WorkflowFailed
 
         if self.replaying:
@@ -687,8 +688,10 @@ class Run:
                          data={"child_id": child_id, "input": list(args), "detached": not wait})
             parent = self.workflow_id if wait else None
             new = NewWorkflow(id=child_id, name=wdef.name, input=input_json, now=now,
-                              deadline=deadline, parent_id=parent)
+                              deadline=deadline, parent_id=parent, business_key=key)
             data: dict[str, Any] = {"input": list(args)}
+            if key is not None:
+                data["key"] = key
             if parent is not None:
                 data["parent_id"] = parent
             else:
