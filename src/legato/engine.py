@@ -351,6 +351,7 @@ class Engine:
                 in_flight.pop(new.id, None)  # not ours to run: result() reads the store
         if not created and (row.name != name or row.input != new.input):
             raise _conflict(row, new)
+        handle.created = created
         return handle
 
     def start_many(

@@ -26,7 +26,7 @@ def iso(ts: float | None) -> str | None:
 class WorkflowHandle:
     """A reference to one workflow run by id. Every property reads the store afresh."""
 
-    __slots__ = ("_engine", "_result", "workflow_id")
+    __slots__ = ("_engine", "_result", "created", "workflow_id")
 
     def __init__(self, engine: Engine, workflow_id: str) -> None:
         self._engine = engine
@@ -34,6 +34,9 @@ class WorkflowHandle:
         #: (workflow name, result JSON) of the run, handed over by the engine's own worker
         #: when it committed the run COMPLETED (a final status): result() then reads nothing
         self._result: tuple[str, str | None] | None = None
+        #: from ``engine.start``: True if this call created the run, False if it found the
+        #: run started before with the same id and input (a retried start); else None
+        self.created: bool | None = None
 
     def _completed(self, name: str, result: str | None) -> None:
         self._result = (name, result)

@@ -6,6 +6,7 @@ import builtins
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from legato.domain import changes as feed
 from legato.domain import inputs
 from legato.domain import tasks as ht
 from legato.domain.actor import Actor, actor_of
@@ -72,18 +73,23 @@ class TaskInbox:
         return task
 
     def history(self, task_id: str) -> builtins.list[dict[str, Any]]:
-        """The audit trail, oldest first: ``{"task_id", "at", "user", "action", "detail"}``
-        per action (created, claimed, approved, completed, rejected, reassigned, escalated,
-        expired, cancelled), ``at`` an ISO 8601 UTC string, ``user`` None for legato's own.
+        """The audit trail, oldest first: ``{"task_id", "at", "user", "action", "detail",
+        "token_id"}`` per action (created, claimed, approved, completed, rejected,
+        reassigned, escalated, expired, cancelled), ``at`` an ISO 8601 UTC string, ``user``
+        None for legato's own, ``token_id`` the API token the user acted through (if any).
         Raises :class:`legato.TaskNotFound` for an unknown task."""
         self.get(task_id)
         return [{**h, "at": iso(h["at"])} for h in self._store.task_history(task_id)]
 
-    def claim(self, task_id: str, user: str) -> Task:
-        return self._act(task_id, user, "claimed", None,
-                         lambda t, g: (ht.claim(t, user, g), False))
+    # Each action runs as ``user`` with that user's groups; ``token_id`` (the API token the
+    # user acted through, set by legato server) is recorded beside the user in the audit.
 
-    def complete(self, task_id: str, user: str, data: Any = None) -> Task:
+    def claim(self, task_id: str, user: str, *, token_id: str | None = None) -> Task:
+        return self._act(task_id, user, "claimed", None,
+                         lambda t, g: (ht.claim(t, user, g), False), token_id)
+
+    def complete(self, task_id: str, user: str, data: Any = None, *,
+                 token_id: str | None = None) -> Task:
         """Complete (approve) the task; ``data`` must match its form. With four-eyes, the
         first approval is recorded and the task stays open for a second approver."""
         task = self.get(task_id)
@@ -109,29 +115,56 @@ class TaskInbox:
         def act(t: Task, groups: frozenset[str]) -> tuple[Task, bool]:
             return ht.complete(t, user, groups, data)
 
-        done = self._act(task_id, user, "completed", data, act)
+        done = self._act(task_id, user, "completed", data, act, token_id)
         return done
 
-    def reject(self, task_id: str, user: str, reason: str | None = None) -> Task:
+    def reject(self, task_id: str, user: str, reason: str | None = None, *,
+               token_id: str | None = None) -> Task:
         if reason is not None:
             if not isinstance(reason, str):
                 raise InvalidInput(f"reason must be a string, not {type(reason).__name__}")
             codec.dumps(reason, "reason", limit=self._engine.max_payload)
         return self._act(task_id, user, "rejected", {"reason": reason},
-                         lambda t, g: (ht.reject(t, user, g, reason), True))
+                         lambda t, g: (ht.reject(t, user, g, reason), True), token_id)
 
     def reassign(self, task_id: str, user: str, to_user: str | None = None,
-                 to_group: str | None = None) -> Task:
+                 to_group: str | None = None, *, token_id: str | None = None) -> Task:
         to_user = inputs.optional_text(to_user, "to_user")
         to_group = inputs.optional_text(to_group, "to_group")
         return self._act(task_id, user, "reassigned", {"to_user": to_user,
                                                        "to_group": to_group},
-                         lambda t, g: (ht.reassign(t, user, g, to_user, to_group), False))
+                         lambda t, g: (ht.reassign(t, user, g, to_user, to_group), False),
+                         token_id)
+
+    def changes(self, after: str | None = None,
+                limit: int = 100) -> tuple[builtins.list[dict[str, Any]], str]:
+        """Human tasks created or changed after position ``after`` (None: from now on, no
+        items), oldest change first, and the position to pass next: each ``{"task_id",
+        "workflow_id", "name", "status", "assignee", "group", "updated_at"}``. The same
+        feed as ``engine.run_changes`` (a late commit from another process is not missed)."""
+        limit = inputs.integer(limit, "limit", 1, 1000)
+        store = self._store
+        if after is None:
+            latest = store.latest_task_changes(feed.KEPT)
+            return [], feed.start([c[:5] for c in latest]).encode()
+        pos = feed.Position.decode(after)
+        read = feed.read_size(pos, limit)
+        rows = store.changed_tasks(pos.floor, read)
+        extra = {(c[0], c[4]): c for c in rows}
+        found, pos = feed.advance(pos, [c[:5] for c in rows], limit, read)
+        out = []
+        for c in found:
+            full = extra[(c[0], c[4])]
+            out.append({"task_id": c[0], "workflow_id": c[3], "name": c[1], "status": c[2],
+                        "assignee": full[5], "group": full[6], "updated_at": iso(c[4])})
+        return out, pos.encode()
 
     def _act(self, task_id: str, user: str, action: str, detail: Any,
-             change: Callable[[Task, frozenset[str]], tuple[Task, bool]]) -> Task:
+             change: Callable[[Task, frozenset[str]], tuple[Task, bool]],
+             token_id: str | None = None) -> Task:
         task_id = inputs.ref(task_id, "task_id")
         user = inputs.text(user, "user")
+        token_id = inputs.optional_text(token_id, "token_id")
         groups = self._store.user_groups(user) or frozenset()
         for _ in range(20):
             cur = self.get(task_id)
@@ -139,7 +172,8 @@ class TaskInbox:
             if not final and action == "completed":
                 action = "approved"  # the first of two four-eyes approvals
             now = self._engine.clock.now()
-            if self._store.save_task(new, cur.version, now, user, action, detail, final):
+            if self._store.save_task(new, cur.version, now, user, action, detail, final,
+                                     token_id):
                 if final:
                     self._engine.poke()
                 return self.get(task_id)

@@ -1,5 +1,6 @@
-"""The changes feed of runs (``engine.run_changes``): which changed runs to report, and the
-opaque position a reader passes back to go on. Pure; the store reads rows in
+"""The changes feeds of runs (``engine.run_changes``) and human tasks
+(``engine.tasks.changes``): which changes to report, and the opaque position a reader passes
+back to go on. Pure; the store reads rows in
 ``(updated_at, id)`` order.
 
 Why not just "``updated_at`` after the last one seen": ``updated_at`` is the writer's clock
@@ -37,8 +38,11 @@ KEPT = 100
 _HASH = 6  # bytes of each remembered change's hash
 _VERSION = 1
 
-#: a changed run: (workflow id, name, status, business key, updated_at)
+#: a changed run: (workflow id, name, status, business key, updated_at); the feed reads a
+#: human task as (task id, name, status, workflow id, updated_at)
 Change = tuple[str, str, str, str | None, float]
+#: a changed human task: (task id, name, status, workflow id, updated_at, assignee, group)
+TaskChange = tuple[str, str, str, str, float, str | None, str | None]
 Key = tuple[float, str]
 
 
@@ -159,5 +163,5 @@ def advance(pos: Position, rows: Sequence[Change], limit: int,
     return out, Position(high, floor, [h for _, h in window] + unknown)
 
 
-__all__ = ["KEPT", "OVERLAP", "Change", "Position", "advance", "digest", "read_size",
+__all__ = ["KEPT", "OVERLAP", "Change", "Position", "TaskChange", "advance", "digest", "read_size",
            "start"]

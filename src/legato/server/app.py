@@ -21,6 +21,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from legato._version import version
 from legato.server import health, ops, people, stream, workflows
 from legato.server.limits import MAX_BODY, BodyLimit
+from legato.server.models import ERRORS
 from legato.server.problems import install
 
 API = "/api/v1"
@@ -69,7 +70,7 @@ def create_app(engine: Any, settings: ServerSettings | None = None) -> FastAPI:
     install(app)
     app.include_router(health.router)
     for router in (workflows.router, people.events, people.tasks, ops.router, stream.router):
-        app.include_router(router, prefix=API)
+        app.include_router(router, prefix=API, responses=ERRORS)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["GET", "POST"],

@@ -166,9 +166,57 @@ class Health(_Open):
     status: str
 
 
+class Problem(_Open):
+    """An error (RFC 9457), as ``application/problem+json``."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = Field(
+        None, description="for a request of the wrong shape: each field's loc and msg")
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"model": Problem, "description": description,
+            "content": {"application/problem+json": {
+                "schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+#: the errors any endpoint of /api/v1 may answer (documented on each)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _problem("the body is not JSON"),
+    401: _problem("no token, or an unknown, expired or revoked one"),
+    403: _problem("the token's role (or the task's rules) may not do this"),
+    404: _problem("no such workflow, run, task, schedule or circuit"),
+    413: _problem("the body is larger than the server's limit"),
+    422: _problem("a wrong type or value"),
+}
+
+
 __all__ = [
-    "BufferedEvent", "ClaimRequest", "CompleteRequest", "Definition", "Health", "HistoryEvent",
-    "HumanTask", "HumanTaskWithHistory", "Outcome", "PublishRequest", "Published",
-    "ReassignRequest", "RejectRequest", "Row", "SignalRequest", "SignalSent", "StartRequest",
-    "StateValue", "TerminateRequest", "Workflow", "WorkflowPage",
+    "ERRORS",
+    "BufferedEvent",
+    "ClaimRequest",
+    "CompleteRequest",
+    "Definition",
+    "Health",
+    "HistoryEvent",
+    "HumanTask",
+    "HumanTaskWithHistory",
+    "Outcome",
+    "Problem",
+    "PublishRequest",
+    "Published",
+    "ReassignRequest",
+    "RejectRequest",
+    "Row",
+    "SignalRequest",
+    "SignalSent",
+    "StartRequest",
+    "StateValue",
+    "TerminateRequest",
+    "Workflow",
+    "WorkflowPage",
 ]

@@ -22,13 +22,15 @@ def _engine(request: Request) -> Any:
     return request.app.state.engine
 
 
-@router.get("/schedules", response_model=list[Row], tags=["schedules"])
+@router.get("/schedules", response_model=list[Row],
+             response_model_exclude_unset=True, tags=["schedules"])
 def schedules(request: Request, who: Viewer) -> Any:
     """Every cron schedule, with its next and last tick."""
     return _engine(request).schedules.list()
 
 
-@router.post("/schedules/{name}/pause", response_model=Row, tags=["schedules"])
+@router.post("/schedules/{name}/pause", response_model=Row,
+             response_model_exclude_unset=True, tags=["schedules"])
 def pause(name: str, request: Request, who: Operator) -> Any:
     """No runs while paused (ticks that pass are not caught up)."""
     s = _engine(request).schedules
@@ -36,7 +38,8 @@ def pause(name: str, request: Request, who: Operator) -> Any:
     return s.get(name)
 
 
-@router.post("/schedules/{name}/resume", response_model=Row, tags=["schedules"])
+@router.post("/schedules/{name}/resume", response_model=Row,
+             response_model_exclude_unset=True, tags=["schedules"])
 def resume(name: str, request: Request, who: Operator) -> Any:
     """Run again from the next tick after now."""
     s = _engine(request).schedules
@@ -45,25 +48,29 @@ def resume(name: str, request: Request, who: Operator) -> Any:
 
 
 @router.post("/schedules/{name}/trigger", status_code=201, response_model=Workflow,
+             response_model_exclude_unset=True,
              tags=["schedules"])
 def trigger(name: str, request: Request, who: Operator) -> Any:
     """Start the schedule's workflow now, as a tick would (the next tick stays)."""
     return _engine(request).schedules.trigger(name, actor=who.actor).describe()
 
 
-@router.get("/queues", response_model=list[Row], tags=["queues"])
+@router.get("/queues", response_model=list[Row],
+             response_model_exclude_unset=True, tags=["queues"])
 def queues(request: Request, who: Viewer) -> Any:
     """Each queue's limits, depth, running runs and recent throughput."""
     return _engine(request).queues()
 
 
-@router.get("/circuits", response_model=list[Row], tags=["circuits"])
+@router.get("/circuits", response_model=list[Row],
+             response_model_exclude_unset=True, tags=["circuits"])
 def circuits(request: Request, who: Viewer) -> Any:
     """Every circuit breaker shared by the workers: state, failures, next probe."""
     return _engine(request).circuits()
 
 
-@router.post("/circuits/{name}/reset", response_model=Row, tags=["circuits"])
+@router.post("/circuits/{name}/reset", response_model=Row,
+             response_model_exclude_unset=True, tags=["circuits"])
 def reset(name: str, request: Request, who: Admin) -> Any:
     """Close the circuit breaker now (failures forgotten), for every worker."""
     engine = _engine(request)
@@ -71,7 +78,8 @@ def reset(name: str, request: Request, who: Admin) -> Any:
     return next(c for c in engine.circuits() if c["name"] == name)
 
 
-@router.get("/definitions", response_model=list[Definition], tags=["definitions"])
+@router.get("/definitions", response_model=list[Definition],
+             response_model_exclude_unset=True, tags=["definitions"])
 def definitions(request: Request, who: Viewer) -> Any:
     """The workflows and state machines this server's modules registered, with their
     parameters."""

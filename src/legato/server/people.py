@@ -15,7 +15,6 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from legato.domain import roles
 from legato.domain.tasks import Task
 from legato.errors import InvalidInput
-from legato.handle import iso
 from legato.server.auth import Principal, needs
 from legato.server.models import (
     BufferedEvent,
@@ -57,7 +56,8 @@ def publish(body: PublishRequest, request: Request, response: Response, who: Ope
             "buffered": r.buffered, "duplicate": r.duplicate}
 
 
-@events.get("", response_model=list[BufferedEvent])
+@events.get("", response_model=list[BufferedEvent],
+                  response_model_exclude_unset=True)
 def buffered(request: Request, who: Viewer, type: str | None = None, key: str | None = None,
              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
     """Events no wait has consumed yet, with when they expire."""
@@ -65,15 +65,11 @@ def buffered(request: Request, who: Viewer, type: str | None = None, key: str | 
 
 
 def task_dict(t: Task) -> dict[str, Any]:
-    return {"id": t.id, "workflow_id": t.workflow_id, "name": t.name, "status": t.status,
-            "assignee": t.assignee, "group": t.group, "claimed_by": t.claimed_by,
-            "data": t.data, "form": t.form, "due": iso(t.due), "escalate_to": t.escalate_to,
-            "escalated": t.escalated, "four_eyes": t.four_eyes,
-            "approvals": list(t.approvals), "result": t.result,
-            "created_at": iso(t.created_at), "updated_at": iso(t.updated_at)}
+    return t.as_dict()
 
 
-@tasks.get("", response_model=list[HumanTask])
+@tasks.get("", response_model=list[HumanTask],
+                  response_model_exclude_unset=True)
 def list_tasks(request: Request, who: Viewer, assignee: str | None = None,
                group: str | None = None,
                status: Annotated[str | None, Query(
@@ -86,7 +82,8 @@ def list_tasks(request: Request, who: Viewer, assignee: str | None = None,
     return [task_dict(t) for t in found]
 
 
-@tasks.get("/{task_id}", response_model=HumanTaskWithHistory)
+@tasks.get("/{task_id}", response_model=HumanTaskWithHistory,
+                  response_model_exclude_unset=True)
 def get_task(task_id: str, request: Request, who: Viewer) -> Any:
     """The task, with its audit history (who did what, when)."""
     inbox = _engine(request).tasks
@@ -103,14 +100,16 @@ def _acting(who: Principal, named: str | None) -> str:
     return named
 
 
-@tasks.post("/{task_id}/claim", response_model=HumanTask)
+@tasks.post("/{task_id}/claim", response_model=HumanTask,
+                  response_model_exclude_unset=True)
 def claim(task_id: str, request: Request, who: Operator,
           body: ClaimRequest | None = None) -> Any:
     user = _acting(who, body.user if body else None)
     return task_dict(_engine(request).tasks.claim(task_id, user, token_id=who.token_id))
 
 
-@tasks.post("/{task_id}/complete", response_model=HumanTask)
+@tasks.post("/{task_id}/complete", response_model=HumanTask,
+                  response_model_exclude_unset=True)
 def complete(task_id: str, request: Request, who: Operator,
              body: CompleteRequest | None = None) -> Any:
     """Decide the task with ``data`` (checked against its form)."""
@@ -120,7 +119,8 @@ def complete(task_id: str, request: Request, who: Operator,
                                                      token_id=who.token_id))
 
 
-@tasks.post("/{task_id}/reject", response_model=HumanTask)
+@tasks.post("/{task_id}/reject", response_model=HumanTask,
+                  response_model_exclude_unset=True)
 def reject(task_id: str, request: Request, who: Operator,
            body: RejectRequest | None = None) -> Any:
     user = _acting(who, body.user if body else None)
@@ -129,7 +129,8 @@ def reject(task_id: str, request: Request, who: Operator,
                                                    token_id=who.token_id))
 
 
-@tasks.post("/{task_id}/reassign", response_model=HumanTask)
+@tasks.post("/{task_id}/reassign", response_model=HumanTask,
+                  response_model_exclude_unset=True)
 def reassign(task_id: str, body: ReassignRequest, request: Request, who: Operator) -> Any:
     """Hand the task to ``to_user`` or ``to_group`` (exactly one)."""
     if (body.to_user is None) == (body.to_group is None):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import sys
 from types import FrameType
@@ -79,9 +80,20 @@ def serve(engine: Any, *, host: str, port: int, settings: ServerSettings,
                             timeout_graceful_shutdown=max(1, int(grace)), access_log=False,
                             server_header=False, lifespan="on")
     server = Server(config)
-    server.run()
+    # uvicorn raises the signal that stopped it again once it has shut down, for the default
+    # handler to end the process; the engine must shut down first, so it lands here
+    previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if not server.started:
         raise Refused(f"could not serve on {host}:{port} (see the error above)")
+
+
+def _stopped(sig: int, frame: FrameType | None) -> None:
+    """A stop signal uvicorn handled already (see :func:`serve`)."""
 
 
 def announce_to_stderr(workers: bool, engine: Any, insecure: bool) -> Any:

@@ -4,7 +4,7 @@ Each change is one SSE message: ``event: run`` with ``{"workflow_id", "name", "s
 "key", "updated_at"}``, or ``event: task`` with the task's id, run, name, status, assignee and
 group; its ``id:`` is a position to resume from (a reconnecting ``EventSource`` sends it back
 as ``Last-Event-ID``, and the stream goes on after it). The stream reads the store's change
-feeds (``engine.run_changes``, ``engine.task_changes``), so it sees changes made by every
+feeds (``engine.run_changes``, ``engine.tasks.changes``), so it sees changes made by every
 process on the store; a comment line every 15 s keeps proxies from closing it.
 """
 
@@ -53,8 +53,9 @@ async def stream(request: Request,
     runs_at, tasks_at = _positions(last_event_id)
 
     def start() -> tuple[str | None, str | None]:
-        r = engine.run_changes(runs_at)[1] if "runs" in wanted else None
-        t = engine.task_changes(tasks_at)[1] if "tasks" in wanted else None
+        """Where to begin: after Last-Event-ID's positions, else from now."""
+        r = (runs_at or engine.run_changes(None)[1]) if "runs" in wanted else None
+        t = (tasks_at or engine.tasks.changes(None)[1]) if "tasks" in wanted else None
         return r, t
 
     runs_pos, tasks_pos = await anyio.to_thread.run_sync(start, limiter=limiter)
@@ -79,7 +80,7 @@ async def stream(request: Request,
                         out.append(_message("run", c, runs_pos, tasks_pos))
             if tasks_pos is not None:
                 changes, tasks_pos = await anyio.to_thread.run_sync(
-                    engine.task_changes, tasks_pos, limiter=limiter)
+                    engine.tasks.changes, tasks_pos, limiter=limiter)
                 for c in changes:
                     if keep(c):
                         out.append(_message("task", c, runs_pos, tasks_pos))

@@ -40,7 +40,7 @@ def _engine(request: Request) -> Any:
     return request.app.state.engine
 
 
-@router.post("", status_code=201, response_model=Workflow,
+@router.post("", status_code=201, response_model=Workflow, response_model_exclude_unset=True,
              responses={200: {"model": Workflow, "description": "the run exists already with"
                               " this id and input"}, 409: {"description": "the id is taken by"
                               " another workflow or input"}})
@@ -57,7 +57,7 @@ def start(body: StartRequest, request: Request, response: Response, who: Operato
     if body.key is not None:
         options["key"] = body.key
     handle = engine.start(body.name, *body.input, **options)
-    if not getattr(handle, "created", True):
+    if handle.created is False:
         response.status_code = 200
     return handle.describe()
 
@@ -85,19 +85,21 @@ def counts(request: Request, who: Viewer, name: str | None = None) -> Any:
     return _engine(request).counts(name=name)
 
 
-@router.get("/{workflow_id}", response_model=Workflow)
+@router.get("/{workflow_id}", response_model=Workflow,
+                  response_model_exclude_unset=True)
 def describe(workflow_id: str, request: Request, who: Viewer) -> Any:
     """The run's description, including ``waiting_for``: what it waits on now."""
     return _engine(request).handle(workflow_id).describe()
 
 
-@router.get("/{workflow_id}/history", response_model=list[HistoryEvent])
+@router.get("/{workflow_id}/history", response_model=list[HistoryEvent],
+                  response_model_exclude_unset=True)
 def history(workflow_id: str, request: Request, who: Viewer) -> Any:
     """The run's journal, oldest first."""
     return _engine(request).handle(workflow_id).history()
 
 
-@router.get("/{workflow_id}/result", response_model=Outcome,
+@router.get("/{workflow_id}/result", response_model=Outcome, response_model_exclude_unset=True,
             responses={202: {"model": Workflow, "description": "not ended within ``wait``:"
                              " the run's description"}})
 async def result(workflow_id: str, request: Request, who: Viewer,
@@ -143,7 +145,8 @@ async def result(workflow_id: str, request: Request, who: Viewer,
     return {"status": row.status, "error": error}
 
 
-@router.post("/{workflow_id}/cancel", response_model=Workflow)
+@router.post("/{workflow_id}/cancel", response_model=Workflow,
+                  response_model_exclude_unset=True)
 def cancel(workflow_id: str, request: Request, who: Operator) -> Any:
     """Ask the run to stop at its next step boundary (its compensations run)."""
     engine = _engine(request)
@@ -151,7 +154,8 @@ def cancel(workflow_id: str, request: Request, who: Operator) -> Any:
     return engine.handle(workflow_id).describe()
 
 
-@router.post("/{workflow_id}/terminate", response_model=Workflow)
+@router.post("/{workflow_id}/terminate", response_model=Workflow,
+                  response_model_exclude_unset=True)
 def terminate(workflow_id: str, request: Request, who: Operator,
               body: TerminateRequest | None = None) -> Any:
     """Stop the run at once, running no more of its code."""
@@ -161,7 +165,8 @@ def terminate(workflow_id: str, request: Request, who: Operator,
     return engine.handle(workflow_id).describe()
 
 
-@router.post("/{workflow_id}/retry", response_model=Workflow)
+@router.post("/{workflow_id}/retry", response_model=Workflow,
+                  response_model_exclude_unset=True)
 def retry(workflow_id: str, request: Request, who: Operator) -> Any:
     """Resume a FAILED run from its failed step (409 if it cannot be)."""
     return _engine(request).retry(workflow_id, actor=who.actor).describe()

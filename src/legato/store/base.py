@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from legato.domain.buffered import BufferedEvent
+from legato.domain.changes import TaskChange
 from legato.domain.circuit import CircuitState
 from legato.domain.events import Event
 from legato.domain.oplog import OpEntry
@@ -251,12 +252,23 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def save_task(self, task: Task, expected_version: int, now: float, user: str | None,
-                  action: str, detail: Any, deliver: bool) -> bool:
-        """Store the task if still at ``expected_version`` and audit the action; with
-        ``deliver``, hand ``task.result`` to the workflow waiting for it. False on a race."""
+                  action: str, detail: Any, deliver: bool,
+                  token_id: str | None = None) -> bool:
+        """Store the task if still at ``expected_version`` and audit the action (by
+        ``user``, through the API token ``token_id`` if any); with ``deliver``, hand
+        ``task.result`` to the workflow waiting for it. False on a race."""
 
     @abc.abstractmethod
     def task_history(self, task_id: str) -> list[dict[str, Any]]: ...
+
+    @abc.abstractmethod
+    def changed_tasks(self, floor: tuple[float, str] | None, limit: int) -> list[TaskChange]:
+        """Human tasks by ``(updated_at, id)`` from ``floor`` (inclusive; None: the first),
+        for the changes feed (:mod:`legato.domain.changes`)."""
+
+    @abc.abstractmethod
+    def latest_task_changes(self, limit: int) -> list[TaskChange]:
+        """The ``limit`` human tasks updated last, newest first."""
 
     # --- queues ---------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from legato.domain import codec
 from legato.domain import status as st
+from legato.domain.changes import TaskChange
 from legato.domain.circuit import CircuitState
 from legato.domain.events import WORKFLOW_RETRIED, Event
 from legato.domain.journal import plan_retry
@@ -131,6 +132,8 @@ class CommonQueries(AuthQueries, EventQueries):
     task_save: str
     task_waits: str
     task_history: str
+    task_changes: str
+    latest_task_changes: str
     # schedules
     schedule_lock: str
     schedule: str
@@ -159,6 +162,10 @@ class CommonQueries(AuthQueries, EventQueries):
 
 def _where(conditions: Sequence[str]) -> str:
     return " WHERE " + " AND ".join(conditions) if conditions else ""
+
+
+def _task_change(r: Sequence[Any]) -> TaskChange:
+    return (r[0], r[1], r[2], r[3], float(r[4]), r[5], r[6])
 
 
 def _schedule(r: Sequence[Any]) -> ScheduleRow:
@@ -465,7 +472,7 @@ class SQLStore(AuthSQL, EventsSQL, Store):
                 task.four_eyes, "[]", None, None, False, now, now, 1)).rowcount
             if made == 1:
                 c.execute(q.task_audit, (task.id, now, None, "created", codec.dumps(
-                    {"assignee": task.assignee, "group": task.group})))
+                    {"assignee": task.assignee, "group": task.group}), None))
             r = c.execute(q.task, {"id": task.id}).fetchone()
         return row_to_task(r)
 
@@ -497,7 +504,8 @@ class SQLStore(AuthSQL, EventsSQL, Store):
         return [row_to_task(r) for r in self._read_all(sql, params)]
 
     def save_task(self, task: Task, expected_version: int, now: float, user: str | None,
-                  action: str, detail: Any, deliver: bool) -> bool:
+                  action: str, detail: Any, deliver: bool,
+                  token_id: str | None = None) -> bool:
         q = self.q
         with self._writer() as c:
             if deliver:  # lock the waiting runs before anything else (as every delivery)
@@ -510,7 +518,8 @@ class SQLStore(AuthSQL, EventsSQL, Store):
                     "version": expected_version + 1,
                     "id": task.id, "expected": expected_version}).rowcount != 1:
                 return False
-            c.execute(q.task_audit, (task.id, now, user, action, codec.dumps(detail)))
+            c.execute(q.task_audit, (task.id, now, user, action, codec.dumps(detail),
+                                     token_id))
             if deliver:
                 raw = codec.dumps(task.result)
                 for wid, pos in c.execute(q.task_waits, {"task": task.id}).fetchall():
@@ -521,7 +530,19 @@ class SQLStore(AuthSQL, EventsSQL, Store):
     def task_history(self, task_id: str) -> list[dict[str, Any]]:
         rows = self._read_all(self.q.task_history, {"task": task_id})
         return [{"task_id": task_id, "at": r[0], "user": r[1], "action": r[2],
-                 "detail": codec.loads(r[3])} for r in rows]
+                 "detail": codec.loads(r[3]), "token_id": r[4]} for r in rows]
+
+    def changed_tasks(self, floor: tuple[float, str] | None, limit: int) -> list[TaskChange]:
+        """Human tasks by ``(updated_at, id)``, from ``floor`` (inclusive; None: the first)."""
+        rows = self._read_all(self.q.task_changes, {
+            "at": floor[0] if floor else -1e300, "id": floor[1] if floor else "",
+            "limit": limit})
+        return [_task_change(r) for r in rows]
+
+    def latest_task_changes(self, limit: int) -> list[TaskChange]:
+        """The ``limit`` human tasks updated last, newest first."""
+        return [_task_change(r) for r in self._read_all(self.q.latest_task_changes,
+                                                         {"limit": limit})]
 
     # --- schedules ----------------------------------------------------------------------------
 

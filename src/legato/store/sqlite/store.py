@@ -515,7 +515,7 @@ class SQLiteStore(RunSQL, SQLStore):
             if tasks:
                 c.executemany(q.cancel_task, [(now, t) for t in tasks])
                 c.executemany(q.task_audit, [
-                    (t, now, None, "cancelled", codec.dumps("the workflow ended"))
+                    (t, now, None, "cancelled", codec.dumps("the workflow ended"), None)
                     for t in tasks])
             stopped = [(now, wid) for wid, status in part
                        if status in (st.CANCELLED, st.TIMED_OUT)]

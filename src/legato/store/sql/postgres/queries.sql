@@ -676,8 +676,8 @@ ON CONFLICT (id) DO NOTHING
 
 -- (task id, at, user, action, detail)
 -- name: task_audit
-INSERT INTO {schema}.task_audit (task_id, at, "user", action, detail)
-VALUES (%s, %s, %s, %s, %s)
+INSERT INTO {schema}.task_audit (task_id, at, "user", action, detail, token_id)
+VALUES (%s, %s, %s, %s, %s, %s)
 
 -- name: task
 SELECT {task_columns} FROM {schema}.tasks WHERE id = %(id)s
@@ -715,8 +715,18 @@ SELECT workflow_id, pos FROM {schema}.waits WHERE kind = 'task' AND name = %(tas
 ORDER BY workflow_id, pos
 
 -- name: task_history
-SELECT at, "user", action, detail FROM {schema}.task_audit WHERE task_id = %(task)s
-ORDER BY at, seq
+SELECT at, "user", action, detail, token_id FROM {schema}.task_audit
+WHERE task_id = %(task)s ORDER BY at, seq
+
+-- the changes feed of tasks (legato.domain.changes): by (updated_at, id) from a floor
+-- name: task_changes
+SELECT id, name, status, workflow_id, updated_at, assignee, group_name FROM {schema}.tasks
+WHERE updated_at >= %(at)s AND (updated_at > %(at)s OR id >= %(id)s)
+ORDER BY updated_at, id LIMIT %(limit)s
+
+-- name: latest_task_changes
+SELECT id, name, status, workflow_id, updated_at, assignee, group_name FROM {schema}.tasks
+ORDER BY updated_at DESC, id DESC LIMIT %(limit)s
 
 
 -- ==== schedules ===========================================================================

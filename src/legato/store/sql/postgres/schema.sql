@@ -1,5 +1,5 @@
 -- legato schema, PostgreSQL: the whole current schema, for fresh installs.
--- version: 8
+-- version: 9
 -- Every change goes into a new numbered migration AND here; a test compares the two.
 CREATE TABLE workflows (
     id               text PRIMARY KEY,
@@ -180,13 +180,15 @@ CREATE TABLE tasks (
 CREATE INDEX tasks_assignee ON tasks (assignee, status);
 CREATE INDEX tasks_group ON tasks (group_name, status);
 CREATE INDEX tasks_workflow ON tasks (workflow_id);
+CREATE INDEX tasks_updated ON tasks (updated_at, id);
 CREATE TABLE task_audit (
     task_id text NOT NULL,
     at      double precision NOT NULL,
     "user"  text,
     action  text NOT NULL,
     detail  text,
-    seq     bigint GENERATED ALWAYS AS IDENTITY  -- order among equal times
+    seq     bigint GENERATED ALWAYS AS IDENTITY,  -- order among equal times
+    token_id text  -- the API token the user acted through
 );
 CREATE INDEX task_audit_task ON task_audit (task_id, at);
 

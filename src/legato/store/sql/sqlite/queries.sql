@@ -478,7 +478,7 @@ ON CONFLICT (id) DO NOTHING
 
 -- (task id, at, user, action, detail)
 -- name: task_audit
-INSERT INTO task_audit (task_id, at, "user", action, detail) VALUES (?, ?, ?, ?, ?)
+INSERT INTO task_audit (task_id, at, "user", action, detail, token_id) VALUES (?, ?, ?, ?, ?, ?)
 
 -- name: task
 SELECT {task_columns} FROM tasks WHERE id = :id
@@ -517,7 +517,18 @@ SELECT workflow_id, pos FROM waits WHERE kind = 'task' AND name = :task
 ORDER BY workflow_id, pos
 
 -- name: task_history
-SELECT at, "user", action, detail FROM task_audit WHERE task_id = :task ORDER BY at, rowid
+SELECT at, "user", action, detail, token_id FROM task_audit WHERE task_id = :task
+ORDER BY at, rowid
+
+-- the changes feed of tasks (legato.domain.changes): by (updated_at, id) from a floor
+-- name: task_changes
+SELECT id, name, status, workflow_id, updated_at, assignee, group_name FROM tasks
+WHERE updated_at >= :at AND (updated_at > :at OR id >= :id)
+ORDER BY updated_at, id LIMIT :limit
+
+-- name: latest_task_changes
+SELECT id, name, status, workflow_id, updated_at, assignee, group_name FROM tasks
+ORDER BY updated_at DESC, id DESC LIMIT :limit
 
 
 -- ==== schedules ===========================================================================
