@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import psycopg
 import pytest
@@ -254,6 +255,14 @@ def pg_server_restart_lock() -> Callable[[], contextlib.AbstractContextManager[N
     waits until no other PostgreSQL test runs (and holds new ones back) while it is held.
     Such a test must not use ``pg_schema``/``db_url`` (they hold the lock shared)."""
     return server_restart_lock
+
+
+@pytest.fixture(scope="session")
+def pg_tools() -> SimpleNamespace:
+    """The PostgreSQL helpers, for fixtures of other scopes and for support modules (which
+    cannot import this conftest by name: tests/asl has a conftest of its own)."""
+    return SimpleNamespace(url=PG_URL, schema_url=pg_url, connect_admin=_connect_admin,
+                           shared_lock=pg_shared_lock, counter=_counter)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -133,7 +133,7 @@ class ScheduleBook:
         if row is None:
             raise NotFound(f"no schedule named {name!r}")
         wid = f"{run_id(name, self._engine.clock.now())}-trigger-{secrets.token_hex(4)}"
-        handle = self._engine.start(row.workflow, *row.args, workflow_id=wid)
+        handle = self._engine.start(row.workflow, *row.args, workflow_id=wid, actor=who)
         self._engine.operator_log.record("schedule.trigger", name, actor=who, data={
             "workflow_id": wid, "workflow": row.workflow})
         return handle

@@ -20,8 +20,6 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import _connect_admin, _counter, pg_shared_lock, pg_url
-
 APP = str(Path(__file__).with_name("app_module.py"))
 LEGATO = str(Path(sys.executable).with_name("legato"))
 _READY = re.compile(r"legato server: API on (http://\S+?)/api/v1 ")
@@ -107,17 +105,18 @@ _n = itertools.count()
 
 
 @contextlib.contextmanager
-def fresh_db(kind: str, folder: Path) -> Iterator[str]:
-    """A new database: a SQLite file, or a PostgreSQL schema dropped afterwards."""
+def fresh_db(kind: str, folder: Path, pg: Any = None) -> Iterator[str]:
+    """A new database: a SQLite file, or a PostgreSQL schema dropped afterwards (``pg``: the
+    ``pg_tools`` fixture)."""
     if kind == "sqlite":
         yield f"sqlite:///{folder / f'api{next(_n)}.db'}"
         return
-    schema = f"legato_t{os.getpid()}_{next(_counter)}"
-    with pg_shared_lock():
+    schema = f"legato_t{os.getpid()}_{next(pg.counter)}"
+    with pg.shared_lock():
         try:
-            yield pg_url(schema)
+            yield pg.schema_url(schema)
         finally:
-            with _connect_admin() as conn:
+            with pg.connect_admin() as conn:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
@@ -126,9 +125,9 @@ STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 @pytest.fixture(scope="module", params=STORES)
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-           ) -> Iterator[ServerProcess]:
+           pg_tools: Any) -> Iterator[ServerProcess]:
     """A ``legato server`` running the test app's workflows (workers on, on both stores)."""
-    with fresh_db(request.param, tmp_path_factory.mktemp("api")) as url:
+    with fresh_db(request.param, tmp_path_factory.mktemp("api"), pg_tools) as url:
         proc = ServerProcess(url, "--workers")
         try:
             yield proc

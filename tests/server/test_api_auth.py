@@ -12,10 +12,11 @@ from api_support import STORES, ServerProcess, fresh_db, legato_cli, make_token
 
 
 @pytest.fixture(scope="module", params=STORES)
-def secured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+def secured(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+            pg_tools: object):
     """A server whose store has tokens for a viewer, an operator, two managers and an
     admin (a module of its own: once tokens exist, every request needs one)."""
-    with fresh_db(request.param, tmp_path_factory.mktemp("auth")) as url:
+    with fresh_db(request.param, tmp_path_factory.mktemp("auth"), pg_tools) as url:
         tokens = {name: make_token(url, user, role) for name, user, role in [
             ("viewer", "vera", "viewer"), ("operator", "otto", "operator"),
             ("alice", "alice", "operator"), ("bob", "bob", "operator"),

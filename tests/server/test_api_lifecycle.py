@@ -15,7 +15,6 @@ import pytest
 from api_support import ServerProcess, fresh_db, server
 
 import legato
-from conftest import PG_URL
 
 __all__ = ["server"]
 
@@ -151,10 +150,11 @@ class Proxy:
 
 
 @pytest.mark.postgres
-def test_readyz_goes_unready_when_the_store_is_unreachable(tmp_path: Path) -> None:
-    parts = urlsplit(PG_URL)
+def test_readyz_goes_unready_when_the_store_is_unreachable(tmp_path: Path,
+                                                           pg_tools: object) -> None:
+    parts = urlsplit(pg_tools.url)  # type: ignore[attr-defined]
     proxy = Proxy((parts.hostname or "127.0.0.1", parts.port or 5432))
-    with fresh_db("postgresql", tmp_path) as url:
+    with fresh_db("postgresql", tmp_path, pg_tools) as url:
         legato.Engine(url).shutdown()  # migrated directly, not through the proxy
         netloc = f"{parts.username + '@' if parts.username else ''}127.0.0.1:{proxy.port}"
         proxied = urlunsplit((parts.scheme, netloc, *urlsplit(url)[2:]))
