@@ -138,7 +138,8 @@ def test_a_retry_backoff_then_the_retried_attempt(make_engine: Make, unique_name
     try:
         h = engine.start(wf)
         h.wait_status("WAITING")  # a minute's backoff: suspended
-        expected = {"kind": "retry", "name": name, "attempt": 2, "until": iso(T0 + 60)}
+        expected = {"kind": "retry", "since": iso(T0), "name": name, "attempt": 2,
+                    "until": iso(T0 + 60)}
         assert waits(h, "retry") == expected
         assert client.handle(h.workflow_id).describe()["waiting_for"] == expected
         clock.advance(60)
@@ -164,7 +165,8 @@ def test_a_durable_sleep_waits_for_its_timer(make_engine: Make, unique_name,
     engine = make_engine(clock=clock).launch()
     h = engine.start(wf)
     h.wait_status("WAITING")
-    assert h.describe()["waiting_for"] == {"kind": "timer", "until": iso(T0 + 3600)}
+    assert h.describe()["waiting_for"] == {"kind": "timer", "since": iso(T0),
+                                           "until": iso(T0 + 3600)}
     clock.advance(3600)
     assert h.result(timeout=30) == "awake"
     assert h.describe()["waiting_for"] is None
@@ -179,7 +181,7 @@ def test_an_event_wait_names_its_type_key_and_timeout(make_engine: Make, unique_
     engine = make_engine(clock=clock).launch()
     h = engine.start(wf, "o-1")
     h.wait_status("WAITING")
-    expected = {"kind": "event", "type": "payment.settled", "key": "o-1",
+    expected = {"kind": "event", "since": iso(T0), "type": "payment.settled", "key": "o-1",
                 "until": iso(T0 + 600)}
     assert h.describe()["waiting_for"] == expected
     assert make_engine(clock=clock).handle(h.workflow_id).describe()["waiting_for"] == expected
@@ -196,7 +198,8 @@ def test_a_signal_wait_without_a_timeout(make_engine: Make, unique_name,
     engine = make_engine(clock=clock).launch()
     h = engine.start(wf)
     h.wait_status("WAITING")
-    assert h.describe()["waiting_for"] == {"kind": "signal", "name": "approve", "until": None}
+    assert h.describe()["waiting_for"] == {"kind": "signal", "since": iso(T0),
+                                           "name": "approve", "until": None}
     h.signal("approve", True)
     assert h.result(timeout=30) is True
 
@@ -212,7 +215,8 @@ def test_a_human_task_names_who_may_decide_and_when_it_is_due(
     h = engine.start(wf)
     h.wait_status("WAITING")
     got = h.describe()["waiting_for"]
-    assert got == {"kind": "task", "task_id": got["task_id"], "name": "review claim",
+    assert got == {"kind": "task", "since": iso(T0), "task_id": got["task_id"],
+                   "name": "review claim",
                    "assignee": None, "group": "claims", "claimed_by": None,
                    "due": iso(T0 + 86400)}
     assert got["task_id"].startswith(h.workflow_id)
@@ -235,10 +239,11 @@ def test_a_parent_waits_for_its_child(make_engine: Make, unique_name,
     engine = make_engine(clock=clock).launch()
     h = engine.start(parent)
     h.wait_status("WAITING")
-    assert h.describe()["waiting_for"] == {"kind": "child", "workflow_id": "kid-1",
+    assert h.describe()["waiting_for"] == {"kind": "child", "since": iso(T0),
+                                           "workflow_id": "kid-1",
                                            "name": child.__legato_workflow__.name}
     kid = engine.handle("kid-1")
-    assert waits(kid, "timer") == {"kind": "timer", "until": iso(T0 + 120)}
+    assert waits(kid, "timer") == {"kind": "timer", "since": iso(T0), "until": iso(T0 + 120)}
     clock.advance(120)
     assert h.result(timeout=30) == "grown"
 
@@ -288,9 +293,10 @@ def test_branches_waiting_on_several_things_show_the_first_to_end(
     h = engine.start(wf)
     h.wait_status("WAITING")
     assert h.describe()["waiting_for"] == {
-        "kind": "event", "type": "shipped", "key": "o-9", "until": iso(T0 + 60),
-        "also": [{"kind": "timer", "until": iso(T0 + 900)},
-                 {"kind": "signal", "name": "go", "until": None}]}
+        "kind": "event", "type": "shipped", "key": "o-9", "since": iso(T0),
+        "until": iso(T0 + 60),
+        "also": [{"kind": "timer", "since": iso(T0), "until": iso(T0 + 900)},
+                 {"kind": "signal", "since": iso(T0), "name": "go", "until": None}]}
 
 
 def test_a_wait_on_several_conditions_lists_each(make_engine: Make, unique_name,
@@ -304,8 +310,10 @@ def test_a_wait_on_several_conditions_lists_each(make_engine: Make, unique_name,
     h = engine.start(wf)
     h.wait_status("WAITING")
     assert h.describe()["waiting_for"] == {
-        "kind": "event", "type": "paid", "key": "o-2", "until": iso(T0 + 300),
-        "also": [{"kind": "signal", "name": "cancel", "until": iso(T0 + 300)}]}
+        "kind": "event", "type": "paid", "key": "o-2", "since": iso(T0),
+        "until": iso(T0 + 300),
+        "also": [{"kind": "signal", "since": iso(T0), "name": "cancel",
+                  "until": iso(T0 + 300)}]}
 
 
 def test_parallel_steps_in_flight_are_seen_from_anywhere(make_engine: Make, unique_name,

@@ -60,7 +60,7 @@ def test_running_code_between_operations_waits_for_nothing() -> None:
 def test_a_sleep_then_after_it_fired() -> None:
     j = J()
     p = j.add(ev.TIMER_STARTED, "sleep", pos=-1, fire_at=T + 60, duration=60)
-    assert of(j, state(wake_at=T + 60)) == {"kind": "timer", "until": iso(T + 60)}
+    assert of(j, state(wake_at=T + 60)) == {"kind": "timer", "since": iso(T), "until": iso(T + 60)}
     # a short sleep in memory, past due: it fired there, recorded with what comes next
     assert of(j, state("RUNNING", owned=True), now=T + 61) is None
     j.add(ev.TIMER_FIRED, "sleep", pos=p)
@@ -71,7 +71,7 @@ def test_retries_backoff_attempt_and_final() -> None:
     j = J()
     p = j.add(ev.STEP_FAILED, "charge", pos=-1, attempt=1, retry_at=T + 30, final=False,
               error={"type": "E"})
-    retry = {"kind": "retry", "name": "charge", "attempt": 2, "until": iso(T + 30)}
+    retry = {"kind": "retry", "name": "charge", "attempt": 2, "since": iso(T), "until": iso(T + 30)}
     assert of(j, state(wake_at=T + 30)) == retry
     assert of(j, state("RUNNING", owned=True)) == retry  # a backoff held in memory
     assert of(j, state("RUNNING", owned=True), now=T + 31,
@@ -95,8 +95,8 @@ def test_waits_for_events_signals_and_tasks() -> None:
     j.add(ev.WAIT_STARTED, "wait", pos=-1,
           conditions=[["event", "paid", "o-1"], ["signal", "stop", ""]], timeout_at=T + 9)
     assert of(j, state(wake_at=T + 9)) == {
-        "kind": "event", "type": "paid", "key": "o-1", "until": iso(T + 9),
-        "also": [{"kind": "signal", "name": "stop", "until": iso(T + 9)}]}
+        "kind": "event", "type": "paid", "key": "o-1", "since": iso(T), "until": iso(T + 9),
+        "also": [{"kind": "signal", "name": "stop", "since": iso(T), "until": iso(T + 9)}]}
     t = J()
     created = t.add(ev.TASK_CREATED, "approve", pos=-1, task_id="x:2", assignee=None,
                     group="g", due=T + 50)
@@ -104,7 +104,7 @@ def test_waits_for_events_signals_and_tasks() -> None:
     wait = t.add(ev.WAIT_STARTED, "task:approve", pos=-1, conditions=[["task", "x:2", ""]],
                  timeout_at=T + 50)
     task = {"kind": "task", "task_id": "x:2", "name": "approve", "assignee": None,
-            "group": "g", "claimed_by": None, "due": iso(T + 50)}
+            "group": "g", "claimed_by": None, "since": iso(T), "due": iso(T + 50)}
     assert of(t, state(wake_at=T + 50)) == task
     now = RunFacts(tasks={"x:2": TaskInfo("approve", "ann", "g", T + 50, "ann")})
     assert of(t, state(wake_at=T + 50), facts=now)["claimed_by"] == "ann"
@@ -131,7 +131,8 @@ def test_an_escalated_task_waits_again() -> None:
 def test_children_attached_and_detached() -> None:
     j = J()
     j.add(ev.CHILD_STARTED, "kid", pos=-1, child_id="c-1", detached=False)
-    assert of(j, state()) == {"kind": "child", "workflow_id": "c-1", "name": "kid"}
+    assert of(j, state()) == {"kind": "child", "workflow_id": "c-1", "name": "kid",
+                                 "since": iso(T)}
     ended = RunFacts(children={"c-1": "COMPLETED"})  # the parent is woken for its end
     assert of(j, state(wake_at=T), facts=ended) == {"kind": "resume", "until": iso(T)}
     d = J()
@@ -146,7 +147,7 @@ def test_an_abandoned_wait_is_no_longer_waited_for() -> None:
     j.add(ev.WAIT_STARTED, "wait", pos=-1, conditions=[["signal", "s", ""]], timeout_at=None)
     j.add(ev.STEP_FAILED, "undo", pos=-1, attempt=1, retry_at=T + 20, final=False)
     assert of(j, state(wake_at=T + 20)) == {"kind": "retry", "name": "undo", "attempt": 2,
-                                            "until": iso(T + 20)}
+                                            "since": iso(T), "until": iso(T + 20)}
 
 
 def test_parallel_steps_and_branch_lanes() -> None:
@@ -157,7 +158,8 @@ def test_parallel_steps_and_branch_lanes() -> None:
     j.add(ev.STEP_COMPLETED, "p", pos=b, attempt=1)
     j.add(ev.STEP_FAILED, "p", pos=c, attempt=1, retry_at=T + 40, final=False)
     got = of(j, state("RUNNING", owned=True))
-    assert got == {"kind": "retry", "name": "p", "attempt": 2, "until": iso(T + 40),
+    assert got == {"kind": "retry", "name": "p", "attempt": 2, "since": iso(T),
+                   "until": iso(T + 40),
                    "also": [{"kind": "step", "name": "p", "attempt": 1, "since": iso(T),
                              "timeout": None}]}
     assert a == 2
@@ -171,8 +173,8 @@ def test_parallel_steps_and_branch_lanes() -> None:
     k.add(ev.WAIT_STARTED, "wait", pos=-1, conditions=[["signal", "go", ""]],
           timeout_at=None, lane=f"{group}.1")
     assert of(k, state(wake_at=T + 90)) == {
-        "kind": "timer", "until": iso(T + 90),
-        "also": [{"kind": "signal", "name": "go", "until": None}]}
+        "kind": "timer", "since": iso(T), "until": iso(T + 90),
+        "also": [{"kind": "signal", "name": "go", "since": iso(T), "until": None}]}
     k.add(ev.STATE_UPDATED, "done", value=1)  # the body goes on: the branches are over
     assert of(k, state("RUNNING", owned=True)) is None
 

@@ -266,7 +266,8 @@ def _describe(first: Event, last: Event, facts: RunFacts, tasks: Mapping[str, An
         fire_at = float(data.get("fire_at", first.at))
         if running and fire_at <= now:
             return []  # fired in memory; recorded with what the run does next
-        return [_Op({"kind": "timer", "until": iso(fire_at)}, fire_at, first.seq)]
+        return [_Op({"kind": "timer", "since": iso(first.at), "until": iso(fire_at)}, fire_at,
+                    first.seq)]
     if kind in (ev.STEP_SCHEDULED, ev.STEP_FAILED):
         failed = last if last.type == ev.STEP_FAILED else None
         if failed is None:  # scheduled, no attempt ended yet: the first one runs
@@ -276,7 +277,7 @@ def _describe(first: Event, last: Event, facts: RunFacts, tasks: Mapping[str, An
         due = float(retry_at) if retry_at is not None else failed.at
         if due > now:
             return [_Op({"kind": "retry", "name": name, "attempt": attempt,
-                         "until": iso(due)}, due, first.seq)]
+                         "since": iso(failed.at), "until": iso(due)}, due, first.seq)]
         if not running:
             return []  # due: it runs once a worker takes the run (or a breaker holds it)
         return [_step(name, attempt, due, timeout, first.seq)]
@@ -284,7 +285,8 @@ def _describe(first: Event, last: Event, facts: RunFacts, tasks: Mapping[str, An
         child = str(data.get("child_id"))
         if facts.children.get(child) in st.TERMINAL:
             return []  # it ended: the parent is woken for it
-        return [_Op({"kind": "child", "workflow_id": child, "name": name}, None, first.seq)]
+        return [_Op({"kind": "child", "workflow_id": child, "name": name,
+                     "since": iso(first.at)}, None, first.seq)]
     if kind == ev.WAIT_STARTED:
         if first.seq in facts.delivered:
             return []  # delivered: the run is woken (or goes on) with it
@@ -295,9 +297,10 @@ def _describe(first: Event, last: Event, facts: RunFacts, tasks: Mapping[str, An
             c_kind, c_name, c_key = [*cond, "", "", ""][:3]
             if c_kind == "event":
                 what = {"kind": "event", "type": c_name, "key": c_key or None,
-                        "until": iso(ends)}
+                        "since": iso(first.at), "until": iso(ends)}
             elif c_kind == "signal":
-                what = {"kind": "signal", "name": c_name, "until": iso(ends)}
+                what = {"kind": "signal", "name": c_name, "since": iso(first.at),
+                        "until": iso(ends)}
             elif c_kind == "task":
                 created = tasks.get(str(c_name), {})
                 now_info = facts.tasks.get(str(c_name))
@@ -307,6 +310,7 @@ def _describe(first: Event, last: Event, facts: RunFacts, tasks: Mapping[str, An
                         "assignee": now_info.assignee if now_info else created.get("assignee"),
                         "group": now_info.group if now_info else created.get("group"),
                         "claimed_by": now_info.claimed_by if now_info else None,
+                        "since": iso(first.at),
                         "due": iso(None if task_due is None else float(task_due))}
             else:
                 continue
