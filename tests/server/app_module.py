@@ -56,3 +56,25 @@ def approval(ctx: legato.WorkflowContext, amount: int, four_eyes: bool = False) 
                           four_eyes=four_eyes,
                           form={"type": "object", "required": ["approved"],
                                 "properties": {"approved": {"type": "boolean"}}})
+
+
+GATE = legato.CircuitBreaker("api_gate", failure_threshold=1, reset_timeout=3600,
+                             fail_fast=True)
+
+
+@legato.step(circuit=GATE, retry=legato.RetryPolicy(max_attempts=1))
+def guarded(fail: bool) -> str:
+    if fail:
+        raise RuntimeError("the gated service is down")
+    return "through"
+
+
+@legato.workflow(name="api_gated")
+def gated(ctx: legato.WorkflowContext, fail: bool) -> str:
+    """One step behind a fail-fast circuit breaker that opens after one failure."""
+    return guarded(fail)
+
+
+@legato.workflow(name="api_nightly", schedule=legato.Schedule("0 3 * * *"))
+def nightly(ctx: legato.WorkflowContext) -> str:
+    return "done"

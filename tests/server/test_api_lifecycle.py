@@ -95,6 +95,34 @@ def test_sigterm_lets_a_long_poll_answer_and_releases_the_runs(tmp_path: Path) -
         engine.shutdown()
 
 
+def test_cors_only_for_the_origins_configured_and_a_body_limit_of_ones_own(
+        tmp_path: Path) -> None:
+    proc = ServerProcess(f"sqlite:///{tmp_path / 'cors.db'}", "--cors-origin",
+                         "https://ops.example", "--max-body", "2000")
+    try:
+        big = httpx.post(f"{proc.api}/events", json={"type": "t", "data": "x" * 3000})
+        assert big.status_code == 413 and "2,000 bytes" in big.json()["detail"]
+        small = httpx.post(f"{proc.api}/events", json={"type": "t", "data": "x" * 100})
+        assert small.status_code == 201
+        asked = {"Origin": "https://ops.example", "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization,content-type"}
+        ok = httpx.options(f"{proc.api}/workflows", headers=asked)
+        assert ok.status_code == 200
+        assert ok.headers["access-control-allow-origin"] == "https://ops.example"
+        other = httpx.get(f"{proc.api}/workflows/counts",
+                          headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+    finally:
+        proc.stop()
+    plain = ServerProcess(f"sqlite:///{tmp_path / 'nocors.db'}")
+    try:
+        with plain.client() as c:
+            r = c.get("/workflows/counts", headers={"Origin": "https://ops.example"})
+            assert "access-control-allow-origin" not in r.headers
+    finally:
+        plain.stop()
+
+
 class Proxy:
     """A TCP forwarder to PostgreSQL that the test can cut."""
 

@@ -89,6 +89,31 @@ def test_definitions_queues_circuits_and_schedules(server: ServerProcess) -> Non
         assert greet["description"] == "Greet someone: one step."
         assert c.get("/queues").status_code == 200
         assert c.get("/circuits").status_code == 200
-        assert c.get("/schedules").json() == []
         assert c.post("/schedules/nope/pause").status_code == 404
         assert c.post("/schedules/nope/trigger").status_code == 404
+
+
+def test_schedule_and_circuit_actions(server: ServerProcess) -> None:
+    with server.client() as c:
+        (nightly,) = [s for s in c.get("/schedules").json() if s["workflow"] == "api_nightly"]
+        name = nightly["name"]
+        paused = c.post(f"/schedules/{name}/pause")
+        assert paused.status_code == 200 and paused.json()["paused"] is True
+        resumed = c.post(f"/schedules/{name}/resume")
+        assert resumed.status_code == 200 and resumed.json()["paused"] is False
+        run = c.post(f"/schedules/{name}/trigger")
+        assert run.status_code == 201 and run.json()["name"] == "api_nightly"
+        done = c.get(f"/workflows/{run.json()['workflow_id']}/result", params={"wait": 30})
+        assert done.json() == {"status": "COMPLETED", "result": "done"}
+        assert c.get(f"/schedules/{name}/nothing").status_code in (404, 405)
+
+        failed = c.post("/workflows", json={"name": "api_gated", "input": [True]}).json()
+        assert c.get(f"/workflows/{failed['workflow_id']}/result",
+                     params={"wait": 30}).json()["status"] == "FAILED"
+        (gate,) = [g for g in c.get("/circuits").json() if g["name"] == "api_gate"]
+        assert gate["state"] == "OPEN"
+        shut = c.post("/circuits/api_gate/reset")
+        assert shut.status_code == 200 and shut.json()["state"] == "CLOSED"
+        ok = c.post("/workflows", json={"name": "api_gated", "input": [False]}).json()
+        assert c.get(f"/workflows/{ok['workflow_id']}/result", params={"wait": 30}).json() == {
+            "status": "COMPLETED", "result": "through"}
