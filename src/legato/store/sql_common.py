@@ -163,3 +163,8 @@ def sort_writes(writes: Sequence[Write], current: dict[str, tuple[int, Any]], no
                 result: CommitResult) -> Batch:
     """:func:`prepare_writes` and :func:`fence` in one go."""
     return fence(prepare_writes(writes, now), current, result)
+
+
+def where_clause(conditions: Sequence[str]) -> str:
+    """``{where}`` of a listing: " WHERE " and the conditions, or nothing."""
+    return " WHERE " + " AND ".join(conditions) if conditions else ""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from legato.domain import codec
 from legato.domain.waiting import RunFacts, TaskInfo
 from legato.store.base import WorkflowRow
-from legato.store.sql_common import row_to_event, row_to_workflow
+from legato.store.sql_common import row_to_event, row_to_workflow, where_clause
 from legato.store.sqlfile import Statements
 
 #: (workflow id, name, status, business key, updated_at) of a changed run
@@ -45,10 +45,6 @@ class RunQueries(Statements):
     cancel_actor: str
 
 
-def _where(conditions: Sequence[str]) -> str:
-    return " WHERE " + " AND ".join(conditions) if conditions else ""
-
-
 class RunSQL:
     """Runs in bulk (see the module's doc). First among a store's bases, before
     :class:`legato.store.sql_store.SQLStore`, whose reads it uses."""
@@ -65,7 +61,7 @@ class RunSQL:
     def list_workflows(self, status: str | None, name: str | None, limit: int,
                        key: str | None = None) -> list[WorkflowRow]:
         q = self.q
-        sql = q.list_workflows.replace("{where}", _where(
+        sql = q.list_workflows.replace("{where}", where_clause(
             [cond for cond, given in ((q.with_status, status), (q.with_name, name),
                                       (q.with_key, key)) if given is not None]))
         return [row_to_workflow(r) for r in self._read_all(
@@ -86,10 +82,10 @@ class RunSQL:
                   "before_at": before[0] if before else None,
                   "before_id": before[1] if before else None}
         return [row_to_workflow(r) for r in self._read_all(
-            q.runs.replace("{where}", _where(where)), params)]
+            q.runs.replace("{where}", where_clause(where)), params)]
 
     def count_statuses(self, name: str | None) -> dict[str, int]:
-        sql = self.q.status_counts.replace("{where}", _where(
+        sql = self.q.status_counts.replace("{where}", where_clause(
             [self.q.with_name] if name is not None else []))
         return {str(r[0]): int(r[1]) for r in self._read_all(sql, {"name": name})}
 

@@ -50,6 +50,7 @@ from legato.store.sql_common import (
     row_to_event,
     row_to_task,
     row_to_workflow,
+    where_clause,
 )
 from legato.store.sql_events import EventQueries, EventsSQL
 
@@ -158,10 +159,6 @@ class CommonQueries(AuthQueries, EventQueries):
     transition_insert: str
     transitions: str
     transitions_of: str
-
-
-def _where(conditions: Sequence[str]) -> str:
-    return " WHERE " + " AND ".join(conditions) if conditions else ""
 
 
 def _task_change(r: Sequence[Any]) -> TaskChange:
@@ -500,7 +497,7 @@ class SQLStore(AuthSQL, EventsSQL, Store):
         params = {"assignee": assignee, "groups": self._array(groups or ()),
                   "statuses": self._array(statuses or ()), "workflow_id": workflow_id,
                   "limit": limit}
-        sql = q.tasks.replace("{where}", _where(where))
+        sql = q.tasks.replace("{where}", where_clause(where))
         return [row_to_task(r) for r in self._read_all(sql, params)]
 
     def save_task(self, task: Task, expected_version: int, now: float, user: str | None,
