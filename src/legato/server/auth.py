@@ -14,8 +14,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
+import anyio
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -28,6 +29,7 @@ LOCAL_USER = "local-admin"
 _bearer = HTTPBearer(auto_error=False, description="a token from `legato tokens create`")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -76,18 +78,36 @@ def authenticate(request: Request,
                         " only: create one with legato tokens create")
 
 
+def allowed(request: Request, credentials: HTTPAuthorizationCredentials | None,
+            role: str) -> Principal:
+    """The caller, if their role allows ``role``'s actions (else 403)."""
+    who = authenticate(request, credentials)
+    if not roles.allows(who.role, role):
+        raise HTTPException(403, f"{who.user} ({who.role}) may not do this: it needs the"
+                                 f" {role} role")
+    return who
+
+
 def needs(role: str) -> Callable[..., Principal]:
-    """A FastAPI dependency: the caller, if their role allows ``role``'s actions (else 403)."""
+    """A FastAPI dependency: the caller, if their role allows ``role``'s actions (else 403).
+    (FastAPI runs it in a worker thread of its own; :func:`as_caller` saves that hop on the
+    busiest endpoints.)"""
 
     def check(request: Request, credentials: Credentials) -> Principal:
-        who = authenticate(request, credentials)
-        if not roles.allows(who.role, role):
-            raise HTTPException(403, f"{who.user} ({who.role}) may not do this: it needs the"
-                                     f" {role} role")
-        return who
+        return allowed(request, credentials, role)
 
     check.__name__ = f"needs_{role}"
     return check
 
 
-__all__ = ["LOCAL_USER", "Principal", "authenticate", "is_loopback", "needs"]
+async def as_caller(request: Request, credentials: HTTPAuthorizationCredentials | None,
+                    role: str, work: Callable[[Principal], T]) -> T:
+    """Check the caller and do ``work`` as them in one worker thread: one hop off the event
+    loop instead of two (a dependency, then the endpoint)."""
+    return await anyio.to_thread.run_sync(
+        lambda: work(allowed(request, credentials, role)),
+        limiter=request.app.state.waiters)
+
+
+__all__ = ["LOCAL_USER", "Credentials", "Principal", "allowed", "as_caller", "authenticate",
+           "is_loopback", "needs"]

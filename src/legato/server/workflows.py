@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from legato.domain import codec
 from legato.domain import status as st
 from legato.errors import WorkflowNotFound
-from legato.server.auth import Principal, needs
+from legato.server.auth import Credentials, Principal, as_caller, needs
 from legato.server.models import (
     HistoryEvent,
     Outcome,
@@ -44,22 +44,26 @@ def _engine(request: Request) -> Any:
              responses={200: {"model": Workflow, "description": "the run exists already with"
                               " this id and input"}, 409: {"description": "the id is taken by"
                               " another workflow or input"}})
-def start(body: StartRequest, request: Request, response: Response, who: Operator) -> Any:
+async def start(body: StartRequest, request: Request, response: Response,
+                credentials: Credentials) -> Any:
     """Start a run. 201 with its description; 200 when a run with this ``workflow_id`` and
     the same name and input exists (a retried request); 409 when the id is taken."""
     engine = _engine(request)
-    options: dict[str, Any] = {"workflow_id": body.workflow_id, "priority": body.priority,
-                               "actor": who.actor}
+    options: dict[str, Any] = {"workflow_id": body.workflow_id, "priority": body.priority}
     if body.deadline is not None:
         options["deadline"] = body.deadline
     if body.queue is not None:
         options["queue"] = body.queue
     if body.key is not None:
         options["key"] = body.key
-    handle = engine.start(body.name, *body.input, **options)
-    if handle.created is False:
-        response.status_code = 200
-    return handle.describe()
+
+    def work(who: Principal) -> Any:
+        handle = engine.start(body.name, *body.input, actor=who.actor, **options)
+        if handle.created is False:
+            response.status_code = 200
+        return handle.describe()
+
+    return await as_caller(request, credentials, "operator", work)
 
 
 @router.get("", response_model=WorkflowPage)
@@ -102,7 +106,7 @@ def history(workflow_id: str, request: Request, who: Viewer) -> Any:
 @router.get("/{workflow_id}/result", response_model=Outcome, response_model_exclude_unset=True,
             responses={202: {"model": Workflow, "description": "not ended within ``wait``:"
                              " the run's description"}})
-async def result(workflow_id: str, request: Request, who: Viewer,
+async def result(workflow_id: str, request: Request, credentials: Credentials,
                  wait: Annotated[float, Query(ge=0, le=MAX_WAIT,
                                               description="seconds to wait for the end")] = 0
                  ) -> Any:
@@ -120,7 +124,8 @@ async def result(workflow_id: str, request: Request, who: Viewer,
     if wait > 0:  # in slices, so that a server that stops answers at once with what it has
         stopping = request.app.state.stopping
         end = time.monotonic() + wait
-        row = None
+        row = await as_caller(request, credentials, "viewer",  # the first slice
+                              lambda who: wait_end(min(wait, WAIT_SLICE)))
         while row is None and not stopping.is_set():
             left = end - time.monotonic()
             if left <= 0:
@@ -128,6 +133,7 @@ async def result(workflow_id: str, request: Request, who: Viewer,
             row = await anyio.to_thread.run_sync(wait_end, min(left, WAIT_SLICE),
                                                  limiter=limiter)
     else:
+        await as_caller(request, credentials, "viewer", lambda who: who)
         row = await anyio.to_thread.run_sync(lambda: engine.store.get(workflow_id),
                                              limiter=limiter)
         if row is None:
