@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import legato
+from legato import asl
 
 
 @legato.step
@@ -78,3 +79,9 @@ def gated(ctx: legato.WorkflowContext, fail: bool) -> str:
 @legato.workflow(name="api_nightly", schedule=legato.Schedule("0 3 * * *"))
 def nightly(ctx: legato.WorkflowContext) -> str:
     return "done"
+
+
+asl.register("api_machine", {"Comment": "one Pass state", "StartAt": "Greet",
+                             "States": {"Greet": {"Type": "Pass",
+                                                  "Result": {"hello": "world"},
+                                                  "End": True}}})

@@ -51,6 +51,36 @@ def test_the_stream_sends_a_runs_completion(server: ServerProcess) -> None:
     assert got and got[-1]["status"] == "COMPLETED" and got[-1]["name"] == "api_greet"
 
 
+def test_the_stream_sends_task_changes(server: ServerProcess) -> None:
+    got: list[dict] = []
+    opened = threading.Event()
+    box: list[str] = []
+
+    def listen() -> None:
+        with httpx.Client(base_url=server.api, timeout=60) as c, \
+                c.stream("GET", "/stream", params={"kinds": "tasks"}) as r:
+            event = None
+            for line in r.iter_lines():
+                opened.set()
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: ") and event == "task":
+                    change = json.loads(line[6:])
+                    if box and change["workflow_id"] == box[0]:
+                        got.append(change)
+                        return
+
+    t = threading.Thread(target=listen, daemon=True)
+    t.start()
+    assert opened.wait(30)
+    with server.client() as c:
+        box.append(c.post("/workflows", json={"name": "api_approval", "input": [5]}
+                          ).json()["workflow_id"])
+    t.join(60)
+    assert got and got[0]["name"] == "approve" and got[0]["status"] == "OPEN"
+    assert got[0]["group"] == "managers" and got[0]["task_id"]
+
+
 def test_ready_and_healthy(server: ServerProcess) -> None:
     with server.client() as c:
         assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}

@@ -87,6 +87,12 @@ def test_definitions_queues_circuits_and_schedules(server: ServerProcess) -> Non
         assert [p["name"] for p in greet["parameters"]] == ["name", "punctuation"]
         assert greet["parameters"][1]["default"] == "!"
         assert greet["description"] == "Greet someone: one step."
+        machine = defs["api_machine"]
+        assert machine["kind"] == "state_machine" and machine["start_at"] == "Greet"
+        assert machine["states"] == ["Greet"] and machine["comment"] == "one Pass state"
+        ran = c.post("/workflows", json={"name": "api_machine", "input": [{"x": 1}]}).json()
+        assert c.get(f"/workflows/{ran['workflow_id']}/result", params={"wait": 30}).json() == {
+            "status": "COMPLETED", "result": {"hello": "world"}}
         assert c.get("/queues").status_code == 200
         assert c.get("/circuits").status_code == 200
         assert c.post("/schedules/nope/pause").status_code == 404
