@@ -100,6 +100,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
                             config: pytest.Config) -> None:
     _say_postgres_skipped(terminalreporter)
+    _say_browser_skipped(terminalreporter)
     if _TRAVEL not in config.stash:
         return
     days, at = config.getoption("--legato-clock-ahead"), config.getoption("--legato-clock-at")
@@ -198,6 +199,20 @@ def _say_postgres_skipped(terminalreporter: pytest.TerminalReporter) -> None:
             " one (trust auth, database test) or set LEGATO_TEST_PG_URL;"
             " LEGATO_REQUIRE_POSTGRES=1 makes this a failure (.ci/run sets it)",
             red=True, bold=True)
+
+
+#: tests/browser/browser_support.py skips with this text (keep the two in step)
+_NO_BROWSER = "no Chromium for the browser tests"
+
+
+def _say_browser_skipped(terminalreporter: pytest.TerminalReporter) -> None:
+    skipped = [r for r in terminalreporter.stats.get("skipped", ())
+               if _NO_BROWSER in str(getattr(r, "longrepr", ""))]
+    if skipped:
+        terminalreporter.write_sep(
+            "!", f"{len(skipped)} browser tests SKIPPED: {_NO_BROWSER} (apt-get install"
+            " chromium, or LEGATO_CHROMIUM=path); LEGATO_REQUIRE_BROWSER=1 makes this a"
+            " failure (.ci/run sets it)", red=True, bold=True)
 
 
 def _connect_admin() -> psycopg.Connection[tuple[object, ...]]:
