@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from legato._version import version
-from legato.server import health, ops, people, stream, workflows
+from legato.server import health, ops, people, sessions, stream, workflows
 from legato.server.limits import MAX_BODY, BodyLimit
 from legato.server.models import ERRORS
 from legato.server.problems import install
@@ -43,6 +43,8 @@ class ServerSettings:
     stream_poll: float = 0.25
     #: most blocking calls (long polls, streams' reads) at once, beyond FastAPI's own pool
     blocking_calls: int = 256
+    #: serve the web dashboard at the root paths (docs/dashboard.md)
+    dashboard: bool = True
 
 
 def create_app(engine: Any, settings: ServerSettings | None = None) -> FastAPI:
@@ -67,10 +69,14 @@ def create_app(engine: Any, settings: ServerSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.stopping = asyncio.Event()
     app.state.waiters = anyio.CapacityLimiter(settings.blocking_calls)
+    app.state.session_key = sessions.new_key()
     install(app)
     app.include_router(health.router)
     for router in (workflows.router, people.events, people.tasks, ops.router, stream.router):
         app.include_router(router, prefix=API, responses=ERRORS)
+    if settings.dashboard:
+        from legato.dashboard import install as install_dashboard  # needs jinja2
+        install_dashboard(app)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["GET", "POST"],

@@ -22,6 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from legato.domain import roles
 from legato.domain.actor import Actor
+from legato.server import sessions
 
 #: the user a loopback request is served as while no token exists
 LOCAL_USER = "local-admin"
@@ -68,6 +69,12 @@ def authenticate(request: Request,
         if info is None:
             raise _unauthorized("the token is unknown, expired or revoked")
         return Principal(info.user, info.role, info.id)
+    cookie = request.cookies.get(sessions.COOKIE)
+    if cookie and request.method in ("GET", "HEAD"):  # the dashboard's script reads with it
+        found = sessions.principal(request.app.state.engine, request.app.state.session_key,
+                                   cookie)
+        if found is not None:
+            return Principal(*found)
     if tokens.exists():
         raise _unauthorized("this server needs a token: send 'Authorization: Bearer <token>'"
                             " (legato tokens create)")
