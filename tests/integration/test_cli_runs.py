@@ -65,3 +65,20 @@ def test_show_says_what_a_run_waits_for(make_engine: Make, db_url: str, names: d
     assert rc == 0, err
     cancelled = next(e for e in h.history() if e["type"] == "WorkflowCancelled")
     assert cancelled["actor"] == {"user": "bob"}
+
+
+def test_signal_records_who_sent_it(make_engine: Make, db_url: str, unique_name,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    @legato.workflow(name=unique_name("cli_signalled"))
+    def wf(ctx: legato.WorkflowContext) -> object:
+        return ctx.wait_signal("go", timeout=600)
+
+    engine = make_engine().launch()
+    h = engine.start(wf)
+    h.wait_status("WAITING")
+    rc, out, err = cli(capsys, "signal", h.id, "go", "--data", '{"n": 1}', "--actor", "ops",
+                       "--db", db_url)
+    assert rc == 0, err
+    assert h.result(timeout=10) == {"n": 1}
+    (done,) = [e for e in h.history() if e["type"] == "WaitCompleted"]
+    assert done["actor"] == {"user": "ops"}

@@ -105,8 +105,10 @@ def signal(
                     ] = None,
     as_json: JsonOption = False,
     db: DbOption = None,
+    as_actor: ActorOption = None,
 ) -> None:
-    """Send a signal to one workflow (queued in order until it waits for it).
+    """Send a signal to one workflow (queued in order until it waits for it; who sent it is
+    recorded in its history).
 
     Example:
 
@@ -114,7 +116,7 @@ def signal(
     """
     value = json_arg(data, "--data")
     with engine_for(ctx, db) as engine:
-        engine.signal(workflow_id, name, value)
+        engine.signal(workflow_id, name, value, actor=actor(as_actor))
     output.report(as_json, {"workflow_id": workflow_id, "name": name, "data": value},
                   f"signal {name!r} sent to {workflow_id}")
 
