@@ -76,7 +76,7 @@ def test_signal_records_who_sent_it(make_engine: Make, db_url: str, unique_name,
     engine = make_engine().launch()
     h = engine.start(wf)
     h.wait_status("WAITING")
-    rc, out, err = cli(capsys, "signal", h.id, "go", "--data", '{"n": 1}', "--actor", "ops",
+    rc, _, err = cli(capsys, "signal", h.id, "go", "--data", '{"n": 1}', "--actor", "ops",
                        "--db", db_url)
     assert rc == 0, err
     assert h.result(timeout=10) == {"n": 1}
