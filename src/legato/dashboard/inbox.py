@@ -73,7 +73,9 @@ def fields(form: dict[str, Any] | None) -> list[dict[str, Any]]:
         field: dict[str, Any] = {"name": name, "label": schema.get("title") or name,
                                  "help": schema.get("description"), "type": kind,
                                  "required": name in required, "options": None,
-                                 "widget": "text", "step": None}
+                                 "widget": "text", "step": None,
+                                 "min": schema.get("minimum"), "max": schema.get("maximum"),
+                                 "maxlength": schema.get("maxLength")}
         if isinstance(schema.get("enum"), list):
             field["widget"] = "select"
             field["options"] = [str(v).lower() if isinstance(v, bool) else str(v)

@@ -54,6 +54,34 @@ def waiting_for(what: dict[str, Any] | None) -> str:
     return " ".join(text.split())
 
 
+#: journal event types in words (the type itself is shown beside them)
+EVENTS = {
+    "WorkflowStarted": "started", "WorkflowCompleted": "completed",
+    "WorkflowFailed": "failed", "WorkflowCancelled": "cancelled",
+    "WorkflowTerminated": "terminated", "WorkflowTimedOut": "timed out",
+    "WorkflowRedriven": "redriven: retried from the failed step",
+    "CancelRequested": "cancel requested", "StepScheduled": "step scheduled",
+    "StepCompleted": "step completed", "StepFailed": "step failed",
+    "TimerStarted": "timer started", "TimerFired": "timer fired",
+    "WaitStarted": "waiting", "WaitCompleted": "wait over", "WaitTimedOut": "wait timed out",
+    "ChildWorkflowStarted": "child run started", "ChildWorkflowEnded": "child run ended",
+    "HumanTaskCreated": "human task created", "HumanTaskEscalated": "human task escalated",
+    "BranchesStarted": "branches started", "BranchFailed": "branch failed",
+    "StateUpdated": "state set", "PatchMarker": "marker",
+}
+
+
+def event_words(e: dict[str, Any]) -> str:
+    """What a journal event says, in words."""
+    kind = str(e.get("type", ""))
+    text = EVENTS.get(kind, kind)
+    if kind == "StepFailed":
+        text += "" if e.get("final", True) else ", will be retried"
+    elif kind == "PatchMarker" and str(e.get("name", "")).startswith("asl:"):
+        text = "state machine: " + str(e["name"]).split(":", 2)[-1].replace(":", " ")
+    return text
+
+
 def timeline(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The journal as timeline entries: type, name, attempt, time, duration, error, actor.
     A step's duration is the time since the event before it (the journal records when an
@@ -72,7 +100,8 @@ def timeline(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         actor = e.get("actor")
         if isinstance(actor, dict):
             actor = actor.get("user")
-        out.append({"seq": e.get("seq"), "type": kind, "name": e.get("name"),
+        out.append({"seq": e.get("seq"), "type": kind, "words": event_words(e),
+                    "name": e.get("name"),
                     "attempt": e.get("attempt"), "at": at, "duration": duration,
                     "error": error, "actor": actor,
                     "detail": e.get("reason") or e.get("detail")})
@@ -87,4 +116,4 @@ def duration_text(seconds: float | None) -> str:
     return f"{seconds:.1f} s"
 
 
-__all__ = ["duration_text", "timeline", "waiting_for"]
+__all__ = ["EVENTS", "duration_text", "event_words", "timeline", "waiting_for"]
