@@ -174,9 +174,16 @@ def list_(
         legato list --key claim-7 --json
     """
     wanted = _status(status) if status is not None else None
+    rows: list[dict[str, Any]] = []
     with engine_for(ctx, db, read_only=True) as engine:
-        rows = [h.describe() for h in engine.list(status=wanted, name=name, limit=limit,
-                                                  key=key)]
+        cursor = None
+        while len(rows) < limit:  # pages of engine.runs: each described in one go
+            page = engine.runs(status=wanted, name=name, key=key, cursor=cursor,
+                               limit=min(limit - len(rows), 1000))
+            rows += page.items
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
     if as_json:
         output.print_json(rows)
     elif not rows:
