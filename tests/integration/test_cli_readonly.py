@@ -30,6 +30,7 @@ READS = [
     ("users", "list"),
     ("tokens", "list"),
     ("oplog",),
+    ("analyze",),
     ("circuits", "list"),
     ("purge", "--older-than", "30d", "--dry-run"),
 ]

@@ -1,7 +1,7 @@
 """The ``legato`` command: ``worker``, the workflow commands (cli/workflows.py), events
 (``publish``, ``events list``) and breakers (cli/events.py), ``queues``, ``tasks``,
-``users``, ``schedules`` (cli/people.py, cli/schedules.py), ``db`` (cli/database.py) and
-``asl`` (cli/asl.py).
+``users``, ``schedules`` (cli/people.py, cli/schedules.py), ``db`` (cli/database.py),
+``asl`` (cli/asl.py) and ``analyze`` (cli/analyze.py).
 
 Every command takes ``--db URL`` (default: ``$LEGATO_DATABASE_URL``, else
 ``sqlite:///legato.db``). Mistakes end with one ``error: ...`` line on stderr and exit code 2;
@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 
 from legato import __version__
-from legato.cli import events, output, people, schedules, server, worker, workflows
+from legato.cli import analyze, events, output, people, schedules, server, worker, workflows
 from legato.cli.asl import asl_app
 from legato.cli.circuits import circuits_app
 from legato.cli.common import FAILED, INTERRUPTED, USAGE, App, CliError, DbOption
@@ -76,6 +76,7 @@ app.add_typer(people.tasks_app, name="tasks")
 app.add_typer(people.users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.command()(oplog)
+app.command()(analyze.analyze)
 app.add_typer(schedules.schedules_app, name="schedules")
 app.add_typer(db_app, name="db")
 app.add_typer(asl_app, name="asl")
