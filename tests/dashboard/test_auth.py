@@ -107,6 +107,9 @@ def test_a_viewer_sees_no_actions_and_a_forged_post_is_403(secured) -> None:
             assert "needs the" in r.text
         # the session reads the API (the page's live updates), but never writes through it
         assert web.get("/api/v1/workflows/counts").status_code == 200
+        with web.stream("GET", "/api/v1/stream", params={"kinds": "runs"}) as live:
+            assert live.status_code == 200
+            assert next(live.iter_lines()).startswith(": legato stream")
         assert web.post("/api/v1/workflows", json={"name": "api_greet",
                                                    "input": ["x"]}).status_code == 401
         assert web.post(f"/api/v1/workflows/{waiting}/cancel").status_code == 401

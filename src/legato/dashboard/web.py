@@ -44,6 +44,16 @@ def _when(value: Any, seconds: bool = False) -> str:
     return t.strftime("%d %b %H:%M:%S" if seconds else "%d %b %H:%M")
 
 
+def _iso(value: Any) -> str:
+    """Epoch seconds as ISO 8601 UTC (a <time datetime>); text stays as it is."""
+    if isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(value, UTC).isoformat()
+        except (ValueError, OverflowError, OSError):
+            return ""
+    return "" if value is None else str(value)
+
+
 def _as_json(value: Any) -> str:
     return json.dumps(value, indent=2, default=str, ensure_ascii=False)
 
@@ -53,6 +63,7 @@ templates = jinja2.Environment(
     autoescape=True, trim_blocks=True, lstrip_blocks=True)
 templates.filters["when"] = _when
 templates.filters["as_json"] = _as_json
+templates.filters["iso"] = _iso
 
 
 class Viewer:
