@@ -49,8 +49,8 @@ def analyze(engine: Engine, *, name: str | None = None, since: Any = None,
         cursor = page.next_cursor
         if cursor is None:
             break
-        if len(facts) >= limit:
-            truncated = True
+        if len(facts) >= limit:  # full: were older runs left out?
+            truncated = bool(engine.runs(name=name, since=since, limit=1, cursor=cursor).items)
             break
     found = rules.report(facts, limit=limit, truncated=truncated)
     found["filter"] = {"name": name, "since": None if since is None else str(since)}

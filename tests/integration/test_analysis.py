@@ -167,3 +167,6 @@ def test_analyze_reports_the_known_workload(make_engine: Callable[..., legato.En
     limited = json.loads(out)
     assert limited["runs"] == 1 and limited["truncated"] is True
     assert [w["name"] for w in limited["workflows"]] == [trip]
+    exact = analyze(engine, limit=7)  # all of them: nothing was left out
+    assert exact["runs"] == 7 and exact["truncated"] is False
+    assert analyze(engine, name=orders, since=clock.now() + 1)["runs"] == 0

@@ -144,3 +144,21 @@ def test_an_empty_report_has_no_figures() -> None:
     assert report["bottleneck"] is None and report["failure_point"] is None
     assert report["figures"]["reliability"]["value"] is None
     assert report["figures"]["recovery_time"]["met"] is None
+
+
+def test_the_chart_is_svg_with_every_text_escaped() -> None:
+    import xml.etree.ElementTree as ET
+
+    from legato.analysis import svg
+
+    j = J("<b>&wf")
+    j.add(ev.STEP_COMPLETED, 4, "<script>alert(1)</script>", 0, 1)
+    j.add(ev.WORKFLOW_COMPLETED, 5)
+    facts = an.run_facts("r1", "<b>&wf", "COMPLETED", j.events)
+    root = ET.fromstring(svg(an.report([facts], limit=10, truncated=False)))
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.tag == f"{ns}svg"
+    texts = [t.text for t in root.iter(f"{ns}text")]
+    assert "<script>alert(1)</script>" in texts
+    assert any((t or "").startswith("<b>&wf") for t in texts)
+    assert not list(root.iter(f"{ns}script"))
