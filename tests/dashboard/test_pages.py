@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import STORES, ServerProcess, fresh_db, wait_status
+from api_support import STORES, ServerProcess, fresh_db, legato_cli, wait_status
 from dash_support import (
     XSS,
     XSS_ESCAPED,
@@ -192,7 +192,6 @@ def test_bulk_retry_of_failed_runs(web: httpx.Client, client: httpx.Client,
 
 def test_task_form_from_its_schema_validation_then_success(
         web: httpx.Client, client: httpx.Client, server: ServerProcess) -> None:
-    from api_support import legato_cli
     assert legato_cli(server.db_url, "users", "add", "maria", "--group",
                       "managers").returncode == 0
     run = start(client, "dash_task", XSS)
@@ -269,3 +268,38 @@ def test_definitions_schedules_queues_circuits(web: httpx.Client,
     row = element(c, r'(<tr data-name="api_gate">.*?</tr>)')
     assert 'data-action="reset"' in row
     assert web.post("/circuits/api_gate/reset", data={"csrf": csrf_of(c)}).status_code == 303
+
+
+def test_without_tokens_only_loopback_names_are_served(web: httpx.Client,
+                                                       server: ServerProcess) -> None:
+    """A page that a DNS rebinding points at the loopback admin's server is refused."""
+    port = server.url.rsplit(":", 1)[1]
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", "[::1]", "LOCALHOST"):
+        assert web.get("/", headers={"Host": host}).status_code == 200, host
+    for host in (f"evil.example:{port}", "127.0.0.1.evil.example", ""):
+        r = web.get("/", headers={"Host": host})
+        assert r.status_code == 403, host
+        assert_secure(r)
+
+
+def test_a_task_is_reassigned_from_its_page(web: httpx.Client, client: httpx.Client,
+                                            server: ServerProcess) -> None:
+    assert legato_cli(server.db_url, "users", "add", "rita", "--group",
+                      "managers").returncode == 0
+    run = start(client, "dash_task", "hand over")
+    task = first_task(client, run)
+    page = web.get(f"/tasks/{task['id']}")
+    form = element(page.text, r'(<form id="reassign-form".*?</form>)')
+    assert 'name="to_user"' in form and 'name="to_group"' in form
+    both = web.post(f"/tasks/{task['id']}/reassign",
+                    data={"csrf": csrf_of(page.text), "to_user": "x", "to_group": "y"})
+    assert both.status_code == 422 and 'id="form-errors"' in both.text
+    r = web.post(f"/tasks/{task['id']}/reassign",
+                 data={"csrf": csrf_of(page.text), "to_user": "quinn"})
+    assert r.status_code == 403  # the loopback admin is not a manager
+    assert "managers" in element(r.text, r'<p id="form-errors"[^>]*>(.*?)</p>')
+    r = web.post(f"/tasks/{task['id']}/reassign",
+                 data={"csrf": csrf_of(page.text), "to_user": "quinn", "user": "rita"})
+    assert r.status_code == 303
+    assert client.get(f"/tasks/{task['id']}").json()["assignee"] == "quinn"
+    assert f'data-task-id="{task["id"]}"' in web.get("/inbox").text  # the admin: every task

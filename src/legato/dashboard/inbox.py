@@ -28,15 +28,14 @@ LIMIT = 200
 
 @router.get("/inbox")
 async def inbox(request: Request) -> Response:
-    scope = request.query_params.get("scope") or "mine"
-    if scope not in SCOPES:
-        scope = "mine"
+    asked = request.query_params.get("scope")
 
     def build(viewer: Viewer) -> Response:
         engine = engine_of(request)
+        # the loopback admin is nobody's assignee: it starts from every task
+        scope = asked if asked in SCOPES else ("mine" if viewer.session else "all")
         tasks = []
-        if scope == "all" or (scope == "mine" and viewer.may("admin")
-                              and not viewer.session):
+        if scope == "all":
             tasks = engine.tasks.list(limit=LIMIT)
         elif scope == "mine":
             seen = set()
@@ -162,6 +161,14 @@ async def task_action(task_id: str, verb: str, request: Request) -> Response:
                 inbox_.reject(task_id, user, first(form, "reason") or None, token_id=token)
             elif verb == "claim":
                 inbox_.claim(task_id, user, token_id=token)
+            elif verb == "reassign":
+                to_user = (first(form, "to_user") or "").strip() or None
+                to_group = (first(form, "to_group") or "").strip() or None
+                if (to_user is None) == (to_group is None):
+                    raise InvalidInput("give exactly one of a user and a group to hand the"
+                                       " task to")
+                inbox_.reassign(task_id, user, to_user=to_user, to_group=to_group,
+                                token_id=token)
             else:
                 return render(request, viewer, "error.html", status=404, status_code=404,
                               message=f"no task action {verb!r}")

@@ -113,11 +113,28 @@ def identify(request: Request) -> Viewer:
     if engine.tokens.exists():
         raise Refused(redirect("/login"))
     client = request.client
-    if is_loopback(client.host if client else None) or request.app.state.settings.insecure:
+    if request.app.state.settings.insecure:
+        return Viewer(Principal(LOCAL_USER, "admin"), LOOPBACK, False)
+    if is_loopback(client.host if client else None):
+        if not _loopback_host(request.headers.get("host")):
+            # a page of another site that a DNS rebinding pointed at this server
+            raise Refused(error_page(request, None, 403, "Without tokens the dashboard"
+                                     " answers only requests addressed to a loopback name"
+                                     " (localhost, 127.0.0.1, [::1])."))
         return Viewer(Principal(LOCAL_USER, "admin"), LOOPBACK, False)
     raise Refused(error_page(request, None, 403, "This server has no API token yet, so it"
                              " serves loopback requests only: create one with legato tokens"
                              " create, then log in with it."))
+
+
+def _loopback_host(host: str | None) -> bool:
+    """Whether a Host header names this machine's loopback (any port)."""
+    if not host:
+        return False
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if name.startswith("[") and "]" in name:
+        name = name[1:name.index("]")]
+    return name.lower() == "localhost" or is_loopback(name)
 
 
 def redirect(url: str) -> Response:
