@@ -61,30 +61,40 @@
     });
   }
 
+  // A run's page: its status changes at once from the stream; then the page is fetched again
+  // and its server-rendered parts (what it waits for, result or error, timeline, diagram,
+  // and the actions once the status changed) are swapped in, without a reload.
   var run = document.getElementById("run");
   if (run) {
     var runId = run.getAttribute("data-run-id");
-    var statusEl = document.getElementById("status");
-    var terminal = ["COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"];
+    var fetching = false, again = false;
+    var refresh = function (statusChanged) {
+      if (fetching) { again = true; return; }
+      fetching = true;
+      window.fetch(window.location.pathname, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (text) {
+          if (!text) return;
+          var fresh = new DOMParser().parseFromString(text, "text/html");
+          var ids = ["status", "waiting-for", "outcome", "timeline", "diagram"];
+          if (statusChanged) ids.push("actions-area");
+          ids.forEach(function (id) {
+            var now = document.getElementById(id), next = fresh.getElementById(id);
+            if (now && next) now.replaceWith(document.importNode(next, true));
+          });
+        })
+        .catch(function () { /* the next change tries again */ })
+        .then(function () {
+          fetching = false;
+          if (again) { again = false; refresh(true); }
+        });
+    };
     listen("/api/v1/stream?kinds=runs&workflow_id=" + encodeURIComponent(runId), function (change) {
       if (change.workflow_id !== runId || !change.status) return;
-      var was = statusEl.textContent.trim();
+      var statusEl = document.getElementById("status");
+      var was = statusEl ? statusEl.textContent.trim() : "";
       setBadge(statusEl, change.status);
-      var waiting = document.getElementById("waiting-for");
-      if (waiting && change.status !== "WAITING") waiting.textContent = change.status === "RUNNING" ? "running" : "nothing";
-      if (was !== change.status && terminal.indexOf(change.status) >= 0) {
-        var note = document.getElementById("reload-note");
-        if (!note) {
-          note = document.createElement("p");
-          note.id = "reload-note";
-          note.className = "hint";
-          var link = document.createElement("a");
-          link.href = window.location.pathname;
-          link.textContent = "Reload for the result and the full timeline";
-          note.appendChild(link);
-          statusEl.parentNode.appendChild(note);
-        }
-      }
+      refresh(was !== change.status);
     });
   }
 })();
