@@ -303,3 +303,17 @@ def test_a_task_is_reassigned_from_its_page(web: httpx.Client, client: httpx.Cli
     assert r.status_code == 303
     assert client.get(f"/tasks/{task['id']}").json()["assignee"] == "quinn"
     assert f'data-task-id="{task["id"]}"' in web.get("/inbox").text  # the admin: every task
+
+
+def test_a_state_machine_run_and_unknown_pages(web: httpx.Client, client: httpx.Client) -> None:
+    run = start(client, "api_machine", {"who": XSS})
+    wait_status(client, run, "COMPLETED")
+    page = web.get(f"/runs/{run}")
+    svg = element(page.text, r'<div id="diagram"[^>]*>(.*?)</div>')
+    assert '<g class="visited" data-node="Greet">' in svg
+    assert "state machine" in element(page.text, r'(<ol id="timeline".*?</ol>)')
+    assert XSS not in page.text
+    for path in ("/tasks/no-such-task", "/runs/no-such-run"):
+        r = web.get(path)
+        assert r.status_code == 404 and 'id="error-message"' in r.text
+        assert_secure(r)
