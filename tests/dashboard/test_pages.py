@@ -94,8 +94,15 @@ def test_runs_list_counts_filters_and_escaped_input(web: httpx.Client,
     assert by_id.text.count("data-run-id=") == 1
     done = web.get("/", params={"status": "FAILED", "name": "api_greet"})
     assert f'data-run-id="{run}"' not in done.text
+    day = run_created(client, run)[:10]
+    assert f'data-run-id="{run}"' in web.get("/", params={"since": day}).text
+    assert f'data-run-id="{run}"' not in web.get("/", params={"until": day}).text
     bad = web.get("/", params={"since": "yesterday-ish"})
     assert bad.status_code == 200 and 'id="form-errors"' in bad.text
+
+
+def run_created(client: httpx.Client, run: str) -> str:
+    return str(client.get(f"/workflows/{run}").json()["created_at"])
 
 
 def test_run_page_shows_input_result_timeline_and_diagram(web: httpx.Client,

@@ -9,6 +9,7 @@ import pytest
 from legato import asl
 from legato.dashboard import diagram, words
 from legato.dashboard.inbox import coerce, fields
+from legato.dashboard.runs import utc
 
 MACHINE = {
     "StartAt": "Check",
@@ -117,3 +118,10 @@ def test_posted_text_becomes_the_schemas_types() -> None:
     posted = {"ok": ["false"], "n": ["3"], "x": ["2.5"], "s": [""], "e": ["2"], "other": ["z"]}
     assert coerce(FORM, posted) == {"ok": False, "n": 3, "x": 2.5, "e": 2}
     assert coerce(FORM, {"n": ["three"], "e": ["true"]}) == {"n": "three", "e": True}
+
+
+def test_filter_times_without_an_offset_are_utc() -> None:
+    assert utc("2026-12-01") == "2026-12-01T00:00:00+00:00"
+    assert utc("2026-12-01T08:30") == "2026-12-01T08:30:00+00:00"
+    assert utc("2026-12-01T08:30+01:00") == "2026-12-01T08:30+01:00"
+    assert utc("1796691769.5") == "1796691769.5" and utc("soon") == "soon" and utc("") is None

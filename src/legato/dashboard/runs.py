@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -76,6 +77,23 @@ async def logout(request: Request) -> Response:
     return await action(request, "viewer", work)
 
 
+def utc(text: str | None) -> str | None:
+    """A filter's time: ISO 8601 without an offset is read as UTC (the pages show UTC);
+    anything else goes to the engine as typed (epoch seconds, or text it refuses clearly)."""
+    if not text:
+        return None
+    try:
+        float(text)
+        return text
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    return when.replace(tzinfo=UTC).isoformat() if when.tzinfo is None else text
+
+
 def _runs_query(params: Any) -> dict[str, str]:
     return {k: params[k].strip() for k in _FILTERS if params.get(k, "").strip()}
 
@@ -94,8 +112,8 @@ async def runs(request: Request) -> Response:
         q = filters.get("q")
         try:
             page_ = engine.runs(status=filters.get("status"), name=filters.get("name"),
-                                key=q, since=filters.get("since"),
-                                until=filters.get("until"), limit=PAGE, cursor=cursor)
+                                key=q, since=utc(filters.get("since")),
+                                until=utc(filters.get("until")), limit=PAGE, cursor=cursor)
             items, next_cursor = list(page_.items), page_.next_cursor
             if q and not cursor and not any(r["workflow_id"] == q for r in items):
                 try:  # an id, not a business key
