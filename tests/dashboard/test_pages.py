@@ -54,7 +54,9 @@ def client(server: ServerProcess) -> Iterator[httpx.Client]:
         yield c
 
 
-def test_every_page_renders_with_its_security_headers(web: httpx.Client) -> None:
+def test_every_page_renders_with_its_security_headers(web: httpx.Client,
+                                                      server: ServerProcess) -> None:
+    assert f"dashboard on {server.url}/;" in server.output()
     for path in PAGES:
         r = web.get(path)
         assert r.status_code == 200, (path, r.text)

@@ -101,7 +101,8 @@ def announce_to_stderr(workers: bool, engine: Any, insecure: bool) -> Any:
         auth = "bearer tokens" if engine.tokens.exists() else (
             "NO AUTH (--insecure)" if insecure else "loopback only, as admin (no tokens yet)")
         print(f"legato server: API on {url}{API} (OpenAPI {url}/openapi.json, docs "
-              f"{url}/docs); workers {'on' if workers else 'off'}; auth: {auth}",
+              f"{url}/docs); dashboard on {url}/; workers {'on' if workers else 'off'};"
+              f" auth: {auth}",
               file=sys.stderr, flush=True)
     return say
 
