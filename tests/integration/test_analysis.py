@@ -8,6 +8,7 @@ jumps it to each retry exactly, so nothing depends on real time.
 from __future__ import annotations
 
 import json
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from cli_support import cli
 
 import legato
 from legato.analysis import analyze
-from legato.testing import VirtualClock, run_to_completion
+from legato.testing import VirtualClock, next_timer, run_to_completion
 
 RETRY = legato.RetryPolicy(max_attempts=3, initial_interval=2, backoff=1.0, jitter=False)
 
@@ -170,3 +171,75 @@ def test_analyze_reports_the_known_workload(make_engine: Callable[..., legato.En
     exact = analyze(engine, limit=7)  # all of them: nothing was left out
     assert exact["runs"] == 7 and exact["truncated"] is False
     assert analyze(engine, name=orders, since=clock.now() + 1)["runs"] == 0
+
+
+def test_waits_parallel_work_and_a_manual_retry_from_real_journals(
+        make_engine: Callable[..., legato.Engine], clock: VirtualClock,
+        unique_name: Any) -> None:
+    engine = make_engine(clock=clock).launch()
+    broken = {"on": True}
+    names = {k: unique_name(k) for k in ("fast", "slow", "fix", "kid", "waits", "manual")}
+
+    @legato.step(name=names["fast"], inline=False)
+    def fast() -> None:
+        clock.advance(2)
+
+    @legato.step(name=names["slow"], inline=False)
+    def slow(seconds: float) -> None:
+        clock.advance(seconds)
+
+    @legato.step(name=names["fix"], retry=legato.RetryPolicy(max_attempts=1), inline=False)
+    def fix() -> None:
+        if broken["on"]:
+            raise RuntimeError("not yet")
+
+    @legato.workflow(name=names["kid"])
+    def kid(ctx: legato.WorkflowContext) -> None:
+        ctx.sleep(40)
+
+    @legato.workflow(name=names["waits"])
+    def waits(ctx: legato.WorkflowContext) -> None:
+        ctx.map(slow, [7, 0])  # 7 s: the longest (the other's result may be recorded then)
+        ctx.branches([lambda: ctx.sleep(20), fast])  # 20 s: the sleep
+        ctx.child(kid)  # 40 s
+        ctx.wait_signal("go")  # 50 s, until the signal below
+
+    @legato.workflow(name=names["manual"])
+    def manual(ctx: legato.WorkflowContext) -> None:
+        fix()
+
+    h = engine.start(waits)
+    end = time.monotonic() + 10
+    while (h.describe()["waiting_for"] or {}).get("kind") != "signal":
+        assert time.monotonic() < end, h.describe()
+        due = next_timer(engine, clock)  # the sleeps, as run_to_completion jumps to them
+        if due is not None and due > clock.now():
+            clock.set(due)
+        time.sleep(0.005)
+    clock.advance(50)
+    h.signal("go")
+    run_to_completion(h, clock)
+
+    m = engine.start(manual)
+    with pytest.raises(legato.WorkflowFailed):
+        run_to_completion(m, clock)
+    clock.advance(100)  # a person looks into it, then retries
+    broken["on"] = False
+    m.retry()
+    run_to_completion(m, clock)
+
+    report = analyze(engine)
+    by = {w["name"]: w for w in report["workflows"]}
+    w = by[names["waits"]]
+    assert w["duration"]["p50"] == 117.0
+    assert [(s["kind"], s["name"], s["seconds"]) for s in w["critical_paths"][0]["path"]] == [
+        ("working", names["slow"], 7.0), ("timer", "sleep", 20.0),
+        ("child", names["kid"], 40.0), ("event", "signal:go", 50.0)]
+    assert w["steps"][names["fast"]]["attempts"] == 1
+    assert w["steps"][names["slow"]]["attempts"] == 2
+    assert w["steps"][names["slow"]]["latency"]["p99"] == 7.0
+    mm = by[names["manual"]]
+    assert mm["outcomes"] == {"COMPLETED": 1} and mm["time"]["manual"] == 100.0
+    auto = mm["figures"]["automated_recovery"]
+    assert (auto["failed_attempts"], auto["recovered_attempts"], auto["manual"]) == (1, 0, 1)
+    assert auto["value"] == 0.0
