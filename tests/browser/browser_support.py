@@ -3,7 +3,7 @@ a Playwright download) driven by Playwright for Python, against a real ``legato 
 process per module and store (tests/server/api_support.py's). Test modules import what they
 use from here, fixtures included.
 
-- ``browser`` (session): the browser. Without Chromium (or Playwright) the tests are skipped
+- ``browser`` (module): the browser. Without Chromium (or Playwright) the tests are skipped
   and tests/conftest.py says so in one loud line at the end; with
   ``LEGATO_REQUIRE_BROWSER=1`` (``.ci/run`` sets it) they fail instead.
   ``LEGATO_CHROMIUM`` names another binary.
@@ -85,9 +85,12 @@ def _why_no_browser() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless Chromium for the whole session."""
+    """Headless Chromium for a module's tests. Not for the session: a live Playwright (sync
+    API) leaves its asyncio loop marked running in this thread, which would break the
+    ``asyncio.run`` of other tests that the same xdist worker runs later (pytest finishes
+    a module's fixtures before it starts the next module's tests)."""
     why = _why_no_browser()
     if why is not None:
         if REQUIRE_BROWSER:
