@@ -243,3 +243,45 @@ def test_waits_parallel_work_and_a_manual_retry_from_real_journals(
     auto = mm["figures"]["automated_recovery"]
     assert (auto["failed_attempts"], auto["recovered_attempts"], auto["manual"]) == (1, 0, 1)
     assert auto["value"] == 0.0
+
+
+def test_a_saga_a_person_had_to_retry_is_not_automated(engine: legato.Engine,
+                                                       unique_name: Any) -> None:
+    broken = {"on": True}
+    steps = {k: unique_name(k) for k in ("book", "cancel", "book_car")}
+
+    @legato.step(name=steps["book"])
+    def book(what: str) -> str:
+        return what
+
+    @legato.step(name=steps["cancel"], retry=legato.RetryPolicy(max_attempts=1))
+    def cancel(what: str) -> None:
+        if what == "flight" and broken["on"]:
+            raise ConnectionError("airline down")
+
+    @legato.step(name=steps["book_car"], retry=legato.RetryPolicy(max_attempts=1))
+    def book_car() -> None:
+        raise RuntimeError("no cars")
+
+    @legato.workflow(name=unique_name("comp_fail"))
+    def wf(ctx: legato.WorkflowContext) -> None:
+        with ctx.saga() as saga:
+            saga.add(cancel, book("flight"))
+            saga.add(cancel, book("hotel"))
+            book_car()
+
+    h = engine.start(wf)
+    with pytest.raises(legato.WorkflowFailed):
+        h.result(timeout=10)
+    broken["on"] = False
+    h.retry()
+    with pytest.raises(legato.WorkflowFailed):
+        h.result(timeout=10)
+    assert h.describe()["detail"] == "compensated"
+    (w,) = analyze(engine)["workflows"]
+    assert w["compensation_rate"] == 1.0
+    auto = w["figures"]["automated_recovery"]
+    # the saga and the failed compensation, both finished by the person's retry
+    assert (auto["sagas"], auto["sagas_compensated"], auto["failed_attempts"],
+            auto["manual"], auto["recovered"]) == (1, 0, 1, 2, 0)
+    assert w["failure_point"]["failures"] == 1

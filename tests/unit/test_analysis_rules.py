@@ -162,3 +162,21 @@ def test_the_chart_is_svg_with_every_text_escaped() -> None:
     assert "<script>alert(1)</script>" in texts
     assert any((t or "").startswith("<b>&wf") for t in texts)
     assert not list(root.iter(f"{ns}script"))
+
+
+def test_a_saga_finished_by_a_manual_retry_is_not_automated() -> None:
+    j = J()
+    j.add(ev.STEP_COMPLETED, 1, "book", 0, 1)
+    j.add(ev.STEP_FAILED, 2, "pay", 0, 1, error={"type": "E", "message": "no"}, final=True)
+    u = j.add(ev.STEP_FAILED, 3, "unbook", 0, 1, error={"type": "E", "message": "x"},
+              final=True)
+    j.add(ev.WORKFLOW_FAILED, 3, error={"type": "E", "message": "x"},
+          detail="compensation failed")
+    j.add(ev.WORKFLOW_RETRIED, 60)
+    j.add(ev.STEP_COMPLETED, 61, "unbook", u, 2)
+    j.add(ev.WORKFLOW_FAILED, 61, error={"type": "E", "message": "no"}, detail="compensated")
+    f = j.facts("FAILED")
+    assert f.compensated == "compensated" and f.sagas_recovered == []
+    # the saga and the failed compensation attempt, both finished by the person's retry
+    assert (f.sagas, f.failures, f.manual, f.recovered) == (1, 1, 2, [])
+    assert f.duration == 61.0

@@ -245,11 +245,17 @@ def run_facts(workflow_id: str, name: str, status: str, events: Sequence[Event])
                 waits[e.seq] = "person"
     trigger: int | None = None
     if facts.compensated is not None:
-        finals = [e.seq for e in events if e.type == ev.STEP_FAILED
+        # what set the saga off: the step failure the run re-raised after compensating (a
+        # failed compensation is a failure of its own)
+        finals = [e for e in events if e.type == ev.STEP_FAILED
                   and bool(e.data.get("final", True))]
-        trigger = finals[-1] if finals else None
+        same = [e.seq for e in finals if _error(e.data) == facts.run_error]
+        trigger = same[-1] if same else (finals[0].seq if finals else None)
         facts.sagas = 1
-        if facts.compensated == "compensated" and end is not None:
+        after = trigger or 0
+        if any(e.type == ev.WORKFLOW_RETRIED and e.seq > after for e in events):
+            facts.manual += 1  # a person retried it to finish compensating
+        elif facts.compensated == "compensated" and end is not None:
             at = next((e.at for e in events if e.seq == trigger), start)
             facts.sagas_recovered.append(max(end.at - at, 0.0))
     for e in events:
