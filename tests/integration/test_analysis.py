@@ -168,6 +168,9 @@ def test_analyze_reports_the_known_workload(make_engine: Callable[..., legato.En
     limited = json.loads(out)
     assert limited["runs"] == 1 and limited["truncated"] is True
     assert [w["name"] for w in limited["workflows"]] == [trip]
+    for bad in (("--since", "yesterday"), ("--limit", "0")):
+        code, out, err = cli(capsys, "analyze", "--db", db_url, *bad)
+        assert (code, out) == (2, "") and err.startswith(f"error: {bad[0]} "), err
     exact = analyze(engine, limit=7)  # all of them: nothing was left out
     assert exact["runs"] == 7 and exact["truncated"] is False
     assert analyze(engine, name=orders, since=clock.now() + 1)["runs"] == 0
