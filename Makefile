@@ -19,9 +19,14 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## make run: set up and run the example order workflow on SQLite (retry, durable sleep, timeline)
+## make run: set up and run the example order workflow on SQLite (retry, durable sleep, timeline),
+## then serve the dashboard and the API over its database until Ctrl-C (make run ONCE=1: exit
+## after the example)
 run: $(STAMP)
 	$(BIN)/python examples/order_fulfilment.py
+ifndef ONCE
+	$(BIN)/legato server examples/order_fulfilment.py --db sqlite:///legato-demo.db --port 8080
+endif
 
 ## make test: set up and run every test plus ruff and mypy --strict
 ## (the chaos storms run last and alone: their take-over timings must not compete for CPU)
