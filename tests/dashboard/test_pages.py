@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -208,6 +209,8 @@ def test_task_form_from_its_schema_validation_then_success(
     inbox = web.get("/inbox", params={"scope": "all"})
     assert f'<tr data-task-id="{task["id"]}">' in inbox.text
     assert 'class="task-link"' in inbox.text
+    timeline = element(web.get(f"/runs/{run}").text, r'(<ol id="timeline".*?</ol>)')
+    assert f'<a class="task-link" href="/tasks/{quote(task["id"])}">' in timeline
     page = web.get(f"/tasks/{task['id']}")
     assert page.status_code == 200
     assert_secure(page)

@@ -104,7 +104,9 @@ def timeline(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "name": e.get("name"),
                     "attempt": e.get("attempt"), "at": at, "duration": duration,
                     "error": error, "actor": actor,
-                    "detail": e.get("reason") or e.get("detail")})
+                    "detail": e.get("reason") or e.get("detail"),
+                    "child": e.get("child_id") if kind == "ChildWorkflowStarted" else None,
+                    "task": e.get("task_id") if kind == "HumanTaskCreated" else None})
     return out
 
 
