@@ -75,7 +75,11 @@ def create_app(engine: Any, settings: ServerSettings | None = None) -> FastAPI:
     for router in (workflows.router, people.events, people.tasks, ops.router, stream.router):
         app.include_router(router, prefix=API, responses=ERRORS)
     if settings.dashboard:
-        from legato.dashboard import install as install_dashboard  # needs jinja2
+        try:
+            from legato.dashboard import install as install_dashboard
+        except ImportError as exc:
+            raise ImportError(f"the dashboard needs Jinja2 ({exc}): pip install"
+                              " 'legato[server]'") from exc
         install_dashboard(app)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
