@@ -60,7 +60,7 @@ EVENTS = {
     "WorkflowFailed": "failed", "WorkflowCancelled": "cancelled",
     "WorkflowTerminated": "terminated", "WorkflowTimedOut": "timed out",
     "WorkflowRedriven": "redriven: retried from the failed step",
-    "CancelRequested": "cancel requested", "StepScheduled": "step scheduled",
+    "StepScheduled": "step scheduled",
     "StepCompleted": "step completed", "StepFailed": "step failed",
     "TimerStarted": "timer started", "TimerFired": "timer fired",
     "WaitStarted": "waiting", "WaitCompleted": "wait over", "WaitTimedOut": "wait timed out",
