@@ -112,6 +112,22 @@ def test_the_runs_list_counts_filters_and_follows_a_run_live(
     expect(page.locator("#status")).to_have_text(text_re("COMPLETED"))
 
 
+def test_a_new_run_appears_in_the_list_without_reloading(
+        dashboard: ServerProcess, page: Page, watch: Watch) -> None:
+    goto(page, f"{dashboard.url}/?name=api_wait_event")
+    no_reload_marker(page)
+    navigations = len(watch.navigations)
+    key = _id("claim")
+    wid = _start(dashboard, "api_wait_event", key, key=key)
+    row = page.locator(f"table#runs tr[data-run-id='{wid}']")
+    expect(row.locator("td.status")).to_have_text(text_re("PENDING", "RUNNING", "WAITING"))
+    expect(page.locator("table#runs tr[data-run-id]").first).to_have_attribute(
+        "data-run-id", wid)  # newest first
+    _publish(dashboard, key)
+    expect(row.locator("td.status")).to_have_text(text_re("COMPLETED"))
+    assert still_same_document(page) and len(watch.navigations) == navigations
+
+
 def test_failed_runs_are_redriven_from_the_failed_list(
         dashboard: ServerProcess, page: Page, watch: Watch, tmp_path: Path) -> None:
     flag = tmp_path / "receipt.pdf"

@@ -44,14 +44,59 @@
       var cell = row.querySelector("td.status");
       known[row.getAttribute("data-run-id")] = cell ? cell.textContent.trim() : "";
     });
+    // A run not on the page (a new one): on the first page, the list and its counts are
+    // fetched again and swapped in (the server filters and orders them; ticked boxes stay).
+    var first = !/[?&]cursor=/.test(window.location.search);
+    var listing = false, listAgain = false;
+    var refreshList = function () {
+      if (listing) { listAgain = true; return; }
+      listing = true;
+      window.fetch(window.location.pathname + window.location.search,
+                   { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (text) {
+          if (!text) return;
+          var fresh = new DOMParser().parseFromString(text, "text/html");
+          var body = runs.querySelector("tbody"), next = fresh.querySelector("#runs tbody");
+          var counts = document.getElementById("counts");
+          var freshCounts = fresh.getElementById("counts");
+          if (!body || !next) return;
+          var ticked = {};
+          body.querySelectorAll("input[name=ids]:checked").forEach(function (box) {
+            ticked[box.value] = true;
+          });
+          var imported = document.importNode(next, true);
+          imported.querySelectorAll("input[name=ids]").forEach(function (box) {
+            box.checked = !!ticked[box.value];
+          });
+          body.replaceWith(imported);
+          if (counts && freshCounts) counts.replaceWith(document.importNode(freshCounts, true));
+          known = {};
+          runs.querySelectorAll("tr[data-run-id]").forEach(function (row) {
+            var cell = row.querySelector("td.status");
+            known[row.getAttribute("data-run-id")] = cell ? cell.textContent.trim() : "";
+          });
+        })
+        .catch(function () { /* the next change tries again */ })
+        .then(function () {
+          listing = false;
+          if (listAgain) { listAgain = false; refreshList(); }
+        });
+    };
     listen("/api/v1/stream?kinds=runs", function (change) {
       var id = change.workflow_id, status = change.status;
       if (!id || !status) return;
       var rows = runs.querySelectorAll("tr[data-run-id]");
+      var shown = false;
       for (var i = 0; i < rows.length; i++) {
         if (rows[i].getAttribute("data-run-id") === id) {
           setBadge(rows[i].querySelector("td.status"), status);
+          shown = true;
         }
+      }
+      if (!shown && first) {
+        refreshList();
+        return;
       }
       var before = Object.prototype.hasOwnProperty.call(known, id) ? known[id] : null;
       if (before !== status) {
