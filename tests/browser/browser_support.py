@@ -207,7 +207,10 @@ def shoot(page: Page, proc: ServerProcess, name: str) -> Path:
 
 
 def no_reload_marker(page: Page) -> None:
-    """Mark the document; :func:`still_same_document` tells whether it was ever replaced."""
+    """Mark the document (:func:`still_same_document` tells whether it was ever replaced),
+    once the page's stream is connected (``html[data-live]``): a change made before that is
+    not one the page can be expected to see."""
+    expect(page.locator("html[data-live]")).to_have_count(1)
     page.evaluate("window.__legatoNoReload = 1")
 
 

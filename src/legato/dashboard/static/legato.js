@@ -29,6 +29,9 @@
   function listen(url, onRun) {
     if (!window.EventSource) return;
     var source = new EventSource(url);
+    source.addEventListener("open", function () {  // from now on, no change is missed
+      document.documentElement.setAttribute("data-live", "1");
+    });
     source.addEventListener("run", function (message) {
       var change;
       try { change = JSON.parse(message.data); } catch (e) { return; }
