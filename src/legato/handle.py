@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from legato.domain import status as st
@@ -17,10 +16,6 @@ from legato.store.base import WorkflowRow
 if TYPE_CHECKING:
     from legato.domain.actor import Actor
     from legato.engine import Engine
-
-
-def iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 class WorkflowHandle:

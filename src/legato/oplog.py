@@ -17,14 +17,13 @@ rather than with a name legato would have to guess (docs/security.md).
 from __future__ import annotations
 
 import builtins
-import math
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from legato.domain import inputs
 from legato.domain.actor import Actor, actor_of
 from legato.domain.oplog import OpEntry
-from legato.errors import InvalidInput
+from legato.domain.times import instant
 from legato.runtime import codec
 
 if TYPE_CHECKING:
@@ -65,31 +64,10 @@ class OperatorLog:
              limit: int = 100) -> builtins.list[dict[str, Any]]:
         """Entries newest first: those at ``since`` or later (epoch seconds, an aware
         ``datetime`` or an ISO 8601 string with its offset) and of ``action``."""
-        at = _since(since)
+        at = instant(since, "since")
         action = None if action is None else inputs.text(action, "action")
         limit = inputs.count(limit, "limit")
         return [e.as_dict() for e in self._engine.store.oplog_list(at, action, limit)]
-
-
-def _since(value: float | datetime | str | None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidInput(f"since must be an ISO 8601 time such as "
-                               f"2027-01-04T09:00:00Z, not {value!r}") from None
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise InvalidInput(f"since {value.isoformat()!r} needs a UTC offset (Z, +01:00):"
-                               " a time without one names no instant")
-        return value.timestamp()
-    if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not math.isfinite(value):
-        raise InvalidInput(f"since must be epoch seconds, a datetime or an ISO 8601 string,"
-                           f" not {value!r}")
-    return float(value)
 
 
 __all__ = ["OperatorLog"]

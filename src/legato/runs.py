@@ -25,7 +25,7 @@ import secrets
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from legato.domain import changes as feed
@@ -34,6 +34,7 @@ from legato.domain import inputs
 from legato.domain import status as st
 from legato.domain.actor import Actor, actor_of
 from legato.domain.events import Event
+from legato.domain.times import instant
 from legato.domain.waiting import LiveStep, RunFacts, RunState, iso, waiting_for
 from legato.errors import InvalidInput
 from legato.runtime import codec
@@ -222,43 +223,6 @@ def statuses(value: Any) -> list[str] | None:
     if not out:
         raise InvalidInput(f"status: give at least one of {', '.join(st.ALL)}")
     return out
-
-
-def instant(value: Any, what: str) -> float | None:
-    """A point in time: an aware ``datetime``, an ISO 8601 string with its offset (``Z``,
-    ``+01:00``) or epoch seconds (a number, or a string of one); None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise InvalidInput(f"{what}: {value.isoformat()} has no time zone; give an aware"
-                               " datetime (tzinfo=datetime.UTC)")
-        return value.timestamp()
-    if isinstance(value, bool):
-        raise InvalidInput(f"{what} must be a datetime, an ISO 8601 time or epoch seconds,"
-                           f" not {value!r}")
-    if isinstance(value, int | float):
-        secs = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            secs = float(text)
-        except ValueError:
-            try:
-                when = datetime.fromisoformat(text)
-            except ValueError:
-                raise InvalidInput(f"{what}: {value!r:.80} is not an ISO 8601 time (e.g."
-                                   " 2027-01-15T08:00:00Z) nor epoch seconds") from None
-            if when.tzinfo is None:
-                raise InvalidInput(f"{what}: {value!r:.80} has no offset; add one (Z for"
-                                   " UTC, or e.g. +01:00)") from None
-            return when.timestamp()
-    else:
-        raise InvalidInput(f"{what} must be a datetime, an ISO 8601 time or epoch seconds,"
-                           f" not {type(value).__name__}")
-    if not math.isfinite(secs):
-        raise InvalidInput(f"{what} must be a finite time, not {value!r}")
-    return secs
 
 
 def encode_cursor(row: WorkflowRow) -> str:

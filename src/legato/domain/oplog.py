@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
+
+from legato.domain.times import iso
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +34,7 @@ class OpEntry:
             actor = {"user": self.user}
             if self.token_id is not None:
                 actor["token_id"] = self.token_id
-        return {"seq": self.seq, "at": datetime.fromtimestamp(self.at, UTC).isoformat(),
+        return {"seq": self.seq, "at": iso(self.at),
                 "actor": actor, "action": self.action, "target": self.target,
                 "data": None if self.data is None else json.loads(self.data)}
 

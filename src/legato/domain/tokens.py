@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Final
+
+from legato.domain.times import iso
 
 #: what every secret starts with (so a leaked one is recognisable, e.g. by secret scanners)
 SECRET_PREFIX: Final = "lgt_"
@@ -41,10 +42,6 @@ def looks_like_secret(value: object) -> bool:
         and len(SECRET_PREFIX) < len(value) <= _SECRET_MAX
 
 
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
-
-
 @dataclass(frozen=True, slots=True)
 class TokenInfo:
     """An API token as listed: who it is for and what it may do, never its secret.
@@ -71,8 +68,8 @@ class TokenInfo:
 
     def as_dict(self) -> dict[str, str | None]:
         return {"id": self.id, "user": self.user, "role": self.role,
-                "created_at": _iso(self.created_at), "expires_at": _iso(self.expires_at),
-                "revoked_at": _iso(self.revoked_at), "last_used_at": _iso(self.last_used_at)}
+                "created_at": iso(self.created_at), "expires_at": iso(self.expires_at),
+                "revoked_at": iso(self.revoked_at), "last_used_at": iso(self.last_used_at)}
 
 
 __all__ = ["ID_PREFIX", "SECRET_PREFIX", "TokenInfo", "hash_secret", "looks_like_secret",

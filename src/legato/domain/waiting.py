@@ -29,22 +29,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from legato.domain import events as ev
 from legato.domain import status as st
 from legato.domain.events import Event
+from legato.domain.times import iso
 
 #: a circuit breaker whose next probe is this close (seconds) to a suspended run's wake-up
 #: is taken to hold the run back (both come from the same stored value)
 CIRCUIT_MATCH = 1e-3
 _LAST = 1 << 62  # orders after every journal position
-
-
-def iso(ts: float | None) -> str | None:
-    """Epoch seconds as ISO 8601 in UTC (None stays None)."""
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 @dataclass(slots=True)
