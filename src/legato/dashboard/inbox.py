@@ -14,9 +14,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from legato.dashboard.web import Viewer, action, engine_of, first, page, redirect, render
-from legato.domain import roles
 from legato.domain.tasks import PermissionDenied
 from legato.errors import InvalidInput, LegatoError, NotFound
+from legato.server.auth import acting_as
 from legato.server.problems import status_of
 
 router = APIRouter(include_in_schema=False)
@@ -138,12 +138,7 @@ async def task_page(task_id: str, request: Request) -> Response:
 
 def _acting(viewer: Viewer, form: dict[str, list[str]]) -> str:
     named = (first(form, "user") or "").strip()
-    if not named or named == viewer.user:
-        return viewer.user
-    if not roles.allows(viewer.role, "admin"):
-        raise PermissionDenied(f"{viewer.user} ({viewer.role}) may act only as themselves;"
-                               " acting for another user needs the admin role")
-    return named
+    return acting_as(viewer.user, viewer.role, named or None)
 
 
 @router.post("/tasks/{task_id}/{verb}")

@@ -22,6 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from legato.domain import roles
 from legato.domain.actor import Actor
+from legato.domain.tasks import PermissionDenied
 from legato.server import sessions
 
 #: the user a loopback request is served as while no token exists
@@ -95,6 +96,18 @@ def allowed(request: Request, credentials: HTTPAuthorizationCredentials | None,
     return who
 
 
+def acting_as(user: str, role: str, named: str | None) -> str:
+    """The user a human-task action runs as: the caller's own, or ``named`` when the caller
+    is an admin (the loopback admin acting for a manager, say); anyone else naming another
+    user is refused (:class:`legato.PermissionDenied`, a 403)."""
+    if named is None or named == user:
+        return user
+    if not roles.allows(role, "admin"):
+        raise PermissionDenied(f"{user} ({role}) may act only as themselves; acting for"
+                               " another user needs the admin role")
+    return named
+
+
 def needs(role: str) -> Callable[..., Principal]:
     """A FastAPI dependency: the caller, if their role allows ``role``'s actions (else 403).
     (FastAPI runs it in a worker thread of its own; :func:`as_caller` saves that hop on the
@@ -116,5 +129,5 @@ async def as_caller(request: Request, credentials: HTTPAuthorizationCredentials 
         limiter=request.app.state.waiters)
 
 
-__all__ = ["LOCAL_USER", "Credentials", "Principal", "allowed", "as_caller", "authenticate",
-           "is_loopback", "needs"]
+__all__ = ["LOCAL_USER", "Credentials", "Principal", "acting_as", "allowed", "as_caller",
+           "authenticate", "is_loopback", "needs"]

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from legato.domain import roles
 from legato.domain.tasks import Task
 from legato.errors import InvalidInput
-from legato.server.auth import Principal, needs
+from legato.server.auth import Principal, acting_as, needs
 from legato.server.models import (
     BufferedEvent,
     ClaimRequest,
@@ -90,21 +89,11 @@ def get_task(task_id: str, request: Request, who: Viewer) -> Any:
     return {**task_dict(inbox.get(task_id)), "history": inbox.history(task_id)}
 
 
-def _acting(who: Principal, named: str | None) -> str:
-    """The user a task action runs as."""
-    if named is None or named == who.user:
-        return who.user
-    if not roles.allows(who.role, "admin"):
-        raise HTTPException(403, f"{who.user} ({who.role}) may act only as themselves; acting"
-                                 " for another user needs the admin role")
-    return named
-
-
 @tasks.post("/{task_id}/claim", response_model=HumanTask,
                   response_model_exclude_unset=True)
 def claim(task_id: str, request: Request, who: Operator,
           body: ClaimRequest | None = None) -> Any:
-    user = _acting(who, body.user if body else None)
+    user = acting_as(who.user, who.role, body.user if body else None)
     return task_dict(_engine(request).tasks.claim(task_id, user, token_id=who.token_id))
 
 
@@ -113,7 +102,7 @@ def claim(task_id: str, request: Request, who: Operator,
 def complete(task_id: str, request: Request, who: Operator,
              body: CompleteRequest | None = None) -> Any:
     """Decide the task with ``data`` (checked against its form)."""
-    user = _acting(who, body.user if body else None)
+    user = acting_as(who.user, who.role, body.user if body else None)
     data = body.data if body else None
     return task_dict(_engine(request).tasks.complete(task_id, user, data,
                                                      token_id=who.token_id))
@@ -123,7 +112,7 @@ def complete(task_id: str, request: Request, who: Operator,
                   response_model_exclude_unset=True)
 def reject(task_id: str, request: Request, who: Operator,
            body: RejectRequest | None = None) -> Any:
-    user = _acting(who, body.user if body else None)
+    user = acting_as(who.user, who.role, body.user if body else None)
     reason = body.reason if body else None
     return task_dict(_engine(request).tasks.reject(task_id, user, reason,
                                                    token_id=who.token_id))
@@ -135,7 +124,7 @@ def reassign(task_id: str, body: ReassignRequest, request: Request, who: Operato
     """Hand the task to ``to_user`` or ``to_group`` (exactly one)."""
     if (body.to_user is None) == (body.to_group is None):
         raise InvalidInput("give exactly one of to_user and to_group")
-    user = _acting(who, body.user)
+    user = acting_as(who.user, who.role, body.user)
     return task_dict(_engine(request).tasks.reassign(task_id, user, to_user=body.to_user,
                                                      to_group=body.to_group,
                                                      token_id=who.token_id))
