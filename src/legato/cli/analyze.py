@@ -9,8 +9,7 @@ import typer
 
 from legato import analysis
 from legato.cli import output
-from legato.cli.common import USAGE, CliError, DbOption, JsonOption, engine_for
-from legato.cli.oplog import _since
+from legato.cli.common import USAGE, CliError, DbOption, JsonOption, engine_for, since_time
 
 
 def _pct(value: float | None) -> str:
@@ -113,7 +112,7 @@ def analyze(
     if limit < 1:
         raise CliError(f"--limit {limit}: analyse at least 1 run", USAGE)
     with engine_for(ctx, db, read_only=True) as engine:
-        start = None if since is None else _since(since, engine.clock.now())
+        start = None if since is None else since_time(since, engine.clock.now())
         report = analysis.analyze(engine, name=name, since=start, limit=limit)
     if svg is not None:
         try:

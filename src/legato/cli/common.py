@@ -13,6 +13,7 @@ import os
 import sys
 import types
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -285,3 +286,21 @@ def setup_logging(log_level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(LogFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
+
+
+def since_time(text: str, now: float) -> float:
+    """``--since``: epoch seconds from an ISO 8601 time (UTC when it names no offset) or a
+    duration ago (``90m``, ``7d``)."""
+    try:
+        ago = settings.duration(text, "--since")
+    except ValueError:
+        pass
+    else:
+        if ago >= 0:
+            return now - ago
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"--since {text!r} is neither a time (2027-01-04T09:00:00Z) nor a"
+                       " duration ago (90m, 12h, 7d)", USAGE) from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()

@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
 from legato.cli import output
-from legato.cli.common import USAGE, CliError, DbOption, JsonListOption, engine_for
-from legato.worker import settings
-
-
-def _since(text: str, now: float) -> float:
-    """Epoch seconds from an ISO 8601 time (UTC when it names no offset) or a duration ago."""
-    try:
-        ago = settings.duration(text, "--since")
-    except ValueError:
-        pass
-    else:
-        if ago >= 0:
-            return now - ago
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise CliError(f"--since {text!r} is neither a time (2027-01-04T09:00:00Z) nor a"
-                       " duration ago (90m, 12h, 7d)", USAGE) from None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+from legato.cli.common import DbOption, JsonListOption, engine_for, since_time
 
 
 def oplog(
@@ -50,7 +31,7 @@ def oplog(
         legato oplog --since 7d --action token.create
     """
     with engine_for(ctx, db, read_only=True) as engine:
-        start = None if since is None else _since(since, engine.clock.now())
+        start = None if since is None else since_time(since, engine.clock.now())
         entries = engine.operator_log.list(since=start, action=action, limit=limit)
     if as_json:
         output.print_json(entries)
